@@ -1,0 +1,506 @@
+//! JSON Web Tokens as an appliance issues, verifies and refreshes them.
+//!
+//! This is the pure core of tacctl's authentication: it reads no clock, opens
+//! no file and touches no terminal. The current time is always a parameter
+//! (`now`, Unix seconds), as are fresh identifiers, so every rule here is
+//! tested without sleeping. Tokens are JWS compact serialisations (RFC 7515)
+//! signed with HMAC (RFC 7518 section 3.2) through jsonwebtoken's RustCrypto
+//! provider; verification pins the configured algorithm and picks the key by
+//! `kid` from the node's own [`KeySet`].
+
+mod key;
+mod time;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use key::{JwtKey, KeySet, RetiredKey, fingerprint};
+pub use time::{Expiry, ExpiryUnit, MAX_EXPIRY_VALUE, TimeError, parse_duration};
+
+/// Seconds of clock difference tolerated on `exp` and `nbf` between the node
+/// that issued a token and the node that checks it.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+/// The token type written in every header.
+pub const TOKEN_TYPE: &str = "JWT";
+
+/// The HMAC algorithms an appliance signs with (the "Set JWT Algorithm" screen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Algorithm {
+    /// HMAC with SHA-256.
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+}
+
+impl Algorithm {
+    /// All algorithms, strongest first, as the screen lists them.
+    pub const ALL: [Algorithm; 3] = [Algorithm::HS512, Algorithm::HS384, Algorithm::HS256];
+
+    /// The JOSE name (`HS256`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+        }
+    }
+
+    /// The shortest secret allowed: the hash output size (RFC 7518 section 3.2).
+    pub fn min_secret_len(self) -> usize {
+        match self {
+            Algorithm::HS256 => 32,
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+        }
+    }
+
+    fn to_jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
+            Algorithm::HS384 => jsonwebtoken::Algorithm::HS384,
+            Algorithm::HS512 => jsonwebtoken::Algorithm::HS512,
+        }
+    }
+
+    /// Checks that `secret_len` bytes are enough for this algorithm.
+    pub fn check_secret_len(self, secret_len: usize) -> Result<(), KeyError> {
+        if secret_len < self.min_secret_len() {
+            return Err(KeyError::TooShort {
+                algorithm: self,
+                len: secret_len,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Algorithm {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "HS256" => Ok(Algorithm::HS256),
+            "HS384" => Ok(Algorithm::HS384),
+            "HS512" => Ok(Algorithm::HS512),
+            _ => Err(KeyError::UnknownAlgorithm(s.to_owned())),
+        }
+    }
+}
+
+/// Problems with a key or an algorithm choice.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    /// The secret is shorter than the algorithm's hash.
+    #[error(
+        "the JWT secret is {len} bytes, but {algorithm} needs at least {min} (RFC 7518 section 3.2); set a longer secret first (`tacctl jwt set-secret --generate`)",
+        min = algorithm.min_secret_len()
+    )]
+    TooShort {
+        /// The algorithm that needs the longer key.
+        algorithm: Algorithm,
+        /// The secret's length in bytes.
+        len: usize,
+    },
+    /// An empty secret.
+    #[error("the JWT secret is empty; give at least 32 bytes")]
+    Empty,
+    /// An algorithm name that is not HS256, HS384 or HS512.
+    #[error("unknown JWT algorithm {0:?}; choose HS256, HS384 or HS512")]
+    UnknownAlgorithm(String),
+}
+
+/// The claims of an appliance token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user name.
+    pub sub: String,
+    /// The user's role when the token was issued.
+    pub role: String,
+    /// The issuer: the cluster id, so any member of the cluster accepts it.
+    pub iss: String,
+    /// Issued at.
+    pub iat: u64,
+    /// Not before.
+    pub nbf: u64,
+    /// Expires at.
+    pub exp: u64,
+    /// This token's unique id.
+    pub jti: String,
+    /// The session id, kept across refreshes.
+    pub sid: String,
+    /// When the session began (the credential login), kept across refreshes.
+    pub auth_time: u64,
+}
+
+/// What a login grants: the caller supplies identity, fresh ids and the time.
+#[derive(Debug, Clone)]
+pub struct Grant<'a> {
+    /// User name.
+    pub subject: &'a str,
+    /// Role name.
+    pub role: &'a str,
+    /// Fresh session id.
+    pub sid: String,
+    /// Fresh token id.
+    pub jti: String,
+    /// The current time.
+    pub now: u64,
+}
+
+/// How a node issues and checks tokens.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The one algorithm accepted and used.
+    pub algorithm: Algorithm,
+    /// The required `iss`: the cluster id.
+    pub issuer: String,
+    /// Token lifetime in seconds.
+    pub lifetime: u64,
+    /// Longest session, from `auth_time`, that refreshing may reach, in seconds.
+    pub max_session: u64,
+    /// Tolerated clock difference in seconds.
+    pub leeway: u64,
+}
+
+/// Problems while signing a token.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The active key is too short for the configured algorithm.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The signing library failed.
+    #[error("could not sign the token: {0}")]
+    Sign(String),
+}
+
+/// Why a token was not accepted. Each variant names the check that failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Not three base64url segments, or a header that is not JSON.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// `alg` is `none`.
+    #[error("algorithm check failed: unsigned tokens (alg \"none\") are never accepted")]
+    AlgNone,
+    /// `alg` names an asymmetric algorithm.
+    #[error("algorithm check failed: {0} is not an HMAC algorithm; this appliance only accepts {1}")]
+    NotHmac(String, Algorithm),
+    /// `alg` is another HMAC algorithm than the configured one.
+    #[error("algorithm check failed: token uses {got}, this appliance is configured for {expected}")]
+    WrongAlgorithm {
+        /// What the header says.
+        got: String,
+        /// What the policy pins.
+        expected: Algorithm,
+    },
+    /// The header's `kid` names no key of this node.
+    #[error("key check failed: no key with id {kid:?} on this node; the token was signed with a key this appliance does not share (run the Cluster Export Wizard with Appliances JWT Configuration)")]
+    UnknownKey {
+        /// The `kid` from the header.
+        kid: String,
+    },
+    /// The header's `kid` names a retired key past its acceptance deadline.
+    #[error("key check failed: key {kid:?} was retired and stopped being accepted at {since}; log in again")]
+    KeyRetired {
+        /// The `kid` from the header.
+        kid: String,
+        /// When acceptance ended.
+        since: u64,
+    },
+    /// The HMAC does not match.
+    #[error("signature check failed: the token was altered or signed with a different secret")]
+    BadSignature,
+    /// A required claim is missing or of the wrong type.
+    #[error("claims check failed: {0}")]
+    Claims(String),
+    /// `exp` is in the past (beyond the leeway).
+    #[error("expiry check failed: the token expired at {exp} ({ago} s ago); log in again")]
+    Expired {
+        /// The token's `exp`.
+        exp: u64,
+        /// Seconds since expiry.
+        ago: u64,
+    },
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("not-before check failed: the token is valid only from {nbf} ({ahead} s from now); check the clocks of the appliances")]
+    NotYetValid {
+        /// The token's `nbf`.
+        nbf: u64,
+        /// Seconds until valid.
+        ahead: u64,
+    },
+    /// `iss` is not this cluster.
+    #[error("issuer check failed: token issued for cluster {got:?}, this appliance belongs to {expected:?}")]
+    WrongIssuer {
+        /// The token's `iss`.
+        got: String,
+        /// This node's cluster id.
+        expected: String,
+    },
+}
+
+/// Why a refresh was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RefreshError {
+    /// The user no longer exists.
+    #[error("refresh refused: user {0:?} no longer exists; log in with other credentials")]
+    UserGone(String),
+    /// The user has lost API access.
+    #[error("refresh refused: user {0:?} no longer has API access")]
+    NoApiAccess(String),
+    /// The session has reached the max session length.
+    #[error("refresh refused: the session began at {auth_time} and has reached the maximum session length of {max_session} s; log in again with your credentials")]
+    SessionTooOld {
+        /// When the session began.
+        auth_time: u64,
+        /// The configured maximum, seconds.
+        max_session: u64,
+    },
+}
+
+/// The state of a token's subject at refresh time, as the user store sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// The user exists and may use the API, with this current role.
+    Active {
+        /// The user's role now.
+        role: &'a str,
+    },
+    /// The user exists but lost API access.
+    NoApiAccess,
+    /// The user was removed.
+    Gone,
+}
+
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// The registered claims checked on every token, whatever else it carries.
+#[derive(Deserialize)]
+struct Registered {
+    exp: Option<serde_json::Value>,
+    nbf: Option<serde_json::Value>,
+    iss: Option<serde_json::Value>,
+}
+
+/// Installs jsonwebtoken's RustCrypto provider, the only backend built in,
+/// and checks that it is the one in force. Call once at start.
+pub fn ensure_provider() -> Result<(), &'static str> {
+    let ours = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+    match ours.install_default() {
+        Ok(()) => Ok(()),
+        Err(installed) if std::ptr::eq(installed, ours) => Ok(()),
+        Err(_) => Err("another jsonwebtoken crypto provider is installed; tacctl only uses RustCrypto"),
+    }
+}
+
+/// New claims for a fresh login.
+pub fn claims_for_login(grant: &Grant<'_>, policy: &Policy) -> Claims {
+    Claims {
+        sub: grant.subject.to_owned(),
+        role: grant.role.to_owned(),
+        iss: policy.issuer.clone(),
+        iat: grant.now,
+        nbf: grant.now,
+        exp: grant.now.saturating_add(policy.lifetime),
+        jti: grant.jti.clone(),
+        sid: grant.sid.clone(),
+        auth_time: grant.now,
+    }
+}
+
+/// Signs `claims` with the key set's active key under the policy's algorithm.
+pub fn sign(claims: &Claims, keys: &KeySet, algorithm: Algorithm) -> Result<String, IssueError> {
+    let key = keys.active();
+    algorithm.check_secret_len(key.len())?;
+    let mut header = jsonwebtoken::Header::new(algorithm.to_jwt());
+    header.kid = Some(key.kid().to_owned());
+    header.typ = Some(TOKEN_TYPE.to_owned());
+    jsonwebtoken::encode(&header, claims, key.encoding()).map_err(|e| IssueError::Sign(e.to_string()))
+}
+
+/// Issues a token for a login: claims from the grant, signed with the active key.
+pub fn issue(grant: &Grant<'_>, keys: &KeySet, policy: &Policy) -> Result<(String, Claims), IssueError> {
+    let claims = claims_for_login(grant, policy);
+    let token = sign(&claims, keys, policy.algorithm)?;
+    Ok((token, claims))
+}
+
+/// Verifies an appliance token: algorithm pinned, key chosen by `kid`,
+/// signature, required claims, `exp` and `nbf` with leeway, `iss`.
+pub fn verify(token: &str, keys: &KeySet, policy: &Policy, now: u64) -> Result<Claims, VerifyError> {
+    let claims: Claims = decode_checked(token, keys, policy.algorithm, now)?;
+    check_times(Some(claims.exp), Some(claims.nbf), now, policy.leeway)?;
+    check_issuer(&claims.iss, &policy.issuer)?;
+    Ok(claims)
+}
+
+/// Verifies a token that need not carry the appliance's own claims: the same
+/// algorithm, key and signature checks, then `exp` (required), `nbf` (when
+/// present) and `iss` (required, equal to the policy's issuer). Returns the
+/// whole claims object.
+pub fn verify_registered(
+    token: &str,
+    keys: &KeySet,
+    policy: &Policy,
+    now: u64,
+) -> Result<serde_json::Map<String, serde_json::Value>, VerifyError> {
+    let claims: serde_json::Map<String, serde_json::Value> = decode_checked(token, keys, policy.algorithm, now)?;
+    let reg: Registered = serde_json::from_value(serde_json::Value::Object(claims.clone()))
+        .map_err(|e| VerifyError::Claims(e.to_string()))?;
+    let exp = numeric("exp", reg.exp.as_ref())?.ok_or_else(|| VerifyError::Claims("missing claim `exp`".into()))?;
+    let nbf = numeric("nbf", reg.nbf.as_ref())?;
+    check_times(Some(exp), nbf, now, policy.leeway)?;
+    match reg.iss {
+        Some(serde_json::Value::String(iss)) => check_issuer(&iss, &policy.issuer)?,
+        Some(_) => return Err(VerifyError::Claims("claim `iss` is not a string".into())),
+        None => return Err(VerifyError::Claims("missing claim `iss`".into())),
+    }
+    Ok(claims)
+}
+
+fn numeric(name: &str, v: Option<&serde_json::Value>) -> Result<Option<u64>, VerifyError> {
+    match v {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            .map(Some)
+            .ok_or_else(|| VerifyError::Claims(format!("claim `{name}` is not a NumericDate"))),
+    }
+}
+
+/// Header checks, key choice and signature; then the claims as `T`.
+fn decode_checked<T: serde::de::DeserializeOwned>(
+    token: &str,
+    keys: &KeySet,
+    algorithm: Algorithm,
+    now: u64,
+) -> Result<T, VerifyError> {
+    let header_b64 = token
+        .split('.')
+        .next()
+        .filter(|_| token.split('.').count() == 3)
+        .ok_or_else(|| VerifyError::Malformed("a token has three dot-separated parts".into()))?;
+    let header_json = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .map_err(|_| VerifyError::Malformed("the header is not base64url".into()))?;
+    let header: RawHeader = serde_json::from_slice(&header_json)
+        .map_err(|e| VerifyError::Malformed(format!("the header is not a JWS header: {e}")))?;
+    if header.alg.eq_ignore_ascii_case("none") {
+        return Err(VerifyError::AlgNone);
+    }
+    if header.alg != algorithm.as_str() {
+        return Err(if header.alg.starts_with("HS") {
+            VerifyError::WrongAlgorithm {
+                got: header.alg,
+                expected: algorithm,
+            }
+        } else {
+            VerifyError::NotHmac(header.alg, algorithm)
+        });
+    }
+    let key = keys.select(header.kid.as_deref(), now)?;
+    let mut validation = jsonwebtoken::Validation::new(algorithm.to_jwt());
+    // Time and issuer are checked by us against the caller's `now`.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<T>(token, key.decoding(), &validation)
+        .map(|data| data.claims)
+        .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidSignature => VerifyError::BadSignature,
+                ErrorKind::Json(j) => VerifyError::Claims(j.to_string()),
+                ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
+                    VerifyError::Malformed(e.to_string())
+                }
+                ErrorKind::InvalidAlgorithm => VerifyError::WrongAlgorithm {
+                    got: "?".into(),
+                    expected: algorithm,
+                },
+                _ => VerifyError::Malformed(e.to_string()),
+            }
+        })
+}
+
+fn check_times(exp: Option<u64>, nbf: Option<u64>, now: u64, leeway: u64) -> Result<(), VerifyError> {
+    if let Some(exp) = exp {
+        if now > exp.saturating_add(leeway) {
+            return Err(VerifyError::Expired { exp, ago: now - exp });
+        }
+    }
+    if let Some(nbf) = nbf {
+        if now.saturating_add(leeway) < nbf {
+            return Err(VerifyError::NotYetValid { nbf, ahead: nbf - now });
+        }
+    }
+    Ok(())
+}
+
+fn check_issuer(got: &str, expected: &str) -> Result<(), VerifyError> {
+    if got != expected {
+        return Err(VerifyError::WrongIssuer {
+            got: got.to_owned(),
+            expected: expected.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The claims of the token that replaces `old` (already verified) at `now`.
+///
+/// The new token keeps `sid` and `auth_time`, gets a fresh `jti`, `iat`,
+/// `nbf` and `exp`, and takes the subject's current role. Its `exp` never
+/// passes `auth_time + max_session`: refreshing cannot stretch a session
+/// beyond the maximum.
+pub fn refresh_claims(
+    old: &Claims,
+    subject: Subject<'_>,
+    policy: &Policy,
+    jti: String,
+    now: u64,
+) -> Result<Claims, RefreshError> {
+    let role = match subject {
+        Subject::Active { role } => role,
+        Subject::NoApiAccess => return Err(RefreshError::NoApiAccess(old.sub.clone())),
+        Subject::Gone => return Err(RefreshError::UserGone(old.sub.clone())),
+    };
+    let session_end = old.auth_time.saturating_add(policy.max_session);
+    if now >= session_end {
+        return Err(RefreshError::SessionTooOld {
+            auth_time: old.auth_time,
+            max_session: policy.max_session,
+        });
+    }
+    Ok(Claims {
+        sub: old.sub.clone(),
+        role: role.to_owned(),
+        iss: policy.issuer.clone(),
+        iat: now,
+        nbf: now,
+        exp: now.saturating_add(policy.lifetime).min(session_end),
+        jti,
+        sid: old.sid.clone(),
+        auth_time: old.auth_time,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,8 @@
+//! tacctl: a Trusted Appliances Cluster controller.
+//!
+//! The library behind the `tacctl` binary. The core (`jwt`, `component`)
+//! reads no clock, opens no file and touches no terminal; the adapters
+//! (`appliance`, `auth`, `ops`, `cli`) wrap it. See docs/ARCHITECTURE in the
+//! README for the layering.
+
+pub mod jwt;
