@@ -5,4 +5,7 @@
 //! (`appliance`, `auth`, `ops`, `cli`) wrap it. See docs/ARCHITECTURE in the
 //! README for the layering.
 
+pub mod appliance;
+pub mod auth;
+pub mod component;
 pub mod jwt;

@@ -1,0 +1,287 @@
+//! The appliance directory: its layout, the lock that serialises writers,
+//! atomic file writes, and the node master key that seals secrets at rest.
+//!
+//! Layout of a root (directories 0700, files 0600):
+//!
+//! ```text
+//! ROOT/
+//!   appliance.yaml      node identity (component::Node)
+//!   master.key          the node master key, never leaves the node
+//!   config/jwt.yaml     JWT settings, keys sealed (component::JwtSettings)
+//!   config/users.yaml   local users (component::Users)
+//!   .lock               held by every command that writes
+//! ```
+//!
+//! Every write goes to a temporary file in the same directory, is fsynced,
+//! renamed over the target and the directory fsynced, so a reader sees the
+//! whole old file or the whole new one. `init` builds the whole tree in a
+//! staging directory beside the root and renames it into place in one step.
+
+mod fsutil;
+mod seal;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::component::{self, ComponentError, JwtSettings, Node, SealedKey, Stored, StoredRetiredKey, Users};
+use crate::jwt::{JwtKey, KeySet, RetiredKey};
+
+pub use fsutil::{atomic_write, create_private_dir};
+pub use seal::{MasterKey, SealError};
+
+/// File name of the node master key.
+pub const MASTER_KEY_FILE: &str = "master.key";
+/// File name of the lock.
+pub const LOCK_FILE: &str = ".lock";
+/// The sealing purpose of JWT keys (bound into the AEAD's associated data).
+const JWT_KEY_PURPOSE: &str = "jwt-key";
+
+/// What can go wrong with an appliance directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplianceError {
+    /// The root has no `appliance.yaml`.
+    #[error("{0} is not a tacctl appliance (no appliance.yaml); create one with `tacctl init` or pass the right --root")]
+    NotAnAppliance(PathBuf),
+    /// `init` on an existing appliance.
+    #[error("{0} is already an appliance; nothing was changed (use another --root to create a new one)")]
+    AlreadyExists(PathBuf),
+    /// `init` on a directory with other files in it.
+    #[error("{0} exists and is not empty; nothing was changed (choose an empty or new directory)")]
+    NotEmpty(PathBuf),
+    /// Another process holds the lock.
+    #[error("another tacctl process is changing {0} (lock held for {1:?}); wait for it to finish and try again")]
+    Locked(PathBuf, Duration),
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored file is invalid.
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    /// Sealing or unsealing failed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// A stored key is inconsistent (its fingerprint does not match its secret).
+    #[error("{file}: key {kid:?} does not match its sealed secret; restore the file from a snapshot")]
+    KeyMismatch {
+        /// The file.
+        file: String,
+        /// The recorded kid.
+        kid: String,
+    },
+}
+
+impl ApplianceError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| ApplianceError::Io { path, source }
+    }
+}
+
+/// An open appliance: its root and its master key.
+#[derive(Debug)]
+pub struct Appliance {
+    root: PathBuf,
+    master: MasterKey,
+}
+
+/// Held while a command changes the appliance; dropping it releases the lock.
+#[derive(Debug)]
+pub struct LockGuard {
+    _file: fs::File,
+}
+
+/// Everything a new appliance starts with.
+#[derive(Debug)]
+pub struct Genesis {
+    /// The node identity.
+    pub node: Node,
+    /// The first users (the first administrator).
+    pub users: Users,
+    /// The first JWT secret.
+    pub jwt_key: JwtKey,
+    /// Settings other than the key.
+    pub algorithm: crate::jwt::Algorithm,
+    /// Expiry.
+    pub expiry: crate::jwt::Expiry,
+    /// Max session, seconds.
+    pub max_session_seconds: u64,
+}
+
+impl Appliance {
+    /// Opens an existing appliance.
+    pub fn open(root: &Path) -> Result<Self, ApplianceError> {
+        let root = root.to_path_buf();
+        if !root.join(Node::FILE).is_file() {
+            return Err(ApplianceError::NotAnAppliance(root));
+        }
+        let master = MasterKey::read(&root.join(MASTER_KEY_FILE))?;
+        Ok(Self { root, master })
+    }
+
+    /// Creates a new appliance at `root`, whole or not at all.
+    pub fn create(root: &Path, genesis: Genesis, master: MasterKey) -> Result<Self, ApplianceError> {
+        if root.join(Node::FILE).exists() {
+            return Err(ApplianceError::AlreadyExists(root.to_path_buf()));
+        }
+        if root.exists() {
+            let mut entries = fs::read_dir(root).map_err(ApplianceError::io(root))?;
+            if entries.next().is_some() {
+                return Err(ApplianceError::NotEmpty(root.to_path_buf()));
+            }
+        }
+        let parent = root
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(ApplianceError::io(parent))?;
+        let base = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let staging = parent.join(format!(".{base}.tacctl-init-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&staging);
+        create_private_dir(&staging).map_err(ApplianceError::io(&staging))?;
+        let staged = Self {
+            root: staging.clone(),
+            master,
+        };
+        let result = staged.write_genesis(&genesis).and_then(|()| {
+            fs::rename(&staging, root).map_err(|e| match e.raw_os_error() {
+                Some(39) | Some(17) => ApplianceError::AlreadyExists(root.to_path_buf()),
+                _ => ApplianceError::Io {
+                    path: root.to_path_buf(),
+                    source: e,
+                },
+            })
+        });
+        if let Err(e) = result {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        fsutil::sync_dir(parent).map_err(ApplianceError::io(parent))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            master: staged.master,
+        })
+    }
+
+    fn write_genesis(&self, g: &Genesis) -> Result<(), ApplianceError> {
+        self.master.write(&self.root.join(MASTER_KEY_FILE))?;
+        create_private_dir(&self.root.join("config")).map_err(ApplianceError::io(self.root.join("config")))?;
+        self.write(&g.node)?;
+        self.write(&g.users)?;
+        let settings = JwtSettings {
+            version: component::FORMAT_VERSION,
+            algorithm: g.algorithm,
+            expiry_value: g.expiry.value,
+            expiry_unit: g.expiry.unit,
+            max_session_seconds: g.max_session_seconds,
+            active_key: self.seal_key(&g.jwt_key, g.node.created_at)?,
+            previous_keys: Vec::new(),
+        };
+        self.write(&settings)?;
+        fs::write(self.root.join(LOCK_FILE), b"").map_err(ApplianceError::io(self.root.join(LOCK_FILE)))?;
+        Ok(())
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Takes the appliance lock, waiting up to `timeout` for another process to release it.
+    pub fn lock(&self, timeout: Duration) -> Result<LockGuard, ApplianceError> {
+        let path = self.root.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(ApplianceError::io(&path))?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(LockGuard { _file: file }),
+                Err(fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => return Err(ApplianceError::Locked(self.root.clone(), timeout)),
+                Err(fs::TryLockError::Error(e)) => return Err(ApplianceError::Io { path, source: e }),
+            }
+        }
+    }
+
+    /// Reads and validates a stored component.
+    pub fn read<T: Stored>(&self) -> Result<T, ApplianceError> {
+        let path = self.root.join(T::FILE);
+        let text = fs::read_to_string(&path).map_err(ApplianceError::io(&path))?;
+        Ok(component::parse(&text, &path.display().to_string())?)
+    }
+
+    /// Validates and atomically writes a stored component. Callers hold the lock.
+    pub fn write<T: Stored>(&self, value: &T) -> Result<(), ApplianceError> {
+        let text = component::render(value)?;
+        let path = self.root.join(T::FILE);
+        atomic_write(&path, text.as_bytes()).map_err(ApplianceError::io(&path))
+    }
+
+    /// The node identity.
+    pub fn node(&self) -> Result<Node, ApplianceError> {
+        self.read()
+    }
+
+    /// Seals a JWT key under this node's master key.
+    pub fn seal_key(&self, key: &JwtKey, now: u64) -> Result<SealedKey, ApplianceError> {
+        Ok(SealedKey {
+            kid: key.kid().to_owned(),
+            sealed: self.master.seal(JWT_KEY_PURPOSE, key.expose_secret())?,
+            created_at: now,
+        })
+    }
+
+    fn unseal_key(&self, sealed: &SealedKey) -> Result<JwtKey, ApplianceError> {
+        let secret = self.master.open(JWT_KEY_PURPOSE, &sealed.sealed)?;
+        let key = JwtKey::from_secret(secret.to_vec()).map_err(|_| ApplianceError::KeyMismatch {
+            file: JwtSettings::FILE.into(),
+            kid: sealed.kid.clone(),
+        })?;
+        if key.kid() != sealed.kid {
+            return Err(ApplianceError::KeyMismatch {
+                file: JwtSettings::FILE.into(),
+                kid: sealed.kid.clone(),
+            });
+        }
+        Ok(key)
+    }
+
+    /// The key set the settings describe: active key plus retired keys still accepted at `now`.
+    pub fn keyset(&self, settings: &JwtSettings, now: u64) -> Result<KeySet, ApplianceError> {
+        let active = self.unseal_key(&settings.active_key)?;
+        let previous = settings
+            .previous_keys
+            .iter()
+            .filter(|r| r.accept_until >= now)
+            .map(|r: &StoredRetiredKey| {
+                Ok(RetiredKey {
+                    key: self.unseal_key(&r.key)?,
+                    accept_until: r.accept_until,
+                })
+            })
+            .collect::<Result<Vec<_>, ApplianceError>>()?;
+        Ok(KeySet::with_previous(active, previous))
+    }
+
+    /// Local users.
+    pub fn users(&self) -> Result<Users, ApplianceError> {
+        self.read()
+    }
+
+    /// JWT settings.
+    pub fn jwt_settings(&self) -> Result<JwtSettings, ApplianceError> {
+        self.read()
+    }
+}

@@ -1,0 +1,116 @@
+//! `config/jwt.yaml`: the "Appliances JWT Configuration". Cluster scope.
+//!
+//! Keys are stored sealed (see `appliance::seal`); this model only carries
+//! the opaque sealed text and the key's public fingerprint.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Stored};
+use crate::jwt::{Algorithm, Expiry, ExpiryUnit, MAX_EXPIRY_VALUE};
+
+/// The expiry a new appliance starts with: 30 minutes.
+pub const DEFAULT_EXPIRY: Expiry = Expiry {
+    value: 30,
+    unit: ExpiryUnit::Minutes,
+};
+/// The max session a new appliance starts with: 12 hours.
+pub const DEFAULT_MAX_SESSION_SECONDS: u64 = 12 * 3_600;
+
+/// A key as stored: its fingerprint and its sealed secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SealedKey {
+    /// The key id: a fingerprint of the secret.
+    pub kid: String,
+    /// The secret sealed under the node master key (`v1.` then base64 of nonce and ciphertext).
+    pub sealed: String,
+    /// When the key became active, Unix seconds.
+    pub created_at: u64,
+}
+
+/// A retired key still accepted for verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoredRetiredKey {
+    /// The key.
+    pub key: SealedKey,
+    /// When it was replaced, Unix seconds.
+    pub retired_at: u64,
+    /// Until when tokens it signed are accepted, Unix seconds.
+    pub accept_until: u64,
+}
+
+/// The JWT settings of an appliance, as the JWT Configuration screens set them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// Format version of this file.
+    pub version: u32,
+    /// The signing and verification algorithm.
+    pub algorithm: Algorithm,
+    /// Token expiry value, in `expiry_unit`s.
+    pub expiry_value: u64,
+    /// Token expiry unit.
+    pub expiry_unit: ExpiryUnit,
+    /// Longest session refreshing may reach, seconds.
+    pub max_session_seconds: u64,
+    /// The key that signs.
+    pub active_key: SealedKey,
+    /// Retired keys still accepted, oldest first.
+    #[serde(default)]
+    pub previous_keys: Vec<StoredRetiredKey>,
+}
+
+impl JwtSettings {
+    /// The configured expiry.
+    pub fn expiry(&self) -> Expiry {
+        Expiry {
+            value: self.expiry_value,
+            unit: self.expiry_unit,
+        }
+    }
+
+    /// Drops retired keys whose acceptance ended before `now`.
+    pub fn prune(&mut self, now: u64) {
+        self.previous_keys.retain(|k| k.accept_until >= now);
+    }
+}
+
+impl Stored for JwtSettings {
+    const FILE: &'static str = "config/jwt.yaml";
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.expiry_value == 0 || self.expiry_value > MAX_EXPIRY_VALUE {
+            return Err(Invalid::new(
+                "expiry_value",
+                format!("{} is out of range; use 1 to {MAX_EXPIRY_VALUE}", self.expiry_value),
+            ));
+        }
+        if self.max_session_seconds == 0 {
+            return Err(Invalid::new("max_session_seconds", "must be at least 1"));
+        }
+        for (i, k) in std::iter::once(&self.active_key)
+            .chain(self.previous_keys.iter().map(|r| &r.key))
+            .enumerate()
+        {
+            let field = if i == 0 {
+                "active_key".to_owned()
+            } else {
+                format!("previous_keys[{}]", i - 1)
+            };
+            if k.kid.is_empty() {
+                return Err(Invalid::new(format!("{field}.kid"), "must not be empty"));
+            }
+            if !k.sealed.starts_with("v1.") {
+                return Err(Invalid::new(
+                    format!("{field}.sealed"),
+                    "is not a sealed key (expected `v1.` followed by base64); secrets are never stored in the clear",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
