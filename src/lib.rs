@@ -9,3 +9,5 @@ pub mod appliance;
 pub mod auth;
 pub mod component;
 pub mod jwt;
+pub mod ops;
+pub mod cli;

@@ -1,1 +1,8 @@
-fn main(){}
+//! The `tacctl` binary: parses the command line and maps errors to exit codes.
+
+fn main() {
+    if let Err(err) = tacctl::cli::run() {
+        eprintln!("error: {err:#}");
+        std::process::exit(tacctl::cli::exit_code(&err));
+    }
+}

@@ -21,6 +21,7 @@ mod fsutil;
 mod seal;
 
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -184,7 +185,7 @@ impl Appliance {
             previous_keys: Vec::new(),
         };
         self.write(&settings)?;
-        fs::write(self.root.join(LOCK_FILE), b"").map_err(ApplianceError::io(self.root.join(LOCK_FILE)))?;
+        atomic_write(&self.root.join(LOCK_FILE), b"").map_err(ApplianceError::io(self.root.join(LOCK_FILE)))?;
         Ok(())
     }
 
@@ -197,6 +198,7 @@ impl Appliance {
     pub fn lock(&self, timeout: Duration) -> Result<LockGuard, ApplianceError> {
         let path = self.root.join(LOCK_FILE);
         let file = fs::OpenOptions::new()
+            .mode(0o600)
             .create(true)
             .truncate(false)
             .write(true)

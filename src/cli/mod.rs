@@ -1,0 +1,532 @@
+//! The command line: clap definitions (their doc comments are the help) and
+//! one handler per command. The only module that reads environment
+//! variables, the clock, or prints.
+
+mod demo;
+mod secrets;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+
+use crate::component::Role;
+use crate::jwt::{self, Algorithm, ExpiryUnit};
+use crate::ops::{self, ExitKind, InitRequest, Ops, OpsError};
+use secrets::{NoSecret, SecretSource};
+
+/// Manage an appliance's JWT configuration, users and tokens.
+#[derive(Debug, Parser)]
+#[command(name = "tacctl", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The appliance directory [default: /var/lib/tacctl as root, else the user's data directory]
+    #[arg(long, global = true, env = "TACCTL_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Turn a directory into an appliance
+    Init(InitArgs),
+    /// Show node name, id, cluster id and the JWT key fingerprint
+    Status {
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// JWT Configuration: algorithm, secret, expiry (asks for the root credentials)
+    #[command(subcommand)]
+    Jwt(JwtCommand),
+    /// Local users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Issue, verify and refresh tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Walk through an appliance's JWT life cycle in a temporary directory
+    Demo,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Node name [default: the host name]
+    #[arg(long)]
+    name: Option<String>,
+    /// Cluster id [default: generated]
+    #[arg(long)]
+    cluster_id: Option<String>,
+    /// The first administrator's user name
+    #[arg(long, default_value = "admin")]
+    admin_user: String,
+    /// Read the administrator's password from FILE [or TACCTL_ADMIN_PASSWORD, or a prompt]
+    #[arg(long, value_name = "FILE")]
+    admin_password_file: Option<PathBuf>,
+}
+
+/// The root credentials, asked before any JWT or user change.
+#[derive(Debug, Args)]
+struct AdminCreds {
+    /// Administrator user name
+    #[arg(long, env = "TACCTL_ADMIN_USER", default_value = "admin")]
+    admin_user: String,
+    /// Read the administrator's password from FILE [or TACCTL_ADMIN_PASSWORD, or a prompt]
+    #[arg(long, value_name = "FILE")]
+    admin_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum JwtCommand {
+    /// Show algorithm, expiry, max session and key ids (never the secret)
+    Show {
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// Set JWT Algorithm: HS256, HS384 or HS512
+    SetAlgorithm {
+        /// HS256, HS384 or HS512
+        algorithm: String,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// Set JWT Secret: prompts "New Secret" and "Confirm Secret"
+    SetSecret {
+        /// Read the secret from FILE (one trailing newline stripped)
+        #[arg(long, value_name = "FILE", conflicts_with = "generate")]
+        secret_file: Option<PathBuf>,
+        /// Generate a random 64-byte secret
+        #[arg(long)]
+        generate: bool,
+        /// Stop accepting tokens signed with previous secrets at once
+        #[arg(long)]
+        revoke_previous: bool,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// Set Token Expiry: VALUE in the current unit, or VALUE UNIT
+    SetExpiry {
+        /// A whole number of units
+        value: u64,
+        /// second(s), minute(s), hour(s), day(s), week(s), month(s) or year(s)
+        unit: Option<String>,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// Set Token Expiry Unit
+    SetExpiryUnit {
+        /// second(s), minute(s), hour(s), day(s), week(s), month(s) or year(s)
+        unit: String,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// The longest a session may be stretched by refreshing (e.g. 12h, 90m, 2d)
+    SetMaxSession {
+        /// A duration: 12h, 90m, 2d, 43200s
+        duration: String,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a local user (asks for the new user's password)
+    Add {
+        /// User name
+        name: String,
+        /// admin, operator or viewer
+        #[arg(long, default_value = "operator")]
+        role: Role,
+        /// The user may not obtain API tokens
+        #[arg(long)]
+        no_api_access: bool,
+        /// Read the new user's password from FILE [or TACCTL_PASSWORD, or a prompt]
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// Change a user's password
+    Passwd {
+        /// User name
+        name: String,
+        /// Read the new password from FILE [or TACCTL_PASSWORD, or a prompt]
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// Remove a user (never the last administrator)
+    Remove {
+        /// User name
+        name: String,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// List users (never their password hashes)
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Log in with a user's credentials and print the token alone on stdout
+    Issue {
+        /// User name
+        #[arg(long)]
+        user: String,
+        /// Read the password from FILE [or TACCTL_PASSWORD, or a prompt]
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Verify a token: exit 0 and print its claims, or name the failed check
+    Verify {
+        /// The token, or - (the default) to read it from standard input
+        token: Option<String>,
+        /// Print the claims as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trade a valid token for a new one
+    Refresh {
+        /// The token, or - (the default) to read it from standard input
+        token: Option<String>,
+    },
+}
+
+/// A problem with the command line that clap cannot see.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+/// The exit code for an error from [`run`].
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<OpsError>() {
+            return e.exit_kind() as i32;
+        }
+        if cause.is::<UsageError>() || cause.is::<NoSecret>() {
+            return ExitKind::Usage as i32;
+        }
+    }
+    ExitKind::Other as i32
+}
+
+/// The current time, Unix seconds. The only clock read in tacctl's commands.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn default_root() -> PathBuf {
+    if rustix::process::geteuid().is_root() {
+        PathBuf::from("/var/lib/tacctl")
+    } else {
+        dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("tacctl")
+    }
+}
+
+fn lock_timeout() -> Duration {
+    std::env::var("TACCTL_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// Parses the arguments and runs the command.
+pub fn run() -> Result<()> {
+    jwt::ensure_provider().map_err(|e| anyhow!(e))?;
+    let cli = Cli::parse();
+    let root = cli.root.clone().unwrap_or_else(default_root);
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Init(args) => init(&root, args, &mut out),
+        Command::Demo => demo::run(&mut out),
+        Command::Status { json } => {
+            let ops = open(&root)?;
+            let s = ops.status()?;
+            if json {
+                print_json(&mut out, &s)
+            } else {
+                writeln!(
+                    out,
+                    "Node:        {}\nNode id:     {}\nCluster id:  {}\nJWT key:     {} ({})\nRoot:        {}",
+                    s.name, s.node_id, s.cluster_id, s.jwt_kid, s.algorithm, s.root
+                )?;
+                Ok(())
+            }
+        }
+        Command::Jwt(cmd) => jwt_command(&root, cmd, &mut out),
+        Command::User(cmd) => user_command(&root, cmd, &mut out),
+        Command::Token(cmd) => token_command(&root, cmd, &mut out),
+    }
+}
+
+fn open(root: &Path) -> Result<Ops> {
+    Ok(Ops::open(root, lock_timeout())?)
+}
+
+fn print_json<T: serde::Serialize>(out: &mut impl Write, v: &T) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn host_name() -> String {
+    let raw = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let clean: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    let clean = clean.trim_start_matches(['.', '-']).to_owned();
+    if clean.is_empty() { "appliance".into() } else { clean }
+}
+
+fn init(root: &Path, args: InitArgs, out: &mut impl Write) -> Result<()> {
+    if root.join("appliance.yaml").exists() {
+        // Refuse before asking for a password that would not be used.
+        return Err(OpsError::from(crate::appliance::ApplianceError::AlreadyExists(root.into())).into());
+    }
+    let password = secrets::read_string(&SecretSource {
+        file: args.admin_password_file.as_deref(),
+        env: "TACCTL_ADMIN_PASSWORD",
+        flag: "--admin-password-file",
+        prompt: "Administrator password",
+        confirm: Some("Confirm password"),
+    })?;
+    let app = ops::init(
+        root,
+        InitRequest {
+            name: args.name.unwrap_or_else(host_name),
+            cluster_id: args.cluster_id,
+            admin_user: args.admin_user,
+            admin_password: password,
+        },
+        now(),
+    )?;
+    let node = app.node()?;
+    writeln!(
+        out,
+        "Created appliance {} (node id {}) in cluster {} at {}",
+        node.name,
+        node.node_id,
+        node.cluster_id,
+        root.display()
+    )?;
+    Ok(())
+}
+
+fn admin(root: &Path, creds: &AdminCreds) -> Result<Ops> {
+    let ops = open(root)?;
+    let password = secrets::read_string(&SecretSource {
+        file: creds.admin_password_file.as_deref(),
+        env: "TACCTL_ADMIN_PASSWORD",
+        flag: "--admin-password-file",
+        prompt: "Root credentials: password",
+        confirm: None,
+    })?;
+    ops.require_admin(&creds.admin_user, &password)?;
+    Ok(ops)
+}
+
+fn unit(s: &str) -> Result<ExpiryUnit> {
+    s.parse::<ExpiryUnit>().map_err(|e| UsageError(e.to_string()).into())
+}
+
+fn rfc3339(t: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
+}
+
+fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()> {
+    let now = now();
+    match cmd {
+        JwtCommand::Show { json, creds } => {
+            let ops = admin(root, &creds)?;
+            let v = ops.jwt_view(now)?;
+            if json {
+                return print_json(out, &v);
+            }
+            writeln!(out, "Algorithm:     {}", v.algorithm)?;
+            writeln!(out, "Token expiry:  {} {} ({} s)", v.expiry_value, v.expiry_unit.label(), v.expiry_seconds)?;
+            writeln!(
+                out,
+                "Max session:   {} ({} s)",
+                humantime::format_duration(Duration::from_secs(v.max_session_seconds)),
+                v.max_session_seconds
+            )?;
+            writeln!(out, "Active key:    {}", v.kid)?;
+            for p in &v.previous_keys {
+                writeln!(out, "Previous key:  {} (accepted until {})", p.kid, rfc3339(p.accept_until))?;
+            }
+        }
+        JwtCommand::SetAlgorithm { algorithm, creds } => {
+            let alg: Algorithm = algorithm.parse().map_err(|e: jwt::KeyError| UsageError(e.to_string()))?;
+            let ops = admin(root, &creds)?;
+            ops.set_algorithm(alg, now)?;
+            writeln!(out, "JWT algorithm set to {alg}")?;
+        }
+        JwtCommand::SetSecret {
+            secret_file,
+            generate,
+            revoke_previous,
+            creds,
+        } => {
+            let ops = admin(root, &creds)?;
+            let secret = if generate {
+                SecretSlice::from(ops::random_bytes(ops::GENERATED_SECRET_LEN)?.to_vec())
+            } else {
+                let s = secrets::read_bytes(&SecretSource {
+                    file: secret_file.as_deref(),
+                    env: "TACCTL_JWT_SECRET",
+                    flag: "--secret-file",
+                    prompt: "New Secret",
+                    confirm: Some("Confirm Secret"),
+                })?;
+                if s.expose_secret().is_empty() {
+                    bail!(UsageError("the new secret is empty".into()));
+                }
+                s
+            };
+            let s = ops.set_secret(secret, revoke_previous, now)?;
+            writeln!(out, "JWT secret set; active key {}", s.active_key.kid)?;
+            for p in &s.previous_keys {
+                writeln!(out, "Previous key {} stays accepted until {}", p.key.kid, rfc3339(p.accept_until))?;
+            }
+        }
+        JwtCommand::SetExpiry { value, unit: u, creds } => {
+            let u = u.as_deref().map(unit).transpose()?;
+            let ops = admin(root, &creds)?;
+            let s = ops.set_expiry(value, u, now)?;
+            writeln!(out, "Token expiry set to {} {}", s.expiry_value, s.expiry_unit.label())?;
+        }
+        JwtCommand::SetExpiryUnit { unit: u, creds } => {
+            let u = unit(&u)?;
+            let ops = admin(root, &creds)?;
+            let s = ops.set_expiry_unit(u, now)?;
+            writeln!(out, "Token expiry set to {} {}", s.expiry_value, s.expiry_unit.label())?;
+        }
+        JwtCommand::SetMaxSession { duration, creds } => {
+            let secs = jwt::parse_duration(&duration).map_err(|e| UsageError(e.to_string()))?;
+            let ops = admin(root, &creds)?;
+            ops.set_max_session(secs, now)?;
+            writeln!(out, "Max session set to {} ({secs} s)", humantime::format_duration(Duration::from_secs(secs)))?;
+        }
+    }
+    Ok(())
+}
+
+fn user_password(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
+    secrets::read_string(&SecretSource {
+        file,
+        env: "TACCTL_PASSWORD",
+        flag: "--password-file",
+        prompt: "Password",
+        confirm: confirm.then_some("Confirm password"),
+    })
+}
+
+fn user_command(root: &Path, cmd: UserCommand, out: &mut impl Write) -> Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            no_api_access,
+            password_file,
+            creds,
+        } => {
+            let ops = admin(root, &creds)?;
+            let pw = user_password(password_file.as_deref(), true)?;
+            ops.add_user(&name, role, !no_api_access, &pw)?;
+            writeln!(out, "Added user {name} ({role}{})", if no_api_access { ", no API access" } else { "" })?;
+        }
+        UserCommand::Passwd {
+            name,
+            password_file,
+            creds,
+        } => {
+            let ops = admin(root, &creds)?;
+            let pw = user_password(password_file.as_deref(), true)?;
+            ops.set_password(&name, &pw)?;
+            writeln!(out, "Password of {name} changed")?;
+        }
+        UserCommand::Remove { name, creds } => {
+            let ops = admin(root, &creds)?;
+            ops.remove_user(&name)?;
+            writeln!(out, "Removed user {name}")?;
+        }
+        UserCommand::List { json } => {
+            let users = open(root)?.list_users()?;
+            if json {
+                return print_json(out, &users);
+            }
+            writeln!(out, "{:<24} {:<9} API access", "NAME", "ROLE")?;
+            for u in users {
+                writeln!(out, "{:<24} {:<9} {}", u.name, u.role, if u.api_access { "yes" } else { "no" })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_token(arg: Option<String>) -> Result<SecretString> {
+    match arg.as_deref() {
+        Some("-") | None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .take(64 * 1024)
+                .read_to_string(&mut s)
+                .context("reading the token from standard input")?;
+            if s.trim().is_empty() {
+                bail!(UsageError("no token given: pass it on standard input or as an argument".into()));
+            }
+            Ok(SecretString::from(s.trim().to_owned()))
+        }
+        Some(t) => Ok(SecretString::from(t.trim().to_owned())),
+    }
+}
+
+fn token_command(root: &Path, cmd: TokenCommand, out: &mut impl Write) -> Result<()> {
+    let now = now();
+    match cmd {
+        TokenCommand::Issue { user, password_file } => {
+            let ops = open(root)?;
+            let pw = user_password(password_file.as_deref(), false)?;
+            let issued = ops.login(&user, &pw, now)?;
+            writeln!(out, "{}", issued.token.expose_secret())?;
+        }
+        TokenCommand::Verify { token, json } => {
+            let ops = open(root)?;
+            let token = read_token(token)?;
+            let claims = ops.verify(token.expose_secret(), now)?;
+            if json {
+                return print_json(out, &claims);
+            }
+            writeln!(out, "valid token for {} (role {}), session {}", claims.sub, claims.role, claims.sid)?;
+            writeln!(out, "issued {}, expires {}", rfc3339(claims.iat), rfc3339(claims.exp))?;
+        }
+        TokenCommand::Refresh { token } => {
+            let ops = open(root)?;
+            let token = read_token(token)?;
+            let issued = ops.refresh(token.expose_secret(), now)?;
+            writeln!(out, "{}", issued.token.expose_secret())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,497 @@
+//! The appliance's use cases: init, JWT configuration, users and tokens.
+//!
+//! Each function combines the appliance store, authentication and the pure
+//! JWT core into one operation that the CLI, the demo (and later the server
+//! and the wizard) share. Time is a parameter; fresh identifiers and keys come
+//! from the OS generator here. Every change takes the appliance lock, reads,
+//! validates and writes atomically, so a failed operation changes nothing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::appliance::{Appliance, ApplianceError, Genesis, MasterKey};
+use crate::auth::{self, AuthError, Identity, LocalUsers};
+use crate::component::{self, JwtSettings, Node, Role, StoredRetiredKey, User, Users};
+use crate::jwt::{
+    self, Algorithm, Claims, Expiry, ExpiryUnit, Grant, IssueError, JwtKey, KeyError, Policy, RefreshError,
+    Subject, TimeError, VerifyError,
+};
+
+/// Length of a generated JWT secret: 64 bytes, enough for HS512.
+pub const GENERATED_SECRET_LEN: usize = 64;
+
+/// How a failure maps to the process exit code (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// 1: anything not listed below.
+    Other = 1,
+    /// 2: the command line or a given value is wrong.
+    Usage = 2,
+    /// 3: credentials were refused.
+    Auth = 3,
+    /// 4: a token did not verify or cannot be refreshed.
+    Verify = 4,
+    /// 5: the appliance, user or file does not exist.
+    NotFound = 5,
+    /// 6: it exists already, or another process holds the lock.
+    Conflict = 6,
+}
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The appliance store failed.
+    #[error(transparent)]
+    Appliance(#[from] ApplianceError),
+    /// Credentials were refused.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A token did not verify.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// A refresh was refused.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    /// A key does not suit the algorithm.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// An expiry or duration is out of range.
+    #[error(transparent)]
+    Time(#[from] TimeError),
+    /// Signing failed.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// A value given on the command line is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The user exists already.
+    #[error("user {0:?} already exists; use `tacctl user passwd` to change the password")]
+    UserExists(String),
+    /// The user does not exist.
+    #[error("no user {0:?} on this appliance; `tacctl user list` shows the users")]
+    UserNotFound(String),
+    /// Removing or demoting the last administrator.
+    #[error("{0:?} is the last administrator and cannot be removed; add another admin first")]
+    LastAdmin(String),
+    /// The random generator failed.
+    #[error("the operating system's random generator failed: {0}")]
+    Random(String),
+}
+
+impl OpsError {
+    /// The exit code class of this error.
+    pub fn exit_kind(&self) -> ExitKind {
+        match self {
+            OpsError::Appliance(ApplianceError::NotAnAppliance(_)) => ExitKind::NotFound,
+            OpsError::Appliance(
+                ApplianceError::AlreadyExists(_) | ApplianceError::NotEmpty(_) | ApplianceError::Locked(..),
+            ) => ExitKind::Conflict,
+            OpsError::Appliance(_) | OpsError::Issue(_) | OpsError::Random(_) => ExitKind::Other,
+            OpsError::Auth(AuthError::WeakPassword) => ExitKind::Usage,
+            OpsError::Auth(AuthError::Hash(_)) => ExitKind::Other,
+            OpsError::Auth(_) => ExitKind::Auth,
+            OpsError::Verify(_) | OpsError::Refresh(_) => ExitKind::Verify,
+            OpsError::Key(_) | OpsError::Time(_) | OpsError::Invalid(_) | OpsError::LastAdmin(_) => ExitKind::Usage,
+            OpsError::UserExists(_) => ExitKind::Conflict,
+            OpsError::UserNotFound(_) => ExitKind::NotFound,
+        }
+    }
+}
+
+type Result<T, E = OpsError> = std::result::Result<T, E>;
+
+/// Random bytes from the OS generator, zeroized on drop.
+pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut v = Zeroizing::new(vec![0u8; n]);
+    getrandom::fill(&mut v).map_err(|e| OpsError::Random(e.to_string()))?;
+    Ok(v)
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// What `init` needs.
+#[derive(Debug)]
+pub struct InitRequest {
+    /// Node name; defaults to the host name.
+    pub name: String,
+    /// Cluster id; generated when `None`.
+    pub cluster_id: Option<String>,
+    /// First administrator's name.
+    pub admin_user: String,
+    /// First administrator's password.
+    pub admin_password: SecretString,
+}
+
+/// Creates an appliance: identity, master key, a random 64-byte JWT secret,
+/// HS256, the default expiry and max session, and the first administrator.
+pub fn init(root: &Path, req: InitRequest, now: u64) -> Result<Appliance> {
+    let cluster_id = req.cluster_id.unwrap_or_else(|| format!("tac-{}", &new_id()[..8]));
+    let node = Node {
+        version: component::FORMAT_VERSION,
+        name: req.name,
+        node_id: new_id(),
+        cluster_id,
+        created_at: now,
+    };
+    component::check_name("--name", &node.name)
+        .and_then(|()| component::check_name("--cluster-id", &node.cluster_id))
+        .and_then(|()| component::check_name("--admin-user", &req.admin_user))
+        .map_err(|e| OpsError::Invalid(format!("{}: {}", e.field, e.problem)))?;
+    let users = Users {
+        version: component::FORMAT_VERSION,
+        users: vec![User {
+            name: req.admin_user,
+            role: Role::Admin,
+            api_access: true,
+            password_hash: auth::hash_password(&req.admin_password)?,
+        }],
+    };
+    let secret = random_bytes(GENERATED_SECRET_LEN)?;
+    let genesis = Genesis {
+        node,
+        users,
+        jwt_key: JwtKey::from_secret(secret.to_vec())?,
+        algorithm: Algorithm::HS256,
+        expiry: component::DEFAULT_EXPIRY,
+        max_session_seconds: component::DEFAULT_MAX_SESSION_SECONDS,
+    };
+    let master = MasterKey::generate().map_err(ApplianceError::from)?;
+    Ok(Appliance::create(root, genesis, master)?)
+}
+
+/// An open appliance with the settings operations need.
+#[derive(Debug)]
+pub struct Ops {
+    /// The appliance.
+    pub app: Appliance,
+    /// How long to wait for another process's lock.
+    pub lock_timeout: Duration,
+}
+
+/// The JWT settings as `jwt show` prints them. Never the secret.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct JwtView {
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// Expiry value.
+    pub expiry_value: u64,
+    /// Expiry unit.
+    pub expiry_unit: ExpiryUnit,
+    /// Token lifetime in seconds.
+    pub expiry_seconds: u64,
+    /// Max session, seconds.
+    pub max_session_seconds: u64,
+    /// Active key id (fingerprint).
+    pub kid: String,
+    /// Retired keys still accepted.
+    pub previous_keys: Vec<PreviousKeyView>,
+}
+
+/// A retired key in `jwt show`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PreviousKeyView {
+    /// Its id.
+    pub kid: String,
+    /// Accepted until, Unix seconds.
+    pub accept_until: u64,
+}
+
+/// `status`: who this node is.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StatusView {
+    /// Node name.
+    pub name: String,
+    /// Node id.
+    pub node_id: String,
+    /// Cluster id.
+    pub cluster_id: String,
+    /// Active JWT key fingerprint.
+    pub jwt_kid: String,
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// The root directory.
+    pub root: String,
+}
+
+/// A user as `user list` prints it. Never the hash.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UserView {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// API access.
+    pub api_access: bool,
+}
+
+/// A freshly issued token.
+#[derive(Debug)]
+pub struct Issued {
+    /// The compact JWS.
+    pub token: SecretString,
+    /// Its claims.
+    pub claims: Claims,
+}
+
+impl Ops {
+    /// Opens the appliance at `root`.
+    pub fn open(root: &Path, lock_timeout: Duration) -> Result<Self> {
+        Ok(Self {
+            app: Appliance::open(root)?,
+            lock_timeout,
+        })
+    }
+
+    /// The policy the stored settings describe.
+    pub fn policy(&self, settings: &JwtSettings, node: &Node) -> Policy {
+        Policy {
+            algorithm: settings.algorithm,
+            issuer: node.cluster_id.clone(),
+            lifetime: settings.expiry().seconds(),
+            max_session: settings.max_session_seconds,
+            leeway: jwt::LEEWAY_SECONDS,
+        }
+    }
+
+    /// Checks the root credentials: an administrator's name and password.
+    pub fn require_admin(&self, name: &str, password: &SecretString) -> Result<Identity> {
+        let users = self.app.users()?;
+        Ok(auth::authenticate_admin(&LocalUsers(&users), name, password)?)
+    }
+
+    /// `status`.
+    pub fn status(&self) -> Result<StatusView> {
+        let node = self.app.node()?;
+        let s = self.app.jwt_settings()?;
+        Ok(StatusView {
+            name: node.name,
+            node_id: node.node_id,
+            cluster_id: node.cluster_id,
+            jwt_kid: s.active_key.kid,
+            algorithm: s.algorithm,
+            root: self.app.root().display().to_string(),
+        })
+    }
+
+    /// `jwt show`.
+    pub fn jwt_view(&self, now: u64) -> Result<JwtView> {
+        let s = self.app.jwt_settings()?;
+        Ok(JwtView {
+            algorithm: s.algorithm,
+            expiry_value: s.expiry_value,
+            expiry_unit: s.expiry_unit,
+            expiry_seconds: s.expiry().seconds(),
+            max_session_seconds: s.max_session_seconds,
+            kid: s.active_key.kid.clone(),
+            previous_keys: s
+                .previous_keys
+                .iter()
+                .filter(|k| k.accept_until >= now)
+                .map(|k| PreviousKeyView {
+                    kid: k.key.kid.clone(),
+                    accept_until: k.accept_until,
+                })
+                .collect(),
+        })
+    }
+
+    fn update_jwt(&self, now: u64, f: impl FnOnce(&mut JwtSettings) -> Result<()>) -> Result<JwtSettings> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let mut s = self.app.jwt_settings()?;
+        s.prune(now);
+        f(&mut s)?;
+        self.app.write(&s)?;
+        Ok(s)
+    }
+
+    /// `jwt set-algorithm`: refused when the active secret is too short for it.
+    pub fn set_algorithm(&self, algorithm: Algorithm, now: u64) -> Result<JwtSettings> {
+        self.update_jwt(now, |s| {
+            let keys = self.app.keyset(s, now)?;
+            algorithm.check_secret_len(keys.active().len())?;
+            s.algorithm = algorithm;
+            Ok(())
+        })
+    }
+
+    /// `jwt set-secret`: the new secret becomes active; the old one stays
+    /// accepted for one expiry period unless `revoke_previous`.
+    pub fn set_secret(&self, secret: SecretSlice<u8>, revoke_previous: bool, now: u64) -> Result<JwtSettings> {
+        let key = JwtKey::from_secret(secret.expose_secret().to_vec())?;
+        self.update_jwt(now, |s| {
+            s.algorithm.check_secret_len(key.len())?;
+            if key.kid() == s.active_key.kid {
+                return Err(OpsError::Invalid(
+                    "the new secret is the same as the current one; nothing to change".into(),
+                ));
+            }
+            let sealed = self.app.seal_key(&key, now)?;
+            let old = std::mem::replace(&mut s.active_key, sealed);
+            s.previous_keys.retain(|k| k.key.kid != key.kid());
+            if revoke_previous {
+                s.previous_keys.clear();
+            } else {
+                s.previous_keys.push(StoredRetiredKey {
+                    key: old,
+                    retired_at: now,
+                    accept_until: now.saturating_add(s.expiry().seconds()),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// `jwt set-secret --revoke-previous` without a new secret: drops retired keys now.
+    pub fn revoke_previous(&self, now: u64) -> Result<JwtSettings> {
+        self.update_jwt(now, |s| {
+            s.previous_keys.clear();
+            Ok(())
+        })
+    }
+
+    /// `jwt set-expiry VALUE [UNIT]`.
+    pub fn set_expiry(&self, value: u64, unit: Option<ExpiryUnit>, now: u64) -> Result<JwtSettings> {
+        self.update_jwt(now, |s| {
+            let e = Expiry::new(value, unit.unwrap_or(s.expiry_unit))?;
+            s.expiry_value = e.value;
+            s.expiry_unit = e.unit;
+            Ok(())
+        })
+    }
+
+    /// `jwt set-expiry-unit UNIT`.
+    pub fn set_expiry_unit(&self, unit: ExpiryUnit, now: u64) -> Result<JwtSettings> {
+        self.update_jwt(now, |s| {
+            s.expiry_unit = unit;
+            Ok(())
+        })
+    }
+
+    /// `jwt set-max-session SECONDS`.
+    pub fn set_max_session(&self, seconds: u64, now: u64) -> Result<JwtSettings> {
+        self.update_jwt(now, |s| {
+            if seconds == 0 {
+                return Err(OpsError::Invalid("the max session must be at least 1 second".into()));
+            }
+            s.max_session_seconds = seconds;
+            Ok(())
+        })
+    }
+
+    fn update_users(&self, f: impl FnOnce(&mut Users) -> Result<()>) -> Result<()> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let mut users = self.app.users()?;
+        f(&mut users)?;
+        self.app.write(&users)?;
+        Ok(())
+    }
+
+    /// `user add`.
+    pub fn add_user(&self, name: &str, role: Role, api_access: bool, password: &SecretString) -> Result<()> {
+        component::check_name("NAME", name).map_err(|e| OpsError::Invalid(e.problem))?;
+        let hash = auth::hash_password(password)?;
+        self.update_users(|u| {
+            if u.get(name).is_some() {
+                return Err(OpsError::UserExists(name.into()));
+            }
+            u.users.push(User {
+                name: name.into(),
+                role,
+                api_access,
+                password_hash: hash,
+            });
+            Ok(())
+        })
+    }
+
+    /// `user passwd`.
+    pub fn set_password(&self, name: &str, password: &SecretString) -> Result<()> {
+        let hash = auth::hash_password(password)?;
+        self.update_users(|u| {
+            let user = u.get_mut(name).ok_or_else(|| OpsError::UserNotFound(name.into()))?;
+            user.password_hash = hash;
+            Ok(())
+        })
+    }
+
+    /// `user remove`: never the last administrator.
+    pub fn remove_user(&self, name: &str) -> Result<()> {
+        self.update_users(|u| {
+            let user = u.get(name).ok_or_else(|| OpsError::UserNotFound(name.into()))?;
+            if user.role == Role::Admin && u.admin_count() == 1 {
+                return Err(OpsError::LastAdmin(name.into()));
+            }
+            u.users.retain(|x| x.name != name);
+            Ok(())
+        })
+    }
+
+    /// `user list`.
+    pub fn list_users(&self) -> Result<Vec<UserView>> {
+        Ok(self
+            .app
+            .users()?
+            .users
+            .into_iter()
+            .map(|u| UserView {
+                name: u.name,
+                role: u.role,
+                api_access: u.api_access,
+            })
+            .collect())
+    }
+
+    /// Logging in with credentials: password, API access, then a new token.
+    pub fn login(&self, name: &str, password: &SecretString, now: u64) -> Result<Issued> {
+        let users = self.app.users()?;
+        let id = auth::authenticate_api(&LocalUsers(&users), name, password)?;
+        let (node, settings) = (self.app.node()?, self.app.jwt_settings()?);
+        let keys = self.app.keyset(&settings, now)?;
+        let policy = self.policy(&settings, &node);
+        let grant = Grant {
+            subject: &id.name,
+            role: id.role.as_str(),
+            sid: new_id(),
+            jti: new_id(),
+            now,
+        };
+        let (token, claims) = jwt::issue(&grant, &keys, &policy)?;
+        Ok(Issued {
+            token: SecretString::from(token),
+            claims,
+        })
+    }
+
+    /// Verifies a token against this node's keys and policy.
+    pub fn verify(&self, token: &str, now: u64) -> Result<Claims> {
+        let (node, settings) = (self.app.node()?, self.app.jwt_settings()?);
+        let keys = self.app.keyset(&settings, now)?;
+        Ok(jwt::verify(token.trim(), &keys, &self.policy(&settings, &node), now)?)
+    }
+
+    /// Trades a valid token for a new one, by the refresh rules.
+    pub fn refresh(&self, token: &str, now: u64) -> Result<Issued> {
+        let (node, settings) = (self.app.node()?, self.app.jwt_settings()?);
+        let keys = self.app.keyset(&settings, now)?;
+        let policy = self.policy(&settings, &node);
+        let old = jwt::verify(token.trim(), &keys, &policy, now)?;
+        let users = self.app.users()?;
+        let subject = match users.get(&old.sub) {
+            None => Subject::Gone,
+            Some(u) if !u.api_access => Subject::NoApiAccess,
+            Some(u) => Subject::Active { role: u.role.as_str() },
+        };
+        let claims = jwt::refresh_claims(&old, subject, &policy, new_id(), now)?;
+        let token = jwt::sign(&claims, &keys, policy.algorithm)?;
+        Ok(Issued {
+            token: SecretString::from(token),
+            claims,
+        })
+    }
+}
