@@ -1,0 +1,43 @@
+//! The README's main job, `tacctl demo`, runs as a test.
+
+use assert_cmd::Command;
+
+#[test]
+fn demo_walks_through_the_jwt_life_cycle_and_cleans_up() {
+    let out = Command::cargo_bin("tacctl")
+        .unwrap()
+        .arg("demo")
+        .env_remove("TACCTL_ROOT")
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "1. Install ESA 1",
+        "Set JWT Algorithm: HS384",
+        "a wrong password gets no token",
+        "valid: sub alice, role operator, issuer demo-cluster",
+        "same session",
+        "alice's token (old key) is still accepted",
+        "the old token is now refused: key check failed",
+        "the new token is still accepted",
+        "Done: the demo appliance was removed.",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    let dir = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(" in ").next())
+        .unwrap();
+    assert!(
+        !std::path::Path::new(dir).exists(),
+        "demo left {dir} behind"
+    );
+    assert!(!stdout.contains("eyJ"), "the demo must never print a token");
+}
