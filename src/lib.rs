@@ -7,7 +7,8 @@
 
 pub mod appliance;
 pub mod auth;
+pub mod bundle;
+pub mod cli;
 pub mod component;
 pub mod jwt;
 pub mod ops;
-pub mod cli;

@@ -1,0 +1,341 @@
+//! The bundle header: magic and version, the Argon2id parameters and salt,
+//! the file key wrapped under the passphrase, the STREAM nonce prefix, a
+//! checksum and a MAC. See docs/FORMAT.md for the byte layout.
+//!
+//! Key schedule (all keys 32 bytes):
+//!
+//! ```text
+//! KEK         = Argon2id(passphrase, salt, m, t, p)
+//! wrapped     = ChaCha20-Poly1305(KEK, nonce = 0^12, file_key, aad = header[0..45])
+//! header_key  = HKDF-SHA-256(ikm = file_key, salt = salt, info = "tacctl-bundle/v1/header")
+//! payload_key = HKDF-SHA-256(ikm = file_key, salt = salt, info = "tacctl-bundle/v1/payload")
+//! checksum    = SHA-256(header[0..93])
+//! mac         = HMAC-SHA-256(header_key, header[0..125])
+//! ```
+//!
+//! The checksum lets a reader tell accidental damage ("header damaged") from a
+//! wrong passphrase before and after running the KDF; the MAC authenticates
+//! every header byte under the file key. Before running the KDF a reader
+//! refuses parameters beyond [`KdfParams::LIMIT`], so a hostile header cannot
+//! take the machine's memory or hours of CPU.
+
+use std::io::{self, Read, Write};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::stream::{NONCE_PREFIX_SIZE, StreamReader, StreamWriter};
+
+/// The first bytes of every bundle.
+pub const MAGIC: &[u8; 8] = b"TACCTLB\x00";
+/// The format version this build writes and the newest it reads.
+pub const VERSION: u8 = 1;
+/// The KDF identifier of Argon2id (version 0x13).
+pub const KDF_ARGON2ID: u8 = 1;
+/// Total header length in bytes.
+pub const HEADER_LEN: usize = 157;
+
+const SALT_LEN: usize = 16;
+const WRAPPED_LEN: usize = 32 + 16;
+const AAD_END: usize = 45; // magic .. nonce prefix
+const CHECKSUM_START: usize = AAD_END + WRAPPED_LEN; // 93
+const MAC_START: usize = CHECKSUM_START + 32; // 125
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub lanes: u32,
+}
+
+impl KdfParams {
+    /// What `export` uses: 64 MiB, 3 passes, 1 lane (RFC 9106's second recommended option).
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 64 * 1024,
+        iterations: 3,
+        lanes: 1,
+    };
+    /// Cheap parameters for tests only (`export --kdf-cost test`): 8 KiB, 1 pass.
+    pub const TEST: KdfParams = KdfParams {
+        memory_kib: 8,
+        iterations: 1,
+        lanes: 1,
+    };
+    /// The most a reader accepts: 1 GiB, 10 passes, 8 lanes.
+    pub const LIMIT: KdfParams = KdfParams {
+        memory_kib: 1024 * 1024,
+        iterations: 10,
+        lanes: 8,
+    };
+
+    fn within(&self, limit: &KdfParams) -> bool {
+        self.memory_kib <= limit.memory_kib
+            && self.iterations <= limit.iterations
+            && self.lanes <= limit.lanes
+            && self.iterations >= 1
+            && self.lanes >= 1
+            && self.memory_kib >= 8 * self.lanes
+    }
+
+    fn derive(&self, passphrase: &SecretString, salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, HeaderError> {
+        let params = argon2::Params::new(self.memory_kib, self.iterations, self.lanes, Some(32))
+            .map_err(|e| HeaderError::Kdf(e.to_string()))?;
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut kek = Zeroizing::new([0u8; 32]);
+        argon
+            .hash_password_into(passphrase.expose_secret().as_bytes(), salt, kek.as_mut())
+            .map_err(|e| HeaderError::Kdf(e.to_string()))?;
+        Ok(kek)
+    }
+}
+
+/// Why a header was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    /// The magic is missing.
+    #[error("not a tacctl bundle (the file does not start with the bundle magic)")]
+    NotABundle,
+    /// A newer format.
+    #[error("bundle format version {0} is newer than this tacctl reads ({VERSION}); upgrade tacctl")]
+    TooNew(u8),
+    /// An unknown KDF.
+    #[error("the bundle names an unknown key derivation ({0}); it was not written by tacctl")]
+    UnknownKdf(u8),
+    /// KDF parameters beyond the limits.
+    #[error("the bundle asks for key derivation with {memory_kib} KiB, {iterations} passes, {lanes} lanes, beyond the limits this tacctl accepts (1 GiB, 10, 8); refusing to run it")]
+    KdfTooCostly {
+        /// Memory, KiB.
+        memory_kib: u32,
+        /// Passes.
+        iterations: u32,
+        /// Lanes.
+        lanes: u32,
+    },
+    /// The header is shorter than a header.
+    #[error("header damaged: the bundle ends inside its header; copy it again")]
+    Short,
+    /// Checksum or MAC mismatch.
+    #[error("header damaged: the bundle's header was altered or corrupted; get a fresh copy")]
+    Damaged,
+    /// The file key did not unwrap.
+    #[error("wrong passphrase: the bundle does not open with this passphrase")]
+    WrongPassphrase,
+    /// The KDF failed.
+    #[error("key derivation failed: {0}")]
+    Kdf(String),
+    /// Reading or writing failed.
+    #[error("reading or writing the bundle failed: {0}")]
+    Io(#[from] io::Error),
+    /// The random generator failed.
+    #[error("the operating system's random generator failed")]
+    Random,
+}
+
+/// What a header says, once opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderInfo {
+    /// Format version.
+    pub version: u8,
+    /// KDF parameters.
+    pub kdf: KdfParams,
+}
+
+fn hkdf(file_key: &[u8; 32], salt: &[u8], info: &str) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    hkdf::Hkdf::<Sha256>::new(Some(salt), file_key)
+        .expand(info.as_bytes(), out.as_mut())
+        .expect("32 bytes is a valid HKDF-SHA-256 output length");
+    out
+}
+
+fn mac(header_key: &[u8; 32], bytes: &[u8]) -> Hmac<Sha256> {
+    let mut m = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(header_key).expect("HMAC takes any key length");
+    m.update(bytes);
+    m
+}
+
+fn random<const N: usize>() -> Result<[u8; N], HeaderError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|_| HeaderError::Random)?;
+    Ok(b)
+}
+
+/// Writes a header for `passphrase` and returns the payload writer.
+pub fn seal<W: Write>(mut out: W, passphrase: &SecretString, kdf: KdfParams) -> Result<StreamWriter<W>, HeaderError> {
+    let salt: [u8; SALT_LEN] = random()?;
+    let prefix: [u8; NONCE_PREFIX_SIZE] = random()?;
+    let file_key = Zeroizing::new(random::<32>()?);
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    h.extend_from_slice(MAGIC);
+    h.push(VERSION);
+    h.push(KDF_ARGON2ID);
+    for v in [kdf.memory_kib, kdf.iterations, kdf.lanes] {
+        h.extend_from_slice(&v.to_be_bytes());
+    }
+    h.extend_from_slice(&salt);
+    h.extend_from_slice(&prefix);
+    debug_assert_eq!(h.len(), AAD_END);
+    let kek = kdf.derive(passphrase, &salt)?;
+    let wrapped = ChaCha20Poly1305::new(&(*kek).into())
+        .encrypt(
+            &[0u8; 12].into(),
+            Payload {
+                msg: file_key.as_ref(),
+                aad: &h,
+            },
+        )
+        .map_err(|_| HeaderError::Kdf("wrapping the file key failed".into()))?;
+    h.extend_from_slice(&wrapped);
+    let checksum = Sha256::digest(&h);
+    h.extend_from_slice(&checksum);
+    let header_key = hkdf(&file_key, &salt, "tacctl-bundle/v1/header");
+    let tag = mac(&header_key, &h).finalize().into_bytes();
+    h.extend_from_slice(&tag);
+    debug_assert_eq!(h.len(), HEADER_LEN);
+    out.write_all(&h)?;
+    let payload_key = hkdf(&file_key, &salt, "tacctl-bundle/v1/payload");
+    Ok(StreamWriter::new(out, &payload_key, &prefix))
+}
+
+/// Reads the parts of a header that need no passphrase: magic, version, KDF
+/// limits and checksum. Returns the raw header.
+pub fn read_unauthenticated<R: Read>(input: &mut R) -> Result<([u8; HEADER_LEN], HeaderInfo), HeaderError> {
+    let mut h = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match input.read(&mut h[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    if got < MAGIC.len() || &h[..MAGIC.len()] != MAGIC {
+        return Err(HeaderError::NotABundle);
+    }
+    if got < 10 {
+        return Err(HeaderError::Short);
+    }
+    if h[8] > VERSION {
+        return Err(HeaderError::TooNew(h[8]));
+    }
+    if got < HEADER_LEN {
+        return Err(HeaderError::Short);
+    }
+    if h[..MAC_START][CHECKSUM_START..] != Sha256::digest(&h[..CHECKSUM_START])[..] {
+        return Err(HeaderError::Damaged);
+    }
+    if h[8] == 0 {
+        return Err(HeaderError::Damaged);
+    }
+    if h[9] != KDF_ARGON2ID {
+        return Err(HeaderError::UnknownKdf(h[9]));
+    }
+    let word = |i: usize| u32::from_be_bytes(h[i..i + 4].try_into().expect("four bytes"));
+    let kdf = KdfParams {
+        memory_kib: word(10),
+        iterations: word(14),
+        lanes: word(18),
+    };
+    if !kdf.within(&KdfParams::LIMIT) {
+        return Err(HeaderError::KdfTooCostly {
+            memory_kib: kdf.memory_kib,
+            iterations: kdf.iterations,
+            lanes: kdf.lanes,
+        });
+    }
+    Ok((h, HeaderInfo { version: h[8], kdf }))
+}
+
+/// Reads and opens a header with `passphrase`; returns the payload reader.
+pub fn open<R: Read>(mut input: R, passphrase: &SecretString) -> Result<(HeaderInfo, StreamReader<R>), HeaderError> {
+    let (h, info) = read_unauthenticated(&mut input)?;
+    let salt = &h[22..22 + SALT_LEN];
+    let prefix: [u8; NONCE_PREFIX_SIZE] = h[38..AAD_END].try_into().expect("seven bytes");
+    let kek = info.kdf.derive(passphrase, salt)?;
+    let file_key: Zeroizing<[u8; 32]> = ChaCha20Poly1305::new(&(*kek).into())
+        .decrypt(
+            &[0u8; 12].into(),
+            Payload {
+                msg: &h[AAD_END..CHECKSUM_START],
+                aad: &h[..AAD_END],
+            },
+        )
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+        .map(Zeroizing::new)
+        .ok_or(HeaderError::WrongPassphrase)?;
+    let header_key = hkdf(&file_key, salt, "tacctl-bundle/v1/header");
+    mac(&header_key, &h[..MAC_START])
+        .verify_slice(&h[MAC_START..])
+        .map_err(|_| HeaderError::Damaged)?;
+    let payload_key = hkdf(&file_key, salt, "tacctl-bundle/v1/payload");
+    Ok((info, StreamReader::new(input, &payload_key, &prefix)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    fn bundle(data: &[u8]) -> Vec<u8> {
+        let mut w = seal(Vec::new(), &pass("correct horse battery"), KdfParams::TEST).unwrap();
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    fn read(b: &[u8], p: &str) -> Result<Vec<u8>, HeaderError> {
+        let (_, mut r) = open(b, &pass(p))?;
+        let mut out = Vec::new();
+        r.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn round_trip() {
+        let b = bundle(b"hello bundle");
+        assert_eq!(&b[..8], MAGIC);
+        assert_eq!(read(&b, "correct horse battery").unwrap(), b"hello bundle");
+    }
+
+    #[test]
+    fn wrong_passphrase_is_named() {
+        let b = bundle(b"x");
+        assert!(matches!(read(&b, "wrong"), Err(HeaderError::WrongPassphrase)));
+    }
+
+    #[test]
+    fn any_header_byte_flip_is_refused() {
+        let b = bundle(b"x");
+        for i in 0..HEADER_LEN {
+            let mut c = b.clone();
+            c[i] ^= 0x01;
+            let err = read(&c, "correct horse battery").unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    HeaderError::Damaged | HeaderError::NotABundle | HeaderError::TooNew(_) | HeaderError::UnknownKdf(_)
+                ),
+                "byte {i}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_kdf_parameters_are_refused_before_running() {
+        let mut b = bundle(b"x");
+        b[10..14].copy_from_slice(&(4 * 1024 * 1024u32).to_be_bytes());
+        let checksum = Sha256::digest(&b[..CHECKSUM_START]);
+        b[CHECKSUM_START..MAC_START].copy_from_slice(&checksum);
+        assert!(matches!(read(&b, "p"), Err(HeaderError::KdfTooCostly { .. })));
+    }
+}
