@@ -19,17 +19,21 @@
 
 mod fsutil;
 mod seal;
+mod txn;
 
 use std::fs;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::component::{self, ComponentError, JwtSettings, Node, SealedKey, Stored, StoredRetiredKey, Users};
+use crate::component::{
+    self, ComponentError, JwtSettings, Node, SealedKey, Stored, StoredRetiredKey, Users,
+};
 use crate::jwt::{JwtKey, KeySet, RetiredKey};
 
 pub use fsutil::{atomic_write, create_private_dir};
 pub use seal::{MasterKey, SealError};
+pub use txn::{AuditRecord, Recovery, SnapshotMeta};
 
 /// File name of the node master key.
 pub const MASTER_KEY_FILE: &str = "master.key";
@@ -42,16 +46,22 @@ const JWT_KEY_PURPOSE: &str = "jwt-key";
 #[derive(Debug, thiserror::Error)]
 pub enum ApplianceError {
     /// The root has no `appliance.yaml`.
-    #[error("{0} is not a tacctl appliance (no appliance.yaml); create one with `tacctl init` or pass the right --root")]
+    #[error(
+        "{0} is not a tacctl appliance (no appliance.yaml); create one with `tacctl init` or pass the right --root"
+    )]
     NotAnAppliance(PathBuf),
     /// `init` on an existing appliance.
-    #[error("{0} is already an appliance; nothing was changed (use another --root to create a new one)")]
+    #[error(
+        "{0} is already an appliance; nothing was changed (use another --root to create a new one)"
+    )]
     AlreadyExists(PathBuf),
     /// `init` on a directory with other files in it.
     #[error("{0} exists and is not empty; nothing was changed (choose an empty or new directory)")]
     NotEmpty(PathBuf),
     /// Another process holds the lock.
-    #[error("another tacctl process is changing {0} (lock held for {1:?}); wait for it to finish and try again")]
+    #[error(
+        "another tacctl process is changing {0} (lock held for {1:?}); wait for it to finish and try again"
+    )]
     Locked(PathBuf, Duration),
     /// A file system operation failed.
     #[error("{path}: {source}")]
@@ -68,8 +78,13 @@ pub enum ApplianceError {
     /// Sealing or unsealing failed.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// No snapshot with that id.
+    #[error("no snapshot {0:?}; `tacctl rollback --list` shows the snapshots")]
+    NoSnapshot(String),
     /// A stored key is inconsistent (its fingerprint does not match its secret).
-    #[error("{file}: key {kid:?} does not match its sealed secret; restore the file from a snapshot")]
+    #[error(
+        "{file}: key {kid:?} does not match its sealed secret; restore the file from a snapshot"
+    )]
     KeyMismatch {
         /// The file.
         file: String,
@@ -127,7 +142,11 @@ impl Appliance {
     }
 
     /// Creates a new appliance at `root`, whole or not at all.
-    pub fn create(root: &Path, genesis: Genesis, master: MasterKey) -> Result<Self, ApplianceError> {
+    pub fn create(
+        root: &Path,
+        genesis: Genesis,
+        master: MasterKey,
+    ) -> Result<Self, ApplianceError> {
         if root.join(Node::FILE).exists() {
             return Err(ApplianceError::AlreadyExists(root.to_path_buf()));
         }
@@ -142,7 +161,10 @@ impl Appliance {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(ApplianceError::io(parent))?;
-        let base = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let base = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let staging = parent.join(format!(".{base}.tacctl-init-{}", std::process::id()));
         let _ = fs::remove_dir_all(&staging);
         create_private_dir(&staging).map_err(ApplianceError::io(&staging))?;
@@ -172,7 +194,8 @@ impl Appliance {
 
     fn write_genesis(&self, g: &Genesis) -> Result<(), ApplianceError> {
         self.master.write(&self.root.join(MASTER_KEY_FILE))?;
-        create_private_dir(&self.root.join("config")).map_err(ApplianceError::io(self.root.join("config")))?;
+        create_private_dir(&self.root.join("config"))
+            .map_err(ApplianceError::io(self.root.join("config")))?;
         self.write(&g.node)?;
         self.write(&g.users)?;
         let settings = JwtSettings {
@@ -185,7 +208,8 @@ impl Appliance {
             previous_keys: Vec::new(),
         };
         self.write(&settings)?;
-        atomic_write(&self.root.join(LOCK_FILE), b"").map_err(ApplianceError::io(self.root.join(LOCK_FILE)))?;
+        atomic_write(&self.root.join(LOCK_FILE), b"")
+            .map_err(ApplianceError::io(self.root.join(LOCK_FILE)))?;
         Ok(())
     }
 
@@ -211,8 +235,12 @@ impl Appliance {
                 Err(fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(fs::TryLockError::WouldBlock) => return Err(ApplianceError::Locked(self.root.clone(), timeout)),
-                Err(fs::TryLockError::Error(e)) => return Err(ApplianceError::Io { path, source: e }),
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(ApplianceError::Locked(self.root.clone(), timeout));
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(ApplianceError::Io { path, source: e });
+                }
             }
         }
     }
@@ -247,10 +275,11 @@ impl Appliance {
 
     fn unseal_key(&self, sealed: &SealedKey) -> Result<JwtKey, ApplianceError> {
         let secret = self.master.open(JWT_KEY_PURPOSE, &sealed.sealed)?;
-        let key = JwtKey::from_secret(secret.to_vec()).map_err(|_| ApplianceError::KeyMismatch {
-            file: JwtSettings::FILE.into(),
-            kid: sealed.kid.clone(),
-        })?;
+        let key =
+            JwtKey::from_secret(secret.to_vec()).map_err(|_| ApplianceError::KeyMismatch {
+                file: JwtSettings::FILE.into(),
+                kid: sealed.kid.clone(),
+            })?;
         if key.kid() != sealed.kid {
             return Err(ApplianceError::KeyMismatch {
                 file: JwtSettings::FILE.into(),

@@ -86,7 +86,10 @@ impl Stored for JwtSettings {
         if self.expiry_value == 0 || self.expiry_value > MAX_EXPIRY_VALUE {
             return Err(Invalid::new(
                 "expiry_value",
-                format!("{} is out of range; use 1 to {MAX_EXPIRY_VALUE}", self.expiry_value),
+                format!(
+                    "{} is out of range; use 1 to {MAX_EXPIRY_VALUE}",
+                    self.expiry_value
+                ),
             ));
         }
         if self.max_session_seconds == 0 {
@@ -108,6 +111,115 @@ impl Stored for JwtSettings {
                 return Err(Invalid::new(
                     format!("{field}.sealed"),
                     "is not a sealed key (expected `v1.` followed by base64); secrets are never stored in the clear",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A secret carried inside an (encrypted) bundle: standard base64, redacted in
+/// Debug output and zeroized on drop.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct SecretBase64(#[schemars(with = "String")] zeroize::Zeroizing<String>);
+
+impl SecretBase64 {
+    /// Encodes raw secret bytes.
+    pub fn encode(bytes: &[u8]) -> Self {
+        use base64::Engine as _;
+        Self(zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes)))
+    }
+
+    /// Decodes to raw bytes.
+    pub fn decode(&self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(self.0.as_bytes())
+            .ok()
+            .map(zeroize::Zeroizing::new)
+    }
+}
+
+impl std::fmt::Debug for SecretBase64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// A key as carried in a bundle: the secret itself, since a bundle is
+/// encrypted and the target seals it under its own master key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedKey {
+    /// Fingerprint; must match the secret.
+    pub kid: String,
+    /// The secret, base64.
+    pub secret: SecretBase64,
+    /// When it became active.
+    pub created_at: u64,
+}
+
+/// A retired key as carried in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedRetiredKey {
+    /// The key.
+    pub key: ExportedKey,
+    /// When it was replaced.
+    pub retired_at: u64,
+    /// Until when it is accepted.
+    pub accept_until: u64,
+}
+
+/// `components/jwt.yaml` inside a bundle: "Appliances JWT Configuration".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtExport {
+    /// Component version.
+    pub version: u32,
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// Expiry value.
+    pub expiry_value: u64,
+    /// Expiry unit.
+    pub expiry_unit: ExpiryUnit,
+    /// Max session, seconds.
+    pub max_session_seconds: u64,
+    /// The key that signs.
+    pub active_key: ExportedKey,
+    /// Retired keys still accepted.
+    #[serde(default)]
+    pub previous_keys: Vec<ExportedRetiredKey>,
+}
+
+impl Stored for JwtExport {
+    const FILE: &'static str = "components/jwt.yaml";
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.expiry_value == 0 || self.expiry_value > MAX_EXPIRY_VALUE {
+            return Err(Invalid::new("expiry_value", format!("{} is out of range", self.expiry_value)));
+        }
+        if self.max_session_seconds == 0 {
+            return Err(Invalid::new("max_session_seconds", "must be at least 1"));
+        }
+        for (i, k) in std::iter::once(&self.active_key)
+            .chain(self.previous_keys.iter().map(|r| &r.key))
+            .enumerate()
+        {
+            let field = if i == 0 { "active_key".to_owned() } else { format!("previous_keys[{}]", i - 1) };
+            let Some(secret) = k.secret.decode() else {
+                return Err(Invalid::new(format!("{field}.secret"), "is not base64"));
+            };
+            if crate::jwt::fingerprint(&secret) != k.kid {
+                return Err(Invalid::new(format!("{field}.kid"), "does not match the secret's fingerprint"));
+            }
+            if i == 0 && secret.len() < self.algorithm.min_secret_len() {
+                return Err(Invalid::new(
+                    format!("{field}.secret"),
+                    format!("is {} bytes, too short for {}", secret.len(), self.algorithm),
                 ));
             }
         }

@@ -11,7 +11,10 @@ mod jwt;
 mod node;
 mod users;
 
-pub use jwt::{JwtSettings, SealedKey, StoredRetiredKey, DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS};
+pub use jwt::{
+    DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings,
+    SealedKey, SecretBase64, StoredRetiredKey,
+};
 pub use node::Node;
 pub use users::{Role, User, Users};
 
@@ -52,7 +55,9 @@ pub enum ComponentError {
         problem: String,
     },
     /// The file was written by a newer tacctl.
-    #[error("{file}: format version {found} is newer than this tacctl understands ({supported}); upgrade tacctl")]
+    #[error(
+        "{file}: format version {found} is newer than this tacctl understands ({supported}); upgrade tacctl"
+    )]
     TooNew {
         /// The file's name.
         file: String,
@@ -129,7 +134,11 @@ pub fn render<T: Stored>(value: &T) -> Result<String, ComponentError> {
 pub fn schemas() -> Vec<(String, String)> {
     fn one<T: Stored>() -> (String, String) {
         let schema = schemars::schema_for!(T);
-        let name = T::FILE.rsplit('/').next().unwrap_or(T::FILE).trim_end_matches(".yaml");
+        let name = T::FILE
+            .rsplit('/')
+            .next()
+            .unwrap_or(T::FILE)
+            .trim_end_matches(".yaml");
         let json = serde_json::to_string_pretty(&schema).expect("a schema serialises to JSON");
         (format!("{name}.schema.json"), json + "\n")
     }
@@ -141,13 +150,17 @@ pub fn check_name(field: &str, value: &str) -> Result<(), Invalid> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && !value.starts_with(['.', '-'])
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(())
     } else {
         Err(Invalid::new(
             field,
-            format!("{value:?} is not a valid name: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-'"),
+            format!(
+                "{value:?} is not a valid name: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+            ),
         ))
     }
 }

@@ -1,0 +1,338 @@
+//! Changing several files at once, whole or not at all: snapshots, a journal
+//! with one commit point, recovery after a crash, rollback and history.
+//!
+//! A change first copies the current version of every affected file into
+//! `snapshots/<id>/`, then stages the new versions under `txn/staged/`, then
+//! writes `txn/journal.yaml` atomically: that rename is the commit point.
+//! Only then are the staged files renamed over the live ones. Whoever opens
+//! the appliance next finishes a committed change (journal present: rename
+//! what is still staged) or discards an uncommitted one (no journal: delete
+//! `txn/`), so after any crash the appliance holds the whole old or the whole
+//! new configuration.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::fsutil::{atomic_write, create_private_dir, sync_dir};
+use super::{Appliance, ApplianceError};
+
+const TXN_DIR: &str = "txn";
+const JOURNAL: &str = "txn/journal.yaml";
+const SNAPSHOTS: &str = "snapshots";
+const HISTORY: &str = "history.yaml";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Journal {
+    version: u32,
+    snapshot: String,
+    files: Vec<String>,
+}
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotMeta {
+    /// Format version.
+    pub version: u32,
+    /// Its id (`<unix time>-<random>`).
+    pub id: String,
+    /// When it was taken.
+    pub created_at: u64,
+    /// Why (`import from esa1`, `rollback to ...`).
+    pub reason: String,
+    /// The files it holds, relative to the root; a file absent before the change is listed in `absent`.
+    pub files: Vec<String>,
+    /// Files that did not exist before the change.
+    #[serde(default)]
+    pub absent: Vec<String>,
+}
+
+/// One line of `tacctl history`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRecord {
+    /// When.
+    pub time: u64,
+    /// What (`import`, `rollback`).
+    pub action: String,
+    /// The source node, for imports.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Components affected.
+    pub components: Vec<String>,
+    /// `applied`, `unchanged`, `rolled back: ...`, `failed: ...`.
+    pub outcome: String,
+    /// The snapshot taken before the change.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct History {
+    version: u32,
+    records: Vec<AuditRecord>,
+}
+
+/// The result of recovery at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Nothing was interrupted.
+    Clean,
+    /// A committed change was finished.
+    RolledForward(String),
+    /// An uncommitted change was discarded.
+    Discarded,
+}
+
+fn rel_ok(rel: &str) -> bool {
+    !rel.is_empty() && Path::new(rel).components().all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+impl Appliance {
+    fn p(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Finishes or discards an interrupted change. Call with the lock held.
+    pub fn recover(&self) -> Result<Recovery, ApplianceError> {
+        let txn = self.p(TXN_DIR);
+        if !txn.exists() {
+            return Ok(Recovery::Clean);
+        }
+        let journal = self.p(JOURNAL);
+        if !journal.exists() {
+            fs::remove_dir_all(&txn).map_err(ApplianceError::io(&txn))?;
+            return Ok(Recovery::Discarded);
+        }
+        let text = fs::read_to_string(&journal).map_err(ApplianceError::io(&journal))?;
+        let j: Journal = yaml_serde::from_str(&text).map_err(|e| ApplianceError::Io {
+            path: journal.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        self.roll_forward(&j)?;
+        Ok(Recovery::RolledForward(j.snapshot))
+    }
+
+    fn roll_forward(&self, j: &Journal) -> Result<(), ApplianceError> {
+        for rel in &j.files {
+            let staged = self.p(TXN_DIR).join("staged").join(rel);
+            let live = self.p(rel);
+            if staged.exists() {
+                if let Some(dir) = live.parent() {
+                    create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+                }
+                fs::rename(&staged, &live).map_err(ApplianceError::io(&live))?;
+                if let Some(dir) = live.parent() {
+                    sync_dir(dir).map_err(ApplianceError::io(dir))?;
+                }
+            }
+        }
+        let txn = self.p(TXN_DIR);
+        fs::remove_dir_all(&txn).map_err(ApplianceError::io(&txn))?;
+        sync_dir(&self.root).map_err(ApplianceError::io(&self.root))
+    }
+
+    /// Replaces the files in `changes` (relative path, new bytes) as one
+    /// change, after snapshotting their current versions. Call with the lock
+    /// held. Returns the snapshot id.
+    pub fn commit(&self, changes: &[(String, Vec<u8>)], reason: &str, now: u64) -> Result<String, ApplianceError> {
+        if let Some((bad, _)) = changes.iter().find(|(rel, _)| !rel_ok(rel)) {
+            return Err(ApplianceError::Io {
+                path: self.p(bad),
+                source: std::io::Error::other("not a relative path inside the appliance"),
+            });
+        }
+        self.recover()?;
+        let mut rnd = [0u8; 4];
+        getrandom::fill(&mut rnd).map_err(|e| ApplianceError::Io {
+            path: self.root.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let id = format!("{now}-{}", hex::encode(rnd));
+
+        // 1. Snapshot the current versions.
+        let snaps = self.p(SNAPSHOTS);
+        create_private_dir(&snaps).map_err(ApplianceError::io(&snaps))?;
+        let tmp = snaps.join(format!(".{id}.tmp"));
+        create_private_dir(&tmp).map_err(ApplianceError::io(&tmp))?;
+        let mut meta = SnapshotMeta {
+            version: 1,
+            id: id.clone(),
+            created_at: now,
+            reason: reason.to_owned(),
+            files: Vec::new(),
+            absent: Vec::new(),
+        };
+        for (rel, _) in changes {
+            match fs::read(self.p(rel)) {
+                Ok(bytes) => {
+                    let dest = tmp.join(rel);
+                    if let Some(dir) = dest.parent() {
+                        create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+                    }
+                    atomic_write(&dest, &bytes).map_err(ApplianceError::io(&dest))?;
+                    meta.files.push(rel.clone());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => meta.absent.push(rel.clone()),
+                Err(e) => return Err(ApplianceError::Io { path: self.p(rel), source: e }),
+            }
+        }
+        let meta_text = yaml_serde::to_string(&meta).expect("snapshot metadata serialises");
+        atomic_write(&tmp.join("snapshot.yaml"), meta_text.as_bytes()).map_err(ApplianceError::io(&tmp))?;
+        let snap = snaps.join(&id);
+        fs::rename(&tmp, &snap).map_err(ApplianceError::io(&snap))?;
+        sync_dir(&snaps).map_err(ApplianceError::io(&snaps))?;
+
+        // 2. Stage the new versions.
+        let staged = self.p(TXN_DIR).join("staged");
+        create_private_dir(&staged).map_err(ApplianceError::io(&staged))?;
+        for (rel, bytes) in changes {
+            let dest = staged.join(rel);
+            if let Some(dir) = dest.parent() {
+                create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+            }
+            atomic_write(&dest, bytes).map_err(ApplianceError::io(&dest))?;
+        }
+
+        // 3. The commit point.
+        let journal = Journal {
+            version: 1,
+            snapshot: id.clone(),
+            files: changes.iter().map(|(rel, _)| rel.clone()).collect(),
+        };
+        let text = yaml_serde::to_string(&journal).expect("the journal serialises");
+        atomic_write(&self.p(JOURNAL), text.as_bytes()).map_err(ApplianceError::io(self.p(JOURNAL)))?;
+
+        // 4. Apply.
+        self.roll_forward(&journal)?;
+        Ok(id)
+    }
+
+    /// Snapshots, newest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotMeta>, ApplianceError> {
+        let dir = self.p(SNAPSHOTS);
+        let mut out = Vec::new();
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(out);
+        };
+        for e in entries {
+            let e = e.map_err(ApplianceError::io(&dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = e.path().join("snapshot.yaml");
+            let text = fs::read_to_string(&path).map_err(ApplianceError::io(&path))?;
+            let meta: SnapshotMeta = yaml_serde::from_str(&text).map_err(|err| ApplianceError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(err.to_string()),
+            })?;
+            out.push(meta);
+        }
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    /// The files of snapshot `id`, as a change that restores them.
+    pub fn snapshot_contents(&self, id: &str) -> Result<(SnapshotMeta, Vec<(String, Vec<u8>)>), ApplianceError> {
+        let meta = self
+            .snapshots()?
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| ApplianceError::NoSnapshot(id.to_owned()))?;
+        let dir = self.p(SNAPSHOTS).join(id);
+        let mut files = Vec::new();
+        for rel in &meta.files {
+            let path = dir.join(rel);
+            files.push((rel.clone(), fs::read(&path).map_err(ApplianceError::io(&path))?));
+        }
+        Ok((meta, files))
+    }
+
+    /// Appends an audit record. Call with the lock held.
+    pub fn audit(&self, record: AuditRecord) -> Result<(), ApplianceError> {
+        let path = self.p(HISTORY);
+        let mut h: History = match fs::read_to_string(&path) {
+            Ok(t) => yaml_serde::from_str(&t).map_err(|e| ApplianceError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+            Err(_) => History {
+                version: 1,
+                records: Vec::new(),
+            },
+        };
+        h.records.push(record);
+        let text = yaml_serde::to_string(&h).expect("history serialises");
+        atomic_write(&path, text.as_bytes()).map_err(ApplianceError::io(&path))
+    }
+
+    /// The audit records, oldest first.
+    pub fn history(&self) -> Result<Vec<AuditRecord>, ApplianceError> {
+        let path = self.p(HISTORY);
+        match fs::read_to_string(&path) {
+            Ok(t) => Ok(yaml_serde::from_str::<History>(&t)
+                .map_err(|e| ApplianceError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?
+                .records),
+            Err(_) => Ok(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> (tempfile::TempDir, Appliance) {
+        let dir = tempfile::tempdir().unwrap();
+        create_private_dir(&dir.path().join("config")).unwrap();
+        let app = Appliance {
+            root: dir.path().to_path_buf(),
+            master: super::super::MasterKey::generate().unwrap(),
+        };
+        (dir, app)
+    }
+
+    #[test]
+    fn commit_replaces_all_files_and_snapshots_the_old_ones() {
+        let (_d, app) = app();
+        atomic_write(&app.p("config/a.yaml"), b"old a").unwrap();
+        let id = app
+            .commit(&[("config/a.yaml".into(), b"new a".to_vec()), ("config/b.yaml".into(), b"new b".to_vec())], "t", 5)
+            .unwrap();
+        assert_eq!(fs::read(app.p("config/a.yaml")).unwrap(), b"new a");
+        assert_eq!(fs::read(app.p("config/b.yaml")).unwrap(), b"new b");
+        assert!(!app.p(TXN_DIR).exists());
+        let (meta, files) = app.snapshot_contents(&id).unwrap();
+        assert_eq!(meta.absent, vec!["config/b.yaml".to_owned()]);
+        assert_eq!(files, vec![("config/a.yaml".to_owned(), b"old a".to_vec())]);
+    }
+
+    #[test]
+    fn an_uncommitted_change_is_discarded_and_a_committed_one_finished() {
+        let (_d, app) = app();
+        atomic_write(&app.p("config/a.yaml"), b"old").unwrap();
+        // Crash before the commit point: staged files, no journal.
+        create_private_dir(&app.p("txn/staged/config")).unwrap();
+        atomic_write(&app.p("txn/staged/config/a.yaml"), b"new").unwrap();
+        assert_eq!(app.recover().unwrap(), Recovery::Discarded);
+        assert_eq!(fs::read(app.p("config/a.yaml")).unwrap(), b"old");
+        // Crash after the commit point, halfway through the renames.
+        create_private_dir(&app.p("txn/staged/config")).unwrap();
+        atomic_write(&app.p("txn/staged/config/b.yaml"), b"new b").unwrap();
+        atomic_write(&app.p("config/a.yaml"), b"new a").unwrap();
+        let j = "version: 1\nsnapshot: s1\nfiles:\n- config/a.yaml\n- config/b.yaml\n";
+        atomic_write(&app.p(JOURNAL), j.as_bytes()).unwrap();
+        assert_eq!(app.recover().unwrap(), Recovery::RolledForward("s1".into()));
+        assert_eq!(fs::read(app.p("config/a.yaml")).unwrap(), b"new a");
+        assert_eq!(fs::read(app.p("config/b.yaml")).unwrap(), b"new b");
+        assert!(!app.p(TXN_DIR).exists());
+    }
+}

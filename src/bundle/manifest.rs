@@ -1,0 +1,145 @@
+//! `manifest.yaml`, the bundle's table of contents: format and tool
+//! versions, when and where it was made, each component with its version
+//! and files (size and SHA-256), and the proof token. Pure: parsing,
+//! validation and checksum comparison over bytes the caller supplies.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The manifest format this build writes and the newest it reads.
+pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest's path inside the archive.
+pub const MANIFEST_PATH: &str = "manifest.yaml";
+
+/// The node that made the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Node name.
+    pub name: String,
+    /// Node id.
+    pub node_id: String,
+    /// Cluster id.
+    pub cluster_id: String,
+}
+
+/// One file of a component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Path inside the archive.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
+impl FileEntry {
+    /// The entry describing `data` at `path`.
+    pub fn of(path: &str, data: &[u8]) -> Self {
+        Self {
+            path: path.to_owned(),
+            size: data.len() as u64,
+            sha256: hex::encode(Sha256::digest(data)),
+        }
+    }
+}
+
+/// One component in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentEntry {
+    /// Component name (`jwt`, `users`).
+    pub name: String,
+    /// Component format version.
+    pub version: u32,
+    /// `cluster` or `node`.
+    pub scope: String,
+    /// Its files.
+    pub files: Vec<FileEntry>,
+}
+
+/// The manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Manifest format version.
+    pub format_version: u32,
+    /// The tacctl version that wrote it.
+    pub tool_version: String,
+    /// When, Unix seconds.
+    pub created_at: u64,
+    /// The source node.
+    pub source: Source,
+    /// The components.
+    pub components: Vec<ComponentEntry>,
+    /// Fingerprint of the source's active JWT key.
+    pub jwt_kid: String,
+    /// A JWT signed with the source's active key at export time.
+    pub proof_token: String,
+}
+
+/// A manifest that does not hold.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ManifestError {
+    /// Not valid YAML for the model.
+    #[error("the bundle's manifest is invalid: {0}")]
+    Parse(String),
+    /// Written by a newer tacctl.
+    #[error("the bundle's manifest is version {0}, newer than this tacctl reads ({MANIFEST_VERSION}); upgrade tacctl")]
+    TooNew(u32),
+    /// A file's size or checksum differs.
+    #[error("checksum mismatch for {0} in the bundle; it was altered after export")]
+    Checksum(String),
+    /// A listed file is missing, or an unlisted one is present.
+    #[error("the bundle's archive does not match its manifest: {0}")]
+    Contents(String),
+}
+
+impl Manifest {
+    /// Parses and checks the version.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let m: Manifest = yaml_serde::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        if m.format_version > MANIFEST_VERSION {
+            return Err(ManifestError::TooNew(m.format_version));
+        }
+        Ok(m)
+    }
+
+    /// Every file listed, across components.
+    pub fn files(&self) -> impl Iterator<Item = &FileEntry> {
+        self.components.iter().flat_map(|c| c.files.iter())
+    }
+
+    /// The component called `name`.
+    pub fn component(&self, name: &str) -> Option<&ComponentEntry> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// Checks that the archive holds exactly the listed files (plus the
+    /// manifest), each with its size and checksum. `read` returns a file's bytes.
+    pub fn check_files(
+        &self,
+        present: &[String],
+        mut read: impl FnMut(&str) -> std::io::Result<Vec<u8>>,
+    ) -> Result<(), ManifestError> {
+        let listed: std::collections::BTreeSet<&str> = self.files().map(|f| f.path.as_str()).collect();
+        for p in present {
+            if p != MANIFEST_PATH && !listed.contains(p.as_str()) {
+                return Err(ManifestError::Contents(format!("{p} is not listed in the manifest")));
+            }
+        }
+        for f in self.files() {
+            if !present.iter().any(|p| p == &f.path) {
+                return Err(ManifestError::Contents(format!("{} is listed but missing", f.path)));
+            }
+            let data = read(&f.path).map_err(|e| ManifestError::Contents(format!("{}: {e}", f.path)))?;
+            if FileEntry::of(&f.path, &data) != *f {
+                return Err(ManifestError::Checksum(f.path.clone()));
+            }
+        }
+        Ok(())
+    }
+}
