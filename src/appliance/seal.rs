@@ -26,7 +26,9 @@ const AAD_LABEL: &str = "tacctl/seal/v1/";
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     /// The master key file is missing or unreadable.
-    #[error("cannot read the node master key {path}: {reason}; restore it from a backup of this appliance (sealed secrets cannot be recovered without it)")]
+    #[error(
+        "cannot read the node master key {path}: {reason}; restore it from a backup of this appliance (sealed secrets cannot be recovered without it)"
+    )]
     MasterKey {
         /// The file.
         path: String,
@@ -34,7 +36,9 @@ pub enum SealError {
         reason: String,
     },
     /// A sealed value failed authentication: wrong master key or damaged text.
-    #[error("a sealed {purpose} does not open with this node's master key (damaged, or copied from another node); restore the file from a snapshot or set the secret again")]
+    #[error(
+        "a sealed {purpose} does not open with this node's master key (damaged, or copied from another node); restore the file from a snapshot or set the secret again"
+    )]
     Open {
         /// What was sealed.
         purpose: String,
@@ -87,7 +91,10 @@ impl MasterKey {
 
     /// Writes the key file (0600, atomically).
     pub fn write(&self, path: &Path) -> Result<(), SealError> {
-        let text = Zeroizing::new(format!("{FILE_HEADER}\n{}\n", STANDARD.encode(self.0.as_ref())));
+        let text = Zeroizing::new(format!(
+            "{FILE_HEADER}\n{}\n",
+            STANDARD.encode(self.0.as_ref())
+        ));
         atomic_write(path, text.as_bytes()).map_err(|e| SealError::MasterKey {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -134,7 +141,11 @@ impl MasterKey {
         self.cipher()
             .decrypt(
                 &Nonce::try_from(nonce).expect("the nonce is 12 bytes, checked above"),
-                Payload { msg: ct, aad: aad.as_bytes() })
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| fail())
     }
@@ -161,6 +172,9 @@ mod tests {
         let k = MasterKey::generate().unwrap();
         k.write(&p).unwrap();
         let s = k.seal("x", b"abc").unwrap();
-        assert_eq!(&MasterKey::read(&p).unwrap().open("x", &s).unwrap()[..], b"abc");
+        assert_eq!(
+            &MasterKey::read(&p).unwrap().open("x", &s).unwrap()[..],
+            b"abc"
+        );
     }
 }

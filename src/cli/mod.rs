@@ -2,6 +2,7 @@
 //! one handler per command. The only module that reads environment
 //! variables, the clock, or prints.
 
+mod bundle;
 mod demo;
 mod secrets;
 
@@ -49,6 +50,20 @@ enum Command {
     /// Issue, verify and refresh tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Export chosen components to an encrypted bundle ("Appliance OS Configuration")
+    Export(bundle::ExportArgs),
+    /// Show what a bundle holds: source, time, versions, components, key fingerprints
+    Inspect(bundle::InspectArgs),
+    /// Import a bundle: decrypt, check, show the plan, then apply atomically
+    Import(bundle::ImportArgs),
+    /// Restore a snapshot taken before an import or rollback
+    Rollback(bundle::RollbackArgs),
+    /// List imports and rollbacks
+    History {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Walk through an appliance's JWT life cycle in a temporary directory
     Demo,
 }
@@ -258,6 +273,11 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Init(args) => init(&root, args, &mut out),
         Command::Demo => demo::run(&mut out),
+        Command::Export(a) => bundle::export(&root, a, &mut out),
+        Command::Inspect(a) => bundle::inspect(a, &mut out),
+        Command::Import(a) => bundle::import(&root, a, &mut out),
+        Command::Rollback(a) => bundle::rollback(&root, a, &mut out),
+        Command::History { json } => bundle::history(&root, json, &mut out),
         Command::Status { json } => {
             let ops = open(&root)?;
             let s = ops.status()?;
@@ -289,20 +309,29 @@ fn print_json<T: serde::Serialize>(out: &mut impl Write, v: &T) -> Result<()> {
 }
 
 fn host_name() -> String {
-    let raw = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let raw = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
     let clean: String = raw
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         .take(64)
         .collect();
     let clean = clean.trim_start_matches(['.', '-']).to_owned();
-    if clean.is_empty() { "appliance".into() } else { clean }
+    if clean.is_empty() {
+        "appliance".into()
+    } else {
+        clean
+    }
 }
 
 fn init(root: &Path, args: InitArgs, out: &mut impl Write) -> Result<()> {
     if root.join("appliance.yaml").exists() {
         // Refuse before asking for a password that would not be used.
-        return Err(OpsError::from(crate::appliance::ApplianceError::AlreadyExists(root.into())).into());
+        return Err(
+            OpsError::from(crate::appliance::ApplianceError::AlreadyExists(root.into())).into(),
+        );
     }
     let password = secrets::read_string(&SecretSource {
         file: args.admin_password_file.as_deref(),
@@ -347,7 +376,8 @@ fn admin(root: &Path, creds: &AdminCreds) -> Result<Ops> {
 }
 
 fn unit(s: &str) -> Result<ExpiryUnit> {
-    s.parse::<ExpiryUnit>().map_err(|e| UsageError(e.to_string()).into())
+    s.parse::<ExpiryUnit>()
+        .map_err(|e| UsageError(e.to_string()).into())
 }
 
 fn rfc3339(t: u64) -> String {
@@ -364,7 +394,13 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
                 return print_json(out, &v);
             }
             writeln!(out, "Algorithm:     {}", v.algorithm)?;
-            writeln!(out, "Token expiry:  {} {} ({} s)", v.expiry_value, v.expiry_unit.label(), v.expiry_seconds)?;
+            writeln!(
+                out,
+                "Token expiry:  {} {} ({} s)",
+                v.expiry_value,
+                v.expiry_unit.label(),
+                v.expiry_seconds
+            )?;
             writeln!(
                 out,
                 "Max session:   {} ({} s)",
@@ -373,11 +409,18 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
             )?;
             writeln!(out, "Active key:    {}", v.kid)?;
             for p in &v.previous_keys {
-                writeln!(out, "Previous key:  {} (accepted until {})", p.kid, rfc3339(p.accept_until))?;
+                writeln!(
+                    out,
+                    "Previous key:  {} (accepted until {})",
+                    p.kid,
+                    rfc3339(p.accept_until)
+                )?;
             }
         }
         JwtCommand::SetAlgorithm { algorithm, creds } => {
-            let alg: Algorithm = algorithm.parse().map_err(|e: jwt::KeyError| UsageError(e.to_string()))?;
+            let alg: Algorithm = algorithm
+                .parse()
+                .map_err(|e: jwt::KeyError| UsageError(e.to_string()))?;
             let ops = admin(root, &creds)?;
             ops.set_algorithm(alg, now)?;
             writeln!(out, "JWT algorithm set to {alg}")?;
@@ -407,26 +450,49 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
             let s = ops.set_secret(secret, revoke_previous, now)?;
             writeln!(out, "JWT secret set; active key {}", s.active_key.kid)?;
             for p in &s.previous_keys {
-                writeln!(out, "Previous key {} stays accepted until {}", p.key.kid, rfc3339(p.accept_until))?;
+                writeln!(
+                    out,
+                    "Previous key {} stays accepted until {}",
+                    p.key.kid,
+                    rfc3339(p.accept_until)
+                )?;
             }
         }
-        JwtCommand::SetExpiry { value, unit: u, creds } => {
+        JwtCommand::SetExpiry {
+            value,
+            unit: u,
+            creds,
+        } => {
             let u = u.as_deref().map(unit).transpose()?;
             let ops = admin(root, &creds)?;
             let s = ops.set_expiry(value, u, now)?;
-            writeln!(out, "Token expiry set to {} {}", s.expiry_value, s.expiry_unit.label())?;
+            writeln!(
+                out,
+                "Token expiry set to {} {}",
+                s.expiry_value,
+                s.expiry_unit.label()
+            )?;
         }
         JwtCommand::SetExpiryUnit { unit: u, creds } => {
             let u = unit(&u)?;
             let ops = admin(root, &creds)?;
             let s = ops.set_expiry_unit(u, now)?;
-            writeln!(out, "Token expiry set to {} {}", s.expiry_value, s.expiry_unit.label())?;
+            writeln!(
+                out,
+                "Token expiry set to {} {}",
+                s.expiry_value,
+                s.expiry_unit.label()
+            )?;
         }
         JwtCommand::SetMaxSession { duration, creds } => {
             let secs = jwt::parse_duration(&duration).map_err(|e| UsageError(e.to_string()))?;
             let ops = admin(root, &creds)?;
             ops.set_max_session(secs, now)?;
-            writeln!(out, "Max session set to {} ({secs} s)", humantime::format_duration(Duration::from_secs(secs)))?;
+            writeln!(
+                out,
+                "Max session set to {} ({secs} s)",
+                humantime::format_duration(Duration::from_secs(secs))
+            )?;
         }
     }
     Ok(())
@@ -454,7 +520,11 @@ fn user_command(root: &Path, cmd: UserCommand, out: &mut impl Write) -> Result<(
             let ops = admin(root, &creds)?;
             let pw = user_password(password_file.as_deref(), true)?;
             ops.add_user(&name, role, !no_api_access, &pw)?;
-            writeln!(out, "Added user {name} ({role}{})", if no_api_access { ", no API access" } else { "" })?;
+            writeln!(
+                out,
+                "Added user {name} ({role}{})",
+                if no_api_access { ", no API access" } else { "" }
+            )?;
         }
         UserCommand::Passwd {
             name,
@@ -478,7 +548,13 @@ fn user_command(root: &Path, cmd: UserCommand, out: &mut impl Write) -> Result<(
             }
             writeln!(out, "{:<24} {:<9} API access", "NAME", "ROLE")?;
             for u in users {
-                writeln!(out, "{:<24} {:<9} {}", u.name, u.role, if u.api_access { "yes" } else { "no" })?;
+                writeln!(
+                    out,
+                    "{:<24} {:<9} {}",
+                    u.name,
+                    u.role,
+                    if u.api_access { "yes" } else { "no" }
+                )?;
             }
         }
     }
@@ -494,7 +570,9 @@ fn read_token(arg: Option<String>) -> Result<SecretString> {
                 .read_to_string(&mut s)
                 .context("reading the token from standard input")?;
             if s.trim().is_empty() {
-                bail!(UsageError("no token given: pass it on standard input or as an argument".into()));
+                bail!(UsageError(
+                    "no token given: pass it on standard input or as an argument".into()
+                ));
             }
             Ok(SecretString::from(s.trim().to_owned()))
         }
@@ -505,7 +583,10 @@ fn read_token(arg: Option<String>) -> Result<SecretString> {
 fn token_command(root: &Path, cmd: TokenCommand, out: &mut impl Write) -> Result<()> {
     let now = now();
     match cmd {
-        TokenCommand::Issue { user, password_file } => {
+        TokenCommand::Issue {
+            user,
+            password_file,
+        } => {
             let ops = open(root)?;
             let pw = user_password(password_file.as_deref(), false)?;
             let issued = ops.login(&user, &pw, now)?;
@@ -518,8 +599,17 @@ fn token_command(root: &Path, cmd: TokenCommand, out: &mut impl Write) -> Result
             if json {
                 return print_json(out, &claims);
             }
-            writeln!(out, "valid token for {} (role {}), session {}", claims.sub, claims.role, claims.sid)?;
-            writeln!(out, "issued {}, expires {}", rfc3339(claims.iat), rfc3339(claims.exp))?;
+            writeln!(
+                out,
+                "valid token for {} (role {}), session {}",
+                claims.sub, claims.role, claims.sid
+            )?;
+            writeln!(
+                out,
+                "issued {}, expires {}",
+                rfc3339(claims.iat),
+                rfc3339(claims.exp)
+            )?;
         }
         TokenCommand::Refresh { token } => {
             let ops = open(root)?;

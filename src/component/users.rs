@@ -99,7 +99,10 @@ impl Stored for Users {
         for (i, u) in self.users.iter().enumerate() {
             check_name(&format!("users[{i}].name"), &u.name)?;
             if !seen.insert(u.name.as_str()) {
-                return Err(Invalid::new(format!("users[{i}].name"), format!("{:?} appears twice", u.name)));
+                return Err(Invalid::new(
+                    format!("users[{i}].name"),
+                    format!("{:?} appears twice", u.name),
+                ));
             }
             if !u.password_hash.starts_with("$argon2id$") {
                 return Err(Invalid::new(
@@ -140,15 +143,26 @@ mod tests {
     #[test]
     fn bad_values_name_the_field() {
         let bad = GOOD.replace("role: admin", "role: root");
-        assert!(parse::<Users>(&bad, "u").unwrap_err().to_string().contains("role"));
+        assert!(
+            parse::<Users>(&bad, "u")
+                .unwrap_err()
+                .to_string()
+                .contains("role")
+        );
         let bad = GOOD.replace("name: admin", "name: 'a b'");
         let err = parse::<Users>(&bad, "u").unwrap_err();
-        assert!(matches!(&err, ComponentError::Invalid { field, .. } if field == "users[0].name"), "{err}");
+        assert!(
+            matches!(&err, ComponentError::Invalid { field, .. } if field == "users[0].name"),
+            "{err}"
+        );
     }
 
     #[test]
     fn newer_versions_are_refused() {
         let bad = GOOD.replace("version: 1", "version: 9");
-        assert!(matches!(parse::<Users>(&bad, "u"), Err(ComponentError::TooNew { found: 9, .. })));
+        assert!(matches!(
+            parse::<Users>(&bad, "u"),
+            Err(ComponentError::TooNew { found: 9, .. })
+        ));
     }
 }

@@ -6,6 +6,8 @@
 //! from the OS generator here. Every change takes the appliance lock, reads,
 //! validates and writes atomically, so a failed operation changes nothing.
 
+pub mod bundle;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,8 +19,8 @@ use crate::appliance::{Appliance, ApplianceError, Genesis, MasterKey};
 use crate::auth::{self, AuthError, Identity, LocalUsers};
 use crate::component::{self, JwtSettings, Node, Role, StoredRetiredKey, User, Users};
 use crate::jwt::{
-    self, Algorithm, Claims, Expiry, ExpiryUnit, Grant, IssueError, JwtKey, KeyError, Policy, RefreshError,
-    Subject, TimeError, VerifyError,
+    self, Algorithm, Claims, Expiry, ExpiryUnit, Grant, IssueError, JwtKey, KeyError, Policy,
+    RefreshError, Subject, TimeError, VerifyError,
 };
 
 /// Length of a generated JWT secret: 64 bytes, enough for HS512.
@@ -80,6 +82,9 @@ pub enum OpsError {
     /// The random generator failed.
     #[error("the operating system's random generator failed: {0}")]
     Random(String),
+    /// A bundle could not be read, checked or applied.
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
 }
 
 impl OpsError {
@@ -88,17 +93,33 @@ impl OpsError {
         match self {
             OpsError::Appliance(ApplianceError::NotAnAppliance(_)) => ExitKind::NotFound,
             OpsError::Appliance(
-                ApplianceError::AlreadyExists(_) | ApplianceError::NotEmpty(_) | ApplianceError::Locked(..),
+                ApplianceError::AlreadyExists(_)
+                | ApplianceError::NotEmpty(_)
+                | ApplianceError::Locked(..),
             ) => ExitKind::Conflict,
+            OpsError::Appliance(ApplianceError::NoSnapshot(_)) => ExitKind::NotFound,
             OpsError::Appliance(_) | OpsError::Issue(_) | OpsError::Random(_) => ExitKind::Other,
             OpsError::Auth(AuthError::WeakPassword) => ExitKind::Usage,
             OpsError::Auth(AuthError::Hash(_)) => ExitKind::Other,
             OpsError::Auth(_) => ExitKind::Auth,
             OpsError::Verify(_) | OpsError::Refresh(_) => ExitKind::Verify,
-            OpsError::Key(_) | OpsError::Time(_) | OpsError::Invalid(_) | OpsError::LastAdmin(_) => ExitKind::Usage,
+            OpsError::Key(_)
+            | OpsError::Time(_)
+            | OpsError::Invalid(_)
+            | OpsError::LastAdmin(_) => ExitKind::Usage,
             OpsError::UserExists(_) => ExitKind::Conflict,
             OpsError::UserNotFound(_) => ExitKind::NotFound,
+            OpsError::Bundle(bundle::BundleError::Header(crate::bundle::header::HeaderError::WrongPassphrase)) => {
+                ExitKind::Auth
+            }
+            OpsError::Bundle(_) => ExitKind::Verify,
         }
+    }
+}
+
+impl From<component::ComponentError> for OpsError {
+    fn from(e: component::ComponentError) -> Self {
+        OpsError::Appliance(ApplianceError::Component(e))
     }
 }
 
@@ -131,7 +152,9 @@ pub struct InitRequest {
 /// Creates an appliance: identity, master key, a random 64-byte JWT secret,
 /// HS256, the default expiry and max session, and the first administrator.
 pub fn init(root: &Path, req: InitRequest, now: u64) -> Result<Appliance> {
-    let cluster_id = req.cluster_id.unwrap_or_else(|| format!("tac-{}", &new_id()[..8]));
+    let cluster_id = req
+        .cluster_id
+        .unwrap_or_else(|| format!("tac-{}", &new_id()[..8]));
     let node = Node {
         version: component::FORMAT_VERSION,
         name: req.name,
@@ -241,11 +264,15 @@ pub struct Issued {
 
 impl Ops {
     /// Opens the appliance at `root`.
+    /// An import interrupted by a crash is finished or undone here, before
+    /// anything else reads the configuration.
     pub fn open(root: &Path, lock_timeout: Duration) -> Result<Self> {
-        Ok(Self {
-            app: Appliance::open(root)?,
-            lock_timeout,
-        })
+        let app = Appliance::open(root)?;
+        if app.root().join("txn").exists() {
+            let _lock = app.lock(lock_timeout)?;
+            app.recover()?;
+        }
+        Ok(Self { app, lock_timeout })
     }
 
     /// The policy the stored settings describe.
@@ -262,7 +289,11 @@ impl Ops {
     /// Checks the root credentials: an administrator's name and password.
     pub fn require_admin(&self, name: &str, password: &SecretString) -> Result<Identity> {
         let users = self.app.users()?;
-        Ok(auth::authenticate_admin(&LocalUsers(&users), name, password)?)
+        Ok(auth::authenticate_admin(
+            &LocalUsers(&users),
+            name,
+            password,
+        )?)
     }
 
     /// `status`.
@@ -301,7 +332,11 @@ impl Ops {
         })
     }
 
-    fn update_jwt(&self, now: u64, f: impl FnOnce(&mut JwtSettings) -> Result<()>) -> Result<JwtSettings> {
+    fn update_jwt(
+        &self,
+        now: u64,
+        f: impl FnOnce(&mut JwtSettings) -> Result<()>,
+    ) -> Result<JwtSettings> {
         let _lock = self.app.lock(self.lock_timeout)?;
         let mut s = self.app.jwt_settings()?;
         s.prune(now);
@@ -322,7 +357,12 @@ impl Ops {
 
     /// `jwt set-secret`: the new secret becomes active; the old one stays
     /// accepted for one expiry period unless `revoke_previous`.
-    pub fn set_secret(&self, secret: SecretSlice<u8>, revoke_previous: bool, now: u64) -> Result<JwtSettings> {
+    pub fn set_secret(
+        &self,
+        secret: SecretSlice<u8>,
+        revoke_previous: bool,
+        now: u64,
+    ) -> Result<JwtSettings> {
         let key = JwtKey::from_secret(secret.expose_secret().to_vec())?;
         self.update_jwt(now, |s| {
             s.algorithm.check_secret_len(key.len())?;
@@ -356,7 +396,12 @@ impl Ops {
     }
 
     /// `jwt set-expiry VALUE [UNIT]`.
-    pub fn set_expiry(&self, value: u64, unit: Option<ExpiryUnit>, now: u64) -> Result<JwtSettings> {
+    pub fn set_expiry(
+        &self,
+        value: u64,
+        unit: Option<ExpiryUnit>,
+        now: u64,
+    ) -> Result<JwtSettings> {
         self.update_jwt(now, |s| {
             let e = Expiry::new(value, unit.unwrap_or(s.expiry_unit))?;
             s.expiry_value = e.value;
@@ -377,7 +422,9 @@ impl Ops {
     pub fn set_max_session(&self, seconds: u64, now: u64) -> Result<JwtSettings> {
         self.update_jwt(now, |s| {
             if seconds == 0 {
-                return Err(OpsError::Invalid("the max session must be at least 1 second".into()));
+                return Err(OpsError::Invalid(
+                    "the max session must be at least 1 second".into(),
+                ));
             }
             s.max_session_seconds = seconds;
             Ok(())
@@ -393,7 +440,13 @@ impl Ops {
     }
 
     /// `user add`.
-    pub fn add_user(&self, name: &str, role: Role, api_access: bool, password: &SecretString) -> Result<()> {
+    pub fn add_user(
+        &self,
+        name: &str,
+        role: Role,
+        api_access: bool,
+        password: &SecretString,
+    ) -> Result<()> {
         component::check_name("NAME", name).map_err(|e| OpsError::Invalid(e.problem))?;
         let hash = auth::hash_password(password)?;
         self.update_users(|u| {
@@ -414,7 +467,9 @@ impl Ops {
     pub fn set_password(&self, name: &str, password: &SecretString) -> Result<()> {
         let hash = auth::hash_password(password)?;
         self.update_users(|u| {
-            let user = u.get_mut(name).ok_or_else(|| OpsError::UserNotFound(name.into()))?;
+            let user = u
+                .get_mut(name)
+                .ok_or_else(|| OpsError::UserNotFound(name.into()))?;
             user.password_hash = hash;
             Ok(())
         })
@@ -423,7 +478,9 @@ impl Ops {
     /// `user remove`: never the last administrator.
     pub fn remove_user(&self, name: &str) -> Result<()> {
         self.update_users(|u| {
-            let user = u.get(name).ok_or_else(|| OpsError::UserNotFound(name.into()))?;
+            let user = u
+                .get(name)
+                .ok_or_else(|| OpsError::UserNotFound(name.into()))?;
             if user.role == Role::Admin && u.admin_count() == 1 {
                 return Err(OpsError::LastAdmin(name.into()));
             }
@@ -472,7 +529,12 @@ impl Ops {
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims> {
         let (node, settings) = (self.app.node()?, self.app.jwt_settings()?);
         let keys = self.app.keyset(&settings, now)?;
-        Ok(jwt::verify(token.trim(), &keys, &self.policy(&settings, &node), now)?)
+        Ok(jwt::verify(
+            token.trim(),
+            &keys,
+            &self.policy(&settings, &node),
+            now,
+        )?)
     }
 
     /// Trades a valid token for a new one, by the refresh rules.
@@ -485,7 +547,9 @@ impl Ops {
         let subject = match users.get(&old.sub) {
             None => Subject::Gone,
             Some(u) if !u.api_access => Subject::NoApiAccess,
-            Some(u) => Subject::Active { role: u.role.as_str() },
+            Some(u) => Subject::Active {
+                role: u.role.as_str(),
+            },
         };
         let claims = jwt::refresh_claims(&old, subject, &policy, new_id(), now)?;
         let token = jwt::sign(&claims, &keys, policy.algorithm)?;

@@ -1,0 +1,348 @@
+//! `export`, `inspect`, `import`, `rollback` and `history`.
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::secrets::{self, SecretSource};
+use super::{AdminCreds, UsageError, admin, now, open, print_json, rfc3339};
+use crate::bundle::header::KdfParams;
+use crate::ops::bundle::{Kind, Opened, Plan, key_fingerprints, open_into};
+
+/// Shortest passphrase accepted without `--allow-weak-passphrase`.
+const MIN_PASSPHRASE_CHARS: usize = 12;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(super) enum KdfCost {
+    /// Argon2id with 64 MiB, 3 passes, 1 lane
+    Default,
+    /// Argon2id with 8 KiB, 1 pass: for tests only, offers no protection
+    Test,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ExportArgs {
+    /// Components, comma-separated: jwt, users
+    #[arg(short = 'c', long = "components", value_delimiter = ',', conflicts_with = "all")]
+    components: Vec<String>,
+    /// Every component
+    #[arg(long)]
+    all: bool,
+    /// Output file [default: NODE-UTCTIME.tacbundle in the current directory]
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt entered twice]
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Accept a passphrase under 12 characters or with a zxcvbn score below 3
+    #[arg(long)]
+    allow_weak_passphrase: bool,
+    /// Key derivation cost; `test` is for test suites only
+    #[arg(long, value_enum, default_value = "default", hide_possible_values = false)]
+    kdf_cost: KdfCost,
+    #[command(flatten)]
+    creds: AdminCreds,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct InspectArgs {
+    /// The bundle
+    file: PathBuf,
+    /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt]
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ImportArgs {
+    /// The bundle
+    file: PathBuf,
+    /// Only these components, comma-separated [default: all in the bundle]
+    #[arg(short = 'c', long = "components", value_delimiter = ',')]
+    components: Vec<String>,
+    /// Print the plan and stop
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply without asking
+    #[arg(long)]
+    yes: bool,
+    /// Print the plan and outcome as JSON
+    #[arg(long)]
+    json: bool,
+    /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt]
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    creds: AdminCreds,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RollbackArgs {
+    /// The snapshot to restore
+    #[arg(required_unless_present = "list")]
+    id: Option<String>,
+    /// List the snapshots
+    #[arg(long)]
+    list: bool,
+    #[command(flatten)]
+    creds: AdminCreds,
+}
+
+fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
+    secrets::read_string(&SecretSource {
+        file,
+        env: "TACCTL_PASSPHRASE",
+        flag: "--passphrase-file",
+        prompt: "Bundle passphrase",
+        confirm: confirm.then_some("Confirm passphrase"),
+    })
+}
+
+fn kinds(names: &[String], all_if_empty: bool) -> Result<Vec<Kind>> {
+    if names.is_empty() && all_if_empty {
+        return Ok(Kind::ALL.to_vec());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let k = Kind::parse(n).map_err(|e| UsageError(e.to_string()))?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result<()> {
+    if a.components.is_empty() && !a.all {
+        bail!(UsageError("choose what to export: -c jwt,users or --all".into()));
+    }
+    let kinds = kinds(&a.components, a.all)?;
+    let ops = admin(root, &a.creds)?;
+    let pass = passphrase(a.passphrase_file.as_deref(), true)?;
+    let score: u8 = zxcvbn::zxcvbn(pass.expose_secret(), &[]).score().into();
+    if !a.allow_weak_passphrase && (pass.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS || score < 3) {
+        bail!(UsageError(format!(
+            "the passphrase is too weak (at least {MIN_PASSPHRASE_CHARS} characters and a strength score of 3 of 4 needed, it scores {score}); choose a longer one, or pass --allow-weak-passphrase"
+        )));
+    }
+    let kdf = match a.kdf_cost {
+        KdfCost::Default => KdfParams::DEFAULT,
+        KdfCost::Test => KdfParams::TEST,
+    };
+    let now = now();
+    let path = match a.output {
+        Some(p) => p,
+        None => {
+            let node = ops.app.node()?;
+            let t = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now))
+                .to_string()
+                .replace(':', "");
+            PathBuf::from(format!("{}-{t}.tacbundle", node.name))
+        }
+    };
+    if path.exists() {
+        bail!(UsageError(format!("{} exists; choose another -o FILE or remove it first", path.display())));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".tacctl-export-")
+        .permissions(fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o600)))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let (manifest, file) = ops.export(&kinds, &pass, kdf, std::io::BufWriter::new(tmp.reopen()?), now)?;
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    tmp.persist_noclobber(&path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))?;
+    let _ = fs::OpenOptions::new().mode(0o600).open(&path);
+    writeln!(
+        out,
+        "Exported {} from {} to {}",
+        manifest.components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        manifest.source.name,
+        path.display()
+    )?;
+    Ok(())
+}
+
+fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened> {
+    let f = fs::File::open(path).map_err(|e| {
+        crate::ops::OpsError::from(crate::appliance::ApplianceError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })
+    })?;
+    Ok(open_into(std::io::BufReader::new(f), pass, staging)?)
+}
+
+fn private_staging() -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new().prefix("tacctl-inspect-").tempdir()?;
+    fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(dir)
+}
+
+pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
+    if !a.file.is_file() {
+        return Err(crate::ops::OpsError::Invalid(format!("no bundle at {}", a.file.display())).into());
+    }
+    let pass = passphrase(a.passphrase_file.as_deref(), false)?;
+    let staging = private_staging()?;
+    let opened = open_file(&a.file, &pass, staging.path())?;
+    let m = &opened.manifest;
+    let fps = key_fingerprints(&opened);
+    if a.json {
+        return print_json(
+            out,
+            &serde_json::json!({
+                "format_version": m.format_version,
+                "tool_version": m.tool_version,
+                "created_at": m.created_at,
+                "source": m.source,
+                "components": m.components.iter().map(|c| serde_json::json!({
+                    "name": c.name, "version": c.version, "scope": c.scope,
+                    "size": c.files.iter().map(|f| f.size).sum::<u64>(),
+                })).collect::<Vec<_>>(),
+                "jwt_kid": m.jwt_kid,
+                "key_fingerprints": fps,
+                "kdf": {"memory_kib": opened.kdf.memory_kib, "iterations": opened.kdf.iterations, "lanes": opened.kdf.lanes},
+            }),
+        );
+    }
+    writeln!(out, "Bundle:      {}", a.file.display())?;
+    writeln!(out, "Source:      {} (node {}, cluster {})", m.source.name, m.source.node_id, m.source.cluster_id)?;
+    writeln!(out, "Created:     {}", rfc3339(m.created_at))?;
+    writeln!(out, "Versions:    format {}, written by tacctl {}", m.format_version, m.tool_version)?;
+    writeln!(
+        out,
+        "KDF:         Argon2id, {} KiB, {} passes, {} lanes",
+        opened.kdf.memory_kib, opened.kdf.iterations, opened.kdf.lanes
+    )?;
+    writeln!(out, "Components:")?;
+    for c in &m.components {
+        let size: u64 = c.files.iter().map(|f| f.size).sum();
+        writeln!(out, "  {:<8} version {}  {} bytes  ({} scope)", c.name, c.version, size, c.scope)?;
+    }
+    writeln!(out, "JWT keys:    {}", if fps.is_empty() { "none".into() } else { fps.join(", ") })?;
+    Ok(())
+}
+
+fn print_plan(out: &mut impl Write, plan: &Plan) -> Result<()> {
+    writeln!(
+        out,
+        "Import plan: bundle from {} (cluster {}), made {}",
+        plan.source.name,
+        plan.source.cluster_id,
+        rfc3339(plan.created_at)
+    )?;
+    for c in &plan.components {
+        writeln!(out, "  {}: {}", c.component, c.status)?;
+        for ch in &c.changes {
+            writeln!(out, "    {} {}", ch.what, ch.detail)?;
+        }
+    }
+    writeln!(out, "  live sessions ended: {}", plan.sessions_ended)?;
+    Ok(())
+}
+
+pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result<()> {
+    let ops = admin(root, &a.creds)?;
+    if !a.file.is_file() {
+        return Err(crate::ops::OpsError::Invalid(format!("no bundle at {}", a.file.display())).into());
+    }
+    let pass = passphrase(a.passphrase_file.as_deref(), false)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".import-")
+        .tempdir_in(root)
+        .context("creating the staging directory")?;
+    let opened = open_file(&a.file, &pass, staging.path())?;
+    let in_bundle: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| opened.manifest.component(k.name()).is_some())
+        .collect();
+    let chosen = if a.components.is_empty() {
+        in_bundle.clone()
+    } else {
+        let k = kinds(&a.components, false)?;
+        if let Some(missing) = k.iter().find(|k| !in_bundle.contains(k)) {
+            bail!(UsageError(format!("the bundle has no {} component", missing.name())));
+        }
+        k
+    };
+    let now = now();
+    let plan = ops.plan(&opened, &chosen, now)?;
+    if a.dry_run {
+        return if a.json { print_json(out, &plan) } else { print_plan(out, &plan) };
+    }
+    if !a.json {
+        print_plan(out, &plan)?;
+    }
+    if !a.yes && !plan.is_noop() {
+        if !std::io::stdin().is_terminal() {
+            bail!(UsageError("confirmation needed: add --yes to apply without a terminal, or --dry-run to only see the plan".into()));
+        }
+        out.flush()?;
+        let go = dialoguer::Confirm::new().with_prompt("Apply this plan?").default(false).interact()?;
+        if !go {
+            writeln!(out, "Nothing was changed.")?;
+            return Ok(());
+        }
+    }
+    let outcome = ops.apply(&opened, &chosen, now)?;
+    if a.json {
+        return print_json(out, &serde_json::json!({"plan": plan, "outcome": outcome}));
+    }
+    match &outcome.snapshot {
+        Some(s) => writeln!(
+            out,
+            "Imported: {}; active JWT key {}. Undo with `tacctl rollback {s}`.",
+            outcome.outcome, outcome.jwt_kid
+        )?,
+        None => writeln!(out, "Nothing to change: this appliance already has that configuration.")?,
+    }
+    Ok(())
+}
+
+pub(super) fn rollback(root: &Path, a: RollbackArgs, out: &mut impl Write) -> Result<()> {
+    if a.list {
+        let snaps = open(root)?.snapshots()?;
+        writeln!(out, "{:<28} {:<21} REASON", "ID", "TAKEN")?;
+        for s in snaps {
+            writeln!(out, "{:<28} {:<21} {}", s.id, rfc3339(s.created_at), s.reason)?;
+        }
+        return Ok(());
+    }
+    let id = a.id.expect("clap requires ID unless --list");
+    let ops = admin(root, &a.creds)?;
+    let undo = ops.rollback(&id, now())?;
+    writeln!(out, "Restored snapshot {id}. Undo with `tacctl rollback {undo}`.")?;
+    Ok(())
+}
+
+pub(super) fn history(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
+    let records = open(root)?.history()?;
+    if json {
+        return print_json(out, &records);
+    }
+    for r in records {
+        writeln!(
+            out,
+            "{}  {:<8} {:<40} [{}] {}",
+            rfc3339(r.time),
+            r.action,
+            r.source.unwrap_or_default(),
+            r.components.join(","),
+            r.outcome
+        )?;
+    }
+    Ok(())
+}

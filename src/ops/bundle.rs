@@ -1,0 +1,584 @@
+//! Export, inspect and import of configuration bundles, and rollback.
+//!
+//! Export takes the lock for a consistent view, unseals the chosen
+//! components' secrets into the bundle (which is encrypted end to end) and
+//! streams header, archive and payload straight to the output. Import
+//! decrypts and authenticates the whole bundle into a private staging
+//! directory, checks the manifest, every checksum and every component, builds
+//! a plan, and only then (on confirmation) commits all files in one journaled
+//! change, re-sealing secrets under this node's master key, and checks the
+//! proof token with the configuration just applied, rolling back if it fails.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+use super::{OpsError, Ops, new_id};
+use crate::appliance::{ApplianceError, AuditRecord, SnapshotMeta};
+use crate::bundle::archive::{self, ArchiveError, Entry};
+use crate::bundle::header::{self, HeaderError, KdfParams};
+use crate::bundle::manifest::{ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, ManifestError, Source};
+use crate::bundle::stream::payload_error;
+use crate::component::{
+    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, SealedKey, SecretBase64, Stored, StoredRetiredKey,
+    Users,
+};
+use crate::jwt::{self, Claims, JwtKey, Policy};
+
+/// The components a bundle can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// "Appliances JWT Configuration".
+    Jwt,
+    /// Local users.
+    Users,
+}
+
+impl Kind {
+    /// Every kind, in bundle order.
+    pub const ALL: [Kind; 2] = [Kind::Jwt, Kind::Users];
+
+    /// The name used in `-c` and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Jwt => "jwt",
+            Kind::Users => "users",
+        }
+    }
+
+    /// What the export screen calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Jwt => "Appliances JWT Configuration",
+            Kind::Users => "Local users",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Jwt => JwtExport::FILE,
+            Kind::Users => "components/users.yaml",
+        }
+    }
+
+    /// Parses a component name.
+    pub fn parse(s: &str) -> Result<Kind, OpsError> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s.trim())
+            .ok_or_else(|| OpsError::Invalid(format!("unknown component {s:?}; choose from jwt, users")))
+    }
+}
+
+/// Why a bundle operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The header.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// The payload stream or archive.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// The manifest.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A component file.
+    #[error("the bundle's {0}")]
+    Component(component::ComponentError),
+    /// Plaintext after the archive.
+    #[error("the bundle holds data after its archive; it was not written by tacctl")]
+    TrailingPlaintext,
+    /// Proof failed after apply.
+    #[error("the bundle's proof token does not verify with the JWT configuration just applied ({0}); the import was rolled back")]
+    Proof(String),
+}
+
+type Result<T, E = OpsError> = std::result::Result<T, E>;
+
+fn map_archive(e: ArchiveError) -> BundleError {
+    if let ArchiveError::Io(io) = &e {
+        if let Some(p) = payload_error(io) {
+            return BundleError::Header(HeaderError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                p.clone(),
+            )));
+        }
+    }
+    BundleError::Archive(e)
+}
+
+fn export_jwt(ops: &Ops, s: &JwtSettings, now: u64) -> Result<JwtExport> {
+    let keys = ops.app.keyset(s, now)?;
+    let key = |k: &JwtKey, created_at| ExportedKey {
+        kid: k.kid().to_owned(),
+        secret: SecretBase64::encode(k.expose_secret()),
+        created_at,
+    };
+    Ok(JwtExport {
+        version: component::FORMAT_VERSION,
+        algorithm: s.algorithm,
+        expiry_value: s.expiry_value,
+        expiry_unit: s.expiry_unit,
+        max_session_seconds: s.max_session_seconds,
+        active_key: key(keys.active(), s.active_key.created_at),
+        previous_keys: s
+            .previous_keys
+            .iter()
+            .filter(|r| r.accept_until >= now)
+            .zip(keys.previous())
+            .map(|(r, k)| ExportedRetiredKey {
+                key: key(&k.key, r.key.created_at),
+                retired_at: r.retired_at,
+                accept_until: r.accept_until,
+            })
+            .collect(),
+    })
+}
+
+/// A bundle opened and checked, not yet applied.
+pub struct Opened {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The header's KDF parameters.
+    pub kdf: KdfParams,
+    /// The JWT component, when present.
+    pub jwt: Option<JwtExport>,
+    /// The users component, when present.
+    pub users: Option<Users>,
+}
+
+/// One line of a plan.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Change {
+    /// `added`, `changed`, `removed`.
+    pub what: String,
+    /// The item and values (secrets as fingerprints).
+    pub detail: String,
+}
+
+/// What an import would do to one component.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ComponentPlan {
+    /// Component name.
+    pub component: String,
+    /// `unchanged` when there is nothing to do.
+    pub status: String,
+    /// The changes.
+    pub changes: Vec<Change>,
+}
+
+/// What an import would do.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Plan {
+    /// Where the bundle came from.
+    pub source: Source,
+    /// When it was made.
+    pub created_at: u64,
+    /// Per component.
+    pub components: Vec<ComponentPlan>,
+    /// Live sessions the change of key would end.
+    pub sessions_ended: String,
+}
+
+impl Plan {
+    /// Whether anything changes.
+    pub fn is_noop(&self) -> bool {
+        self.components.iter().all(|c| c.changes.is_empty())
+    }
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// `applied` or `unchanged`.
+    pub outcome: String,
+    /// The snapshot taken before applying.
+    pub snapshot: Option<String>,
+    /// The active key fingerprint after the import.
+    pub jwt_kid: String,
+}
+
+impl Ops {
+    /// Writes a bundle of `kinds` to `out`.
+    pub fn export<W: Write>(
+        &self,
+        kinds: &[Kind],
+        passphrase: &SecretString,
+        kdf: KdfParams,
+        out: W,
+        now: u64,
+    ) -> Result<(Manifest, W)> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let node = self.app.node()?;
+        let settings = self.app.jwt_settings()?;
+        let mut files: Vec<(Kind, zeroize::Zeroizing<String>)> = Vec::new();
+        for kind in kinds {
+            let text = match kind {
+                Kind::Jwt => component::render(&export_jwt(self, &settings, now)?)?,
+                Kind::Users => component::render(&self.app.users()?)?,
+            };
+            files.push((*kind, zeroize::Zeroizing::new(text)));
+        }
+        let keys = self.app.keyset(&settings, now)?;
+        let policy = self.policy(&settings, &node);
+        let proof = Claims {
+            sub: format!("tacctl-bundle:{}", node.node_id),
+            role: "bundle-proof".into(),
+            iss: node.cluster_id.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + 300,
+            jti: new_id(),
+            sid: new_id(),
+            auth_time: now,
+        };
+        let manifest = Manifest {
+            format_version: MANIFEST_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at: now,
+            source: Source {
+                name: node.name.clone(),
+                node_id: node.node_id.clone(),
+                cluster_id: node.cluster_id.clone(),
+            },
+            components: files
+                .iter()
+                .map(|(k, text)| ComponentEntry {
+                    name: k.name().to_owned(),
+                    version: component::FORMAT_VERSION,
+                    scope: "cluster".into(),
+                    files: vec![FileEntry::of(k.path(), text.as_bytes())],
+                })
+                .collect(),
+            jwt_kid: keys.active().kid().to_owned(),
+            proof_token: jwt::sign(&proof, &keys, policy.algorithm)?,
+        };
+        let manifest_text = yaml_serde::to_string(&manifest).expect("the manifest serialises");
+        let mut entries = vec![Entry {
+            path: MANIFEST_PATH,
+            data: manifest_text.as_bytes(),
+            mode: 0o600,
+        }];
+        for (k, text) in &files {
+            entries.push(Entry {
+                path: k.path(),
+                data: text.as_bytes(),
+                mode: 0o600,
+            });
+        }
+        let writer = header::seal(out, passphrase, kdf).map_err(BundleError::from)?;
+        let writer = archive::write(writer, &entries).map_err(|e| BundleError::Header(HeaderError::Io(e)))?;
+        let out = writer.finish().map_err(|e| BundleError::Header(HeaderError::Io(e)))?;
+        Ok((manifest, out))
+    }
+
+    /// Decrypts, authenticates and checks a bundle in a private staging directory.
+    pub fn open_bundle<R: Read>(&self, input: R, passphrase: &SecretString) -> Result<Opened> {
+        let staging = tempfile::Builder::new()
+            .prefix(".import-")
+            .tempdir_in(self.app.root())
+            .map_err(ApplianceError::io(self.app.root()))?;
+        open_into(input, passphrase, staging.path())
+    }
+
+    /// The plan of importing `opened` (only `kinds`) onto this appliance.
+    pub fn plan(&self, opened: &Opened, kinds: &[Kind], now: u64) -> Result<Plan> {
+        let mut components = Vec::new();
+        let mut sessions = "none: the JWT key does not change".to_owned();
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Jwt), &opened.jwt) {
+            let cur = self.app.jwt_settings()?;
+            let mut changes = Vec::new();
+            let mut diff = |field: &str, a: String, b: String| {
+                if a != b {
+                    changes.push(Change {
+                        what: "changed".into(),
+                        detail: format!("{field}: {a} -> {b}"),
+                    });
+                }
+            };
+            diff("algorithm", cur.algorithm.to_string(), incoming.algorithm.to_string());
+            diff("expiry", cur.expiry().to_string(), format!("{} {}", incoming.expiry_value, incoming.expiry_unit));
+            diff("max session", format!("{} s", cur.max_session_seconds), format!("{} s", incoming.max_session_seconds));
+            diff("active key", cur.active_key.kid.clone(), incoming.active_key.kid.clone());
+            if cur.active_key.kid != incoming.active_key.kid {
+                sessions = format!(
+                    "none: this node's current key {} stays accepted until {} s from now, then its sessions end",
+                    cur.active_key.kid,
+                    cur.expiry().seconds()
+                );
+            }
+            let _ = now;
+            components.push(ComponentPlan {
+                component: "jwt".into(),
+                status: if changes.is_empty() { "unchanged" } else { "changed" }.into(),
+                changes,
+            });
+        }
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Users), &opened.users) {
+            let cur = self.app.users()?;
+            let mut changes = Vec::new();
+            for u in &incoming.users {
+                match cur.get(&u.name) {
+                    None => changes.push(Change {
+                        what: "added".into(),
+                        detail: format!("{} ({}, API access {})", u.name, u.role, u.api_access),
+                    }),
+                    Some(c) if c != u => {
+                        let mut what = Vec::new();
+                        if c.role != u.role {
+                            what.push(format!("role {} -> {}", c.role, u.role));
+                        }
+                        if c.api_access != u.api_access {
+                            what.push(format!("API access {} -> {}", c.api_access, u.api_access));
+                        }
+                        if c.password_hash != u.password_hash {
+                            what.push("password".into());
+                        }
+                        changes.push(Change {
+                            what: "changed".into(),
+                            detail: format!("{}: {}", u.name, what.join(", ")),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+            for c in &cur.users {
+                if incoming.get(&c.name).is_none() {
+                    changes.push(Change {
+                        what: "removed".into(),
+                        detail: c.name.clone(),
+                    });
+                }
+            }
+            components.push(ComponentPlan {
+                component: "users".into(),
+                status: if changes.is_empty() { "unchanged" } else { "changed" }.into(),
+                changes,
+            });
+        }
+        Ok(Plan {
+            source: opened.manifest.source.clone(),
+            created_at: opened.manifest.created_at,
+            components,
+            sessions_ended: sessions,
+        })
+    }
+
+    /// Applies `opened` (only `kinds`) in one journaled change, then checks the proof token.
+    pub fn apply(&self, opened: &Opened, kinds: &[Kind], now: u64) -> Result<ImportOutcome> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        self.app.recover()?;
+        let plan = self.plan(opened, kinds, now)?;
+        let components: Vec<String> = plan.components.iter().map(|c| c.component.clone()).collect();
+        let source = format!("{} ({})", opened.manifest.source.name, opened.manifest.source.node_id);
+        if plan.is_noop() {
+            self.app.audit(AuditRecord {
+                time: now,
+                action: "import".into(),
+                source: Some(source),
+                components,
+                outcome: "unchanged".into(),
+                snapshot: None,
+            })?;
+            return Ok(ImportOutcome {
+                outcome: "unchanged".into(),
+                snapshot: None,
+                jwt_kid: self.app.jwt_settings()?.active_key.kid,
+            });
+        }
+        let mut changes: Vec<(String, Vec<u8>)> = Vec::new();
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Jwt), &opened.jwt) {
+            let cur = self.app.jwt_settings()?;
+            let settings = self.reseal(incoming, &cur, now)?;
+            changes.push((JwtSettings::FILE.into(), component::render(&settings)?.into_bytes()));
+        }
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Users), &opened.users) {
+            changes.push((Users::FILE.into(), component::render(incoming)?.into_bytes()));
+        }
+        let snapshot = self.app.commit(&changes, &format!("import from {source}"), now)?;
+        // The proof: the source's token must verify with what was just applied.
+        if kinds.contains(&Kind::Jwt) && opened.jwt.is_some() {
+            if let Err(why) = self.check_proof(&opened.manifest, now) {
+                let (_, files) = self.app.snapshot_contents(&snapshot)?;
+                self.app.commit(&files, &format!("undo failed import {snapshot}"), now)?;
+                self.app.audit(AuditRecord {
+                    time: now,
+                    action: "import".into(),
+                    source: Some(source),
+                    components,
+                    outcome: format!("rolled back: {why}"),
+                    snapshot: Some(snapshot),
+                })?;
+                return Err(BundleError::Proof(why).into());
+            }
+        }
+        self.app.audit(AuditRecord {
+            time: now,
+            action: "import".into(),
+            source: Some(source),
+            components,
+            outcome: "applied".into(),
+            snapshot: Some(snapshot.clone()),
+        })?;
+        Ok(ImportOutcome {
+            outcome: "applied".into(),
+            snapshot: Some(snapshot),
+            jwt_kid: self.app.jwt_settings()?.active_key.kid,
+        })
+    }
+
+    fn check_proof(&self, manifest: &Manifest, now: u64) -> std::result::Result<(), String> {
+        let settings = self.app.jwt_settings().map_err(|e| e.to_string())?;
+        let keys = self.app.keyset(&settings, now).map_err(|e| e.to_string())?;
+        let policy = Policy {
+            algorithm: settings.algorithm,
+            issuer: manifest.source.cluster_id.clone(),
+            lifetime: 0,
+            max_session: 0,
+            leeway: jwt::LEEWAY_SECONDS,
+        };
+        // Its age is not held against it: check at the time it was made.
+        let claims = jwt::verify(&manifest.proof_token, &keys, &policy, manifest.created_at).map_err(|e| e.to_string())?;
+        if claims.iat != manifest.created_at {
+            return Err("the proof token is not this bundle's".into());
+        }
+        Ok(())
+    }
+
+    /// The incoming JWT configuration, with every key sealed under this
+    /// node's master key; this node's current key stays accepted for one
+    /// expiry period so no live session is cut off.
+    fn reseal(&self, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Result<JwtSettings> {
+        let seal = |k: &ExportedKey| -> Result<SealedKey> {
+            let secret = k
+                .secret
+                .decode()
+                .ok_or_else(|| OpsError::Invalid("a bundled key is not base64".into()))?;
+            let key = JwtKey::from_secret(secret.to_vec())?;
+            let mut sealed = self.app.seal_key(&key, now)?;
+            sealed.created_at = k.created_at;
+            Ok(sealed)
+        };
+        let mut previous: Vec<StoredRetiredKey> = incoming
+            .previous_keys
+            .iter()
+            .filter(|r| r.accept_until >= now)
+            .map(|r| {
+                Ok(StoredRetiredKey {
+                    key: seal(&r.key)?,
+                    retired_at: r.retired_at,
+                    accept_until: r.accept_until,
+                })
+            })
+            .collect::<Result<_>>()?;
+        if cur.active_key.kid != incoming.active_key.kid && !previous.iter().any(|r| r.key.kid == cur.active_key.kid) {
+            previous.push(StoredRetiredKey {
+                key: cur.active_key.clone(),
+                retired_at: now,
+                accept_until: now + cur.expiry().seconds(),
+            });
+        }
+        Ok(JwtSettings {
+            version: component::FORMAT_VERSION,
+            algorithm: incoming.algorithm,
+            expiry_value: incoming.expiry_value,
+            expiry_unit: incoming.expiry_unit,
+            max_session_seconds: incoming.max_session_seconds,
+            active_key: seal(&incoming.active_key)?,
+            previous_keys: previous,
+        })
+    }
+
+    /// Snapshots, newest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotMeta>> {
+        Ok(self.app.snapshots()?)
+    }
+
+    /// Restores snapshot `id` as one change (itself undoable).
+    pub fn rollback(&self, id: &str, now: u64) -> Result<String> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        self.app.recover()?;
+        let (meta, files) = self.app.snapshot_contents(id)?;
+        for (rel, bytes) in &files {
+            if rel == JwtSettings::FILE {
+                let s: JwtSettings = component::parse(&String::from_utf8_lossy(bytes), rel)?;
+                self.app.keyset(&s, now)?;
+            }
+        }
+        let undo = self.app.commit(&files, &format!("rollback to {id}"), now)?;
+        self.app.audit(AuditRecord {
+            time: now,
+            action: "rollback".into(),
+            source: None,
+            components: meta.files.clone(),
+            outcome: format!("restored {id}"),
+            snapshot: Some(undo.clone()),
+        })?;
+        Ok(undo)
+    }
+
+    /// The audit records, oldest first.
+    pub fn history(&self) -> Result<Vec<AuditRecord>> {
+        Ok(self.app.history()?)
+    }
+}
+
+/// Opens a bundle into `staging` (an empty private directory) and checks it.
+pub fn open_into<R: Read>(input: R, passphrase: &SecretString, staging: &Path) -> Result<Opened> {
+    let (info, mut reader) = header::open(input, passphrase).map_err(BundleError::from)?;
+    let files = archive::extract(&mut reader, staging).map_err(map_archive)?;
+    // Trust nothing until the stream's last chunk has been authenticated.
+    let mut rest = Vec::new();
+    reader
+        .take(1)
+        .read_to_end(&mut rest)
+        .map_err(|e| map_archive(ArchiveError::Io(e)))?;
+    if !rest.is_empty() {
+        return Err(BundleError::TrailingPlaintext.into());
+    }
+    let read = |rel: &str| std::fs::read(staging.join(rel));
+    let manifest_bytes = read(MANIFEST_PATH)
+        .map_err(|_| BundleError::Manifest(ManifestError::Contents("manifest.yaml is missing".into())))?;
+    let manifest = Manifest::parse(&String::from_utf8_lossy(&manifest_bytes)).map_err(BundleError::from)?;
+    let present: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    manifest.check_files(&present, read).map_err(BundleError::from)?;
+    let mut opened = Opened {
+        manifest,
+        kdf: info.kdf,
+        jwt: None,
+        users: None,
+    };
+    for c in &opened.manifest.components {
+        let kind = Kind::parse(&c.name)
+            .map_err(|_| BundleError::Manifest(ManifestError::Contents(format!("unknown component {:?}", c.name))))?;
+        if c.version > component::FORMAT_VERSION {
+            return Err(BundleError::Manifest(ManifestError::Contents(format!(
+                "component {} is version {}, newer than this tacctl reads ({}); upgrade tacctl",
+                c.name,
+                c.version,
+                component::FORMAT_VERSION
+            )))
+            .into());
+        }
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(staging.join(kind.path())).map_err(ApplianceError::io(staging.join(kind.path())))?,
+        );
+        match kind {
+            Kind::Jwt => opened.jwt = Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?),
+            Kind::Users => opened.users = Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?),
+        }
+    }
+    Ok(opened)
+}
+
+/// Keys listed for `inspect`: fingerprints only.
+pub fn key_fingerprints(opened: &Opened) -> Vec<String> {
+    opened
+        .jwt
+        .iter()
+        .flat_map(|j| std::iter::once(j.active_key.kid.clone()).chain(j.previous_keys.iter().map(|r| r.key.kid.clone())))
+        .collect()
+}
