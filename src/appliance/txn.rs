@@ -88,6 +88,21 @@ pub enum Recovery {
     Discarded,
 }
 
+static CRASH_AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes the process abort when a change reaches the named point: used by the
+/// crash tests to stop an import at every step (see `tests/bundle_cli.rs`).
+/// Points: `snapshot`, `staged-N`, `journal`, `applied-N`.
+pub fn set_crash_point(point: String) {
+    let _ = CRASH_AT.set(point);
+}
+
+fn crash_point(name: &str) {
+    if CRASH_AT.get().is_some_and(|p| p == name) {
+        std::process::abort();
+    }
+}
+
 fn rel_ok(rel: &str) -> bool {
     !rel.is_empty() && Path::new(rel).components().all(|c| matches!(c, std::path::Component::Normal(_)))
 }
@@ -118,7 +133,7 @@ impl Appliance {
     }
 
     fn roll_forward(&self, j: &Journal) -> Result<(), ApplianceError> {
-        for rel in &j.files {
+        for (i, rel) in j.files.iter().enumerate() {
             let staged = self.p(TXN_DIR).join("staged").join(rel);
             let live = self.p(rel);
             if staged.exists() {
@@ -130,6 +145,7 @@ impl Appliance {
                     sync_dir(dir).map_err(ApplianceError::io(dir))?;
                 }
             }
+            crash_point(&format!("applied-{i}"));
         }
         let txn = self.p(TXN_DIR);
         fs::remove_dir_all(&txn).map_err(ApplianceError::io(&txn))?;
@@ -186,16 +202,18 @@ impl Appliance {
         let snap = snaps.join(&id);
         fs::rename(&tmp, &snap).map_err(ApplianceError::io(&snap))?;
         sync_dir(&snaps).map_err(ApplianceError::io(&snaps))?;
+        crash_point("snapshot");
 
         // 2. Stage the new versions.
         let staged = self.p(TXN_DIR).join("staged");
         create_private_dir(&staged).map_err(ApplianceError::io(&staged))?;
-        for (rel, bytes) in changes {
+        for (i, (rel, bytes)) in changes.iter().enumerate() {
             let dest = staged.join(rel);
             if let Some(dir) = dest.parent() {
                 create_private_dir(dir).map_err(ApplianceError::io(dir))?;
             }
             atomic_write(&dest, bytes).map_err(ApplianceError::io(&dest))?;
+            crash_point(&format!("staged-{i}"));
         }
 
         // 3. The commit point.
@@ -206,6 +224,7 @@ impl Appliance {
         };
         let text = yaml_serde::to_string(&journal).expect("the journal serialises");
         atomic_write(&self.p(JOURNAL), text.as_bytes()).map_err(ApplianceError::io(self.p(JOURNAL)))?;
+        crash_point("journal");
 
         // 4. Apply.
         self.roll_forward(&journal)?;

@@ -268,6 +268,9 @@ fn lock_timeout() -> Duration {
 pub fn run() -> Result<()> {
     jwt::ensure_provider().map_err(|e| anyhow!(e))?;
     let cli = Cli::parse();
+    if let Ok(point) = std::env::var("TACCTL_TEST_CRASH_AT") {
+        crate::appliance::set_crash_point(point);
+    }
     let root = cli.root.clone().unwrap_or_else(default_root);
     let mut out = std::io::stdout().lock();
     match cli.command {
