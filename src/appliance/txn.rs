@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::fsutil::{atomic_write, create_private_dir, sync_dir};
 use super::{Appliance, ApplianceError};
 
+/// Files to replace as one change: paths relative to the root, and their new bytes.
+pub type FileChanges = Vec<(String, Vec<u8>)>;
+
 const TXN_DIR: &str = "txn";
 const JOURNAL: &str = "txn/journal.yaml";
 const SNAPSHOTS: &str = "snapshots";
@@ -257,7 +260,7 @@ impl Appliance {
     }
 
     /// The files of snapshot `id`, as a change that restores them.
-    pub fn snapshot_contents(&self, id: &str) -> Result<(SnapshotMeta, Vec<(String, Vec<u8>)>), ApplianceError> {
+    pub fn snapshot_contents(&self, id: &str) -> Result<(SnapshotMeta, FileChanges), ApplianceError> {
         let meta = self
             .snapshots()?
             .into_iter()

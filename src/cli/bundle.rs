@@ -157,7 +157,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         .unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".tacctl-export-")
-        .permissions(fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o600)))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .tempfile_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     let (manifest, file) = ops.export(&kinds, &pass, kdf, std::io::BufWriter::new(tmp.reopen()?), now)?;

@@ -99,13 +99,13 @@ pub enum BundleError {
 type Result<T, E = OpsError> = std::result::Result<T, E>;
 
 fn map_archive(e: ArchiveError) -> BundleError {
-    if let ArchiveError::Io(io) = &e {
-        if let Some(p) = payload_error(io) {
-            return BundleError::Header(HeaderError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                p.clone(),
-            )));
-        }
+    if let ArchiveError::Io(io) = &e
+        && let Some(p) = payload_error(io)
+    {
+        return BundleError::Header(HeaderError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            p.clone(),
+        )));
     }
     BundleError::Archive(e)
 }
@@ -400,8 +400,11 @@ impl Ops {
         }
         let snapshot = self.app.commit(&changes, &format!("import from {source}"), now)?;
         // The proof: the source's token must verify with what was just applied.
-        if kinds.contains(&Kind::Jwt) && opened.jwt.is_some() {
-            if let Err(why) = self.check_proof(&opened.manifest, now) {
+        if kinds.contains(&Kind::Jwt)
+            && opened.jwt.is_some()
+            && let Err(why) = self.check_proof(&opened.manifest, now)
+        {
+            {
                 let (_, files) = self.app.snapshot_contents(&snapshot)?;
                 self.app.commit(&files, &format!("undo failed import {snapshot}"), now)?;
                 self.app.audit(AuditRecord {
