@@ -26,16 +26,20 @@ const JOURNAL: &str = "txn/journal.yaml";
 const SNAPSHOTS: &str = "snapshots";
 const HISTORY: &str = "history.yaml";
 
-#[derive(Debug, Serialize, Deserialize)]
+/// `txn/journal.yaml`: the commit point of a change.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Journal {
-    version: u32,
-    snapshot: String,
-    files: Vec<String>,
+pub struct Journal {
+    /// Format version, 1.
+    pub version: u32,
+    /// The snapshot taken before the change.
+    pub snapshot: String,
+    /// The files the change replaces, relative to the root.
+    pub files: Vec<String>,
 }
 
-/// What a snapshot holds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// What a snapshot holds (`snapshots/<id>/snapshot.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotMeta {
     /// Format version.
@@ -54,7 +58,7 @@ pub struct SnapshotMeta {
 }
 
 /// One line of `tacctl history`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
     /// When.
@@ -73,11 +77,14 @@ pub struct AuditRecord {
     pub snapshot: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// `history.yaml`: the audit log.
+#[derive(Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct History {
-    version: u32,
-    records: Vec<AuditRecord>,
+pub struct History {
+    /// Format version, 1.
+    pub version: u32,
+    /// The records, oldest first.
+    pub records: Vec<AuditRecord>,
 }
 
 /// The result of recovery at open.

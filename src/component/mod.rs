@@ -130,19 +130,25 @@ pub fn render<T: Stored>(value: &T) -> Result<String, ComponentError> {
     })
 }
 
-/// The JSON Schema of every stored file, as `(schema file name, pretty JSON)`.
+/// The JSON Schema of every stored component file, as `(schema file name, pretty JSON)`.
 pub fn schemas() -> Vec<(String, String)> {
     fn one<T: Stored>() -> (String, String) {
-        let schema = schemars::schema_for!(T);
-        let name = T::FILE
-            .rsplit('/')
-            .next()
-            .unwrap_or(T::FILE)
-            .trim_end_matches(".yaml");
-        let json = serde_json::to_string_pretty(&schema).expect("a schema serialises to JSON");
-        (format!("{name}.schema.json"), json + "\n")
+        let name = T::FILE.rsplit('/').next().unwrap_or(T::FILE).trim_end_matches(".yaml");
+        let name = if T::FILE.starts_with("components/") {
+            format!("bundle-{name}")
+        } else {
+            name.to_owned()
+        };
+        schema_file::<T>(&name)
     }
-    vec![one::<Node>(), one::<JwtSettings>(), one::<Users>()]
+    vec![one::<Node>(), one::<JwtSettings>(), one::<Users>(), one::<JwtExport>()]
+}
+
+/// `(NAME.schema.json, pretty JSON Schema of T)`.
+pub fn schema_file<T: schemars::JsonSchema>(name: &str) -> (String, String) {
+    let schema = schemars::schema_for!(T);
+    let json = serde_json::to_string_pretty(&schema).expect("a schema serialises to JSON");
+    (format!("{name}.schema.json"), json + "\n")
 }
 
 /// A name for a node, cluster or user: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
@@ -183,7 +189,12 @@ mod tests {
     fn committed_schemas_match_the_types() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
         let update = std::env::var_os("TACCTL_UPDATE_SCHEMAS").is_some();
-        for (name, json) in schemas() {
+        let mut all = schemas();
+        all.push(schema_file::<crate::bundle::manifest::Manifest>("bundle-manifest"));
+        all.push(schema_file::<crate::appliance::Journal>("journal"));
+        all.push(schema_file::<crate::appliance::SnapshotMeta>("snapshot"));
+        all.push(schema_file::<crate::appliance::History>("history"));
+        for (name, json) in all {
             let path = dir.join(&name);
             if update {
                 std::fs::write(&path, &json).unwrap();
