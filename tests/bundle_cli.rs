@@ -358,3 +358,98 @@ fn the_committed_version_1_bundle_still_imports() {
     assert_eq!(tacctl::jwt::verify(token.trim(), &keys, &policy, now).unwrap(), claims);
     assert!(env.ok("esa2", &["user", "list"]).contains("alice"));
 }
+
+fn mode_of(p: &Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o7777
+}
+
+fn files_listing(root: &Path) -> BTreeMap<PathBuf, (Option<Vec<u8>>, u32)> {
+    let base = root.join("files");
+    walkdir::WalkDir::new(&base)
+        .min_depth(1)
+        .into_iter()
+        .map(|e| {
+            let e = e.unwrap();
+            let data = e.file_type().is_file().then(|| std::fs::read(e.path()).unwrap());
+            (e.path().strip_prefix(&base).unwrap().to_path_buf(), (data, mode_of(e.path())))
+        })
+        .collect()
+}
+
+#[test]
+fn custom_files_round_trip_with_modes_and_empty_directories() {
+    let env = Env::new();
+    let f = env.root("esa1").join("files");
+    std::fs::create_dir_all(f.join("ca")).unwrap();
+    std::fs::create_dir_all(f.join("empty/deeper")).unwrap();
+    std::fs::create_dir_all(f.join("bin")).unwrap();
+    std::fs::write(f.join("ca/root.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+    std::fs::write(f.join("bin/rotate.sh"), "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(f.join("bin/rotate.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    std::fs::write(env.root("esa2").join("files/stale.txt"), "old").unwrap();
+
+    let bundle = env.export("esa1", &["-c", "files"], "files.tacbundle");
+    let plan = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--dry-run"]);
+    assert!(plan.contains("added bin/rotate.sh (750)") && plan.contains("removed stale.txt"), "{plan}");
+    env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    let got = files_listing(&env.root("esa2"));
+    assert_eq!(got[Path::new("bin/rotate.sh")], (Some(b"#!/bin/sh\nexit 0\n".to_vec()), 0o750));
+    assert!(got.contains_key(Path::new("empty/deeper")));
+    assert!(!got.contains_key(Path::new("stale.txt")));
+    let src = files_listing(&env.root("esa1"));
+    let strip = |m: &BTreeMap<PathBuf, (Option<Vec<u8>>, u32)>| {
+        m.iter()
+            .filter(|(_, (d, _))| d.is_some())
+            .map(|(p, v)| (p.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&src), strip(&got), "files and their modes arrive as they left");
+
+    // Rollback brings the old tree back.
+    let id = env.ok("esa2", &["rollback", "--list"]).lines().nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    env.ok("esa2", &["rollback", &id]);
+    let back = files_listing(&env.root("esa2"));
+    assert_eq!(back.keys().collect::<Vec<_>>(), vec![Path::new("stale.txt")]);
+}
+
+#[test]
+fn links_under_files_are_refused_on_export_and_nothing_is_written() {
+    let env = Env::new();
+    std::os::unix::fs::symlink("/etc/passwd", env.root("esa1").join("files/passwd")).unwrap();
+    let out = env.run("esa1", &["export", "-c", "files", "--kdf-cost", "test", "-o", "x.tacbundle"]);
+    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file or directory"));
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tacbundle") || n.starts_with(".tacctl-export"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_files_import_killed_between_its_two_renames_is_finished_by_the_next_command() {
+    let env = Env::new();
+    std::fs::write(env.root("esa1").join("files/new.txt"), "new").unwrap();
+    std::fs::write(env.root("esa2").join("files/old.txt"), "old").unwrap();
+    let bundle = env.export("esa1", &["-c", "files"], "f.tacbundle");
+    for (point, expect_new) in [("staged-0", false), ("journal", true), ("dir-saved", true)] {
+        let _ = std::fs::remove_dir_all(env.root("esa2").join("files"));
+        let _ = std::fs::remove_dir_all(env.root("esa2").join("txn"));
+        std::fs::create_dir_all(env.root("esa2").join("files")).unwrap();
+        std::fs::write(env.root("esa2").join("files/old.txt"), "old").unwrap();
+        let out = env
+            .cmd("esa2", &["import", bundle.to_str().unwrap(), "--yes"])
+            .env("TACCTL_TEST_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point}: the import was expected to crash");
+        env.ok("esa2", &["status"]);
+        let names: Vec<PathBuf> = files_listing(&env.root("esa2")).into_keys().collect();
+        if !expect_new {
+            assert_eq!(names, vec![PathBuf::from("old.txt")], "{point}");
+        } else {
+            assert_eq!(names, vec![PathBuf::from("new.txt")], "{point}");
+        }
+    }
+}

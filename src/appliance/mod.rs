@@ -196,6 +196,8 @@ impl Appliance {
         self.master.write(&self.root.join(MASTER_KEY_FILE))?;
         create_private_dir(&self.root.join("config"))
             .map_err(ApplianceError::io(self.root.join("config")))?;
+        let files = self.root.join("files");
+        create_private_dir(&files).map_err(ApplianceError::io(&files))?;
         self.write(&g.node)?;
         self.write(&g.users)?;
         let settings = JwtSettings {

@@ -36,6 +36,9 @@ pub struct Journal {
     pub snapshot: String,
     /// The files the change replaces, relative to the root.
     pub files: Vec<String>,
+    /// Directories the change replaces whole (custom files), relative to the root.
+    #[serde(default)]
+    pub dirs: Vec<String>,
 }
 
 /// What a snapshot holds (`snapshots/<id>/snapshot.yaml`).
@@ -55,6 +58,9 @@ pub struct SnapshotMeta {
     /// Files that did not exist before the change.
     #[serde(default)]
     pub absent: Vec<String>,
+    /// Directories replaced whole; the old tree is moved here when the change applies.
+    #[serde(default)]
+    pub dirs: Vec<String>,
 }
 
 /// One line of `tacctl history`.
@@ -143,6 +149,29 @@ impl Appliance {
     }
 
     fn roll_forward(&self, j: &Journal) -> Result<(), ApplianceError> {
+        for rel in &j.dirs {
+            // Two idempotent renames: the live tree into the snapshot, then
+            // the staged tree into place. A crash between them is finished here.
+            let staged = self.p(TXN_DIR).join("staged").join(rel);
+            if !staged.exists() {
+                continue;
+            }
+            let live = self.p(rel);
+            let kept = self.p(SNAPSHOTS).join(&j.snapshot).join(rel);
+            if live.exists() {
+                if kept.exists() {
+                    fs::remove_dir_all(&live).map_err(ApplianceError::io(&live))?;
+                } else {
+                    if let Some(dir) = kept.parent() {
+                        create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+                    }
+                    fs::rename(&live, &kept).map_err(ApplianceError::io(&live))?;
+                }
+            }
+            crash_point("dir-saved");
+            fs::rename(&staged, &live).map_err(ApplianceError::io(&live))?;
+            sync_dir(&self.root).map_err(ApplianceError::io(&self.root))?;
+        }
         for (i, rel) in j.files.iter().enumerate() {
             let staged = self.p(TXN_DIR).join("staged").join(rel);
             let live = self.p(rel);
@@ -166,7 +195,20 @@ impl Appliance {
     /// change, after snapshotting their current versions. Call with the lock
     /// held. Returns the snapshot id.
     pub fn commit(&self, changes: &[(String, Vec<u8>)], reason: &str, now: u64) -> Result<String, ApplianceError> {
-        if let Some((bad, _)) = changes.iter().find(|(rel, _)| !rel_ok(rel)) {
+        self.commit_with_dirs(changes, &[], reason, now)
+    }
+
+    /// Like [`Appliance::commit`], and also replaces whole directories: each
+    /// `(relative dir, tree)` moves `tree` (which must be on the appliance's
+    /// file system, e.g. a staging directory inside the root) into place.
+    pub fn commit_with_dirs(
+        &self,
+        changes: &[(String, Vec<u8>)],
+        dirs: &[(String, PathBuf)],
+        reason: &str,
+        now: u64,
+    ) -> Result<String, ApplianceError> {
+        if let Some(bad) = changes.iter().map(|(r, _)| r).chain(dirs.iter().map(|(r, _)| r)).find(|rel| !rel_ok(rel)) {
             return Err(ApplianceError::Io {
                 path: self.p(bad),
                 source: std::io::Error::other("not a relative path inside the appliance"),
@@ -192,6 +234,7 @@ impl Appliance {
             reason: reason.to_owned(),
             files: Vec::new(),
             absent: Vec::new(),
+            dirs: dirs.iter().map(|(rel, _)| rel.clone()).collect(),
         };
         for (rel, _) in changes {
             match fs::read(self.p(rel)) {
@@ -225,12 +268,20 @@ impl Appliance {
             atomic_write(&dest, bytes).map_err(ApplianceError::io(&dest))?;
             crash_point(&format!("staged-{i}"));
         }
+        for (rel, tree) in dirs {
+            let dest = staged.join(rel);
+            if let Some(dir) = dest.parent() {
+                create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+            }
+            fs::rename(tree, &dest).map_err(ApplianceError::io(tree))?;
+        }
 
         // 3. The commit point.
         let journal = Journal {
             version: 1,
             snapshot: id.clone(),
             files: changes.iter().map(|(rel, _)| rel.clone()).collect(),
+            dirs: dirs.iter().map(|(rel, _)| rel.clone()).collect(),
         };
         let text = yaml_serde::to_string(&journal).expect("the journal serialises");
         atomic_write(&self.p(JOURNAL), text.as_bytes()).map_err(ApplianceError::io(self.p(JOURNAL)))?;
@@ -263,6 +314,25 @@ impl Appliance {
             out.push(meta);
         }
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    /// Copies the directories saved in snapshot `id` into fresh staging
+    /// trees inside the root, ready for [`Appliance::commit_with_dirs`]. A
+    /// directory that did not exist before comes back empty.
+    pub fn snapshot_dirs(&self, meta: &SnapshotMeta) -> Result<Vec<(String, PathBuf)>, ApplianceError> {
+        let mut out = Vec::new();
+        for rel in &meta.dirs {
+            let from = self.p(SNAPSHOTS).join(&meta.id).join(rel);
+            let mut rnd = [0u8; 4];
+            let _ = getrandom::fill(&mut rnd);
+            let to = self.p(&format!(".restore-{}", hex::encode(rnd)));
+            create_private_dir(&to).map_err(ApplianceError::io(&to))?;
+            if from.exists() {
+                copy_tree(&from, &to).map_err(ApplianceError::io(&from))?;
+            }
+            out.push((rel.clone(), to));
+        }
         Ok(out)
     }
 
@@ -313,6 +383,22 @@ impl Appliance {
             Err(_) => Ok(Vec::new()),
         }
     }
+}
+
+/// Copies a tree of regular files and directories, keeping mode bits.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in walkdir::WalkDir::new(from).min_depth(1) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let rel = entry.path().strip_prefix(from).map_err(std::io::Error::other)?;
+        let dest = to.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            create_private_dir(&dest)?;
+        } else if ft.is_file() {
+            fs::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

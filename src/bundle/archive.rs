@@ -57,18 +57,76 @@ pub struct Entry<'a> {
 
 /// Writes `entries` as gzip(tar) into `out` and returns `out`.
 pub fn write<W: Write>(out: W, entries: &[Entry<'_>]) -> io::Result<W> {
-    let gz = GzEncoder::new(out, Compression::new(6));
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Deterministic);
+    let mut w = ArchiveWriter::new(out);
     for e in entries {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(e.data.len() as u64);
-        h.set_mode(e.mode & 0o7777);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mtime(0);
-        tar.append_data(&mut h, e.path, e.data)?;
+        w.add_bytes(e.path, e.data, e.mode)?;
     }
-    tar.into_inner()?.finish()
+    w.finish()
+}
+
+/// Streams entries into gzip(tar) one at a time, so memory does not grow
+/// with the archive.
+pub struct ArchiveWriter<W: Write> {
+    tar: tar::Builder<GzEncoder<W>>,
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// Starts an archive (gzip level 6).
+    pub fn new(out: W) -> Self {
+        let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::new(6)));
+        tar.mode(tar::HeaderMode::Deterministic);
+        Self { tar }
+    }
+
+    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(size);
+        h.set_mode(mode & 0o7777);
+        h.set_entry_type(kind);
+        h.set_mtime(0);
+        h
+    }
+
+    /// Adds a file from memory.
+    pub fn add_bytes(&mut self, path: &str, data: &[u8], mode: u32) -> io::Result<()> {
+        let mut h = Self::header(tar::EntryType::Regular, data.len() as u64, mode);
+        self.tar.append_data(&mut h, path, data)
+    }
+
+    /// Adds a file of exactly `size` bytes read from `data`; fails if it has fewer.
+    pub fn add_reader(&mut self, path: &str, data: impl Read, size: u64, mode: u32) -> io::Result<()> {
+        let mut h = Self::header(tar::EntryType::Regular, size, mode);
+        let mut counted = Counted { inner: data.take(size), n: 0 };
+        self.tar.append_data(&mut h, path, &mut counted)?;
+        if counted.n != size {
+            return Err(io::Error::other(format!("{path} changed size while it was being exported; try again")));
+        }
+        Ok(())
+    }
+
+    /// Adds a directory.
+    pub fn add_dir(&mut self, path: &str, mode: u32) -> io::Result<()> {
+        let mut h = Self::header(tar::EntryType::Directory, 0, mode);
+        self.tar.append_data(&mut h, path, io::empty())
+    }
+
+    /// Ends the archive and the gzip stream; returns the writer.
+    pub fn finish(self) -> io::Result<W> {
+        self.tar.into_inner()?.finish()
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
 }
 
 fn safe_path(raw: &Path) -> Result<PathBuf, ArchiveError> {

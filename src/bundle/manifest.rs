@@ -34,6 +34,9 @@ pub struct FileEntry {
     pub size: u64,
     /// SHA-256, lowercase hex.
     pub sha256: String,
+    /// Unix mode bits, for custom files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 impl FileEntry {
@@ -43,6 +46,7 @@ impl FileEntry {
             path: path.to_owned(),
             size: data.len() as u64,
             sha256: hex::encode(Sha256::digest(data)),
+            mode: None,
         }
     }
 }
@@ -59,6 +63,9 @@ pub struct ComponentEntry {
     pub scope: String,
     /// Its files.
     pub files: Vec<FileEntry>,
+    /// Its directories, for custom files (so empty ones travel too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
 }
 
 /// The manifest.
@@ -119,27 +126,47 @@ impl Manifest {
     }
 
     /// Checks that the archive holds exactly the listed files (plus the
-    /// manifest), each with its size and checksum. `read` returns a file's bytes.
+    /// manifest), each with its size and checksum. `present` lists the
+    /// extracted files with their mode bits; `digest` returns a file's size
+    /// and SHA-256 (hex), streaming it.
     pub fn check_files(
         &self,
-        present: &[String],
-        mut read: impl FnMut(&str) -> std::io::Result<Vec<u8>>,
+        present: &[(String, u32)],
+        mut digest: impl FnMut(&str) -> std::io::Result<(u64, String)>,
     ) -> Result<(), ManifestError> {
         let listed: std::collections::BTreeSet<&str> = self.files().map(|f| f.path.as_str()).collect();
-        for p in present {
+        let present_set: std::collections::BTreeMap<&str, u32> =
+            present.iter().map(|(p, m)| (p.as_str(), *m)).collect();
+        for (p, _) in present {
             if p != MANIFEST_PATH && !listed.contains(p.as_str()) {
                 return Err(ManifestError::Contents(format!("{p} is not listed in the manifest")));
             }
         }
         for f in self.files() {
-            if !present.iter().any(|p| p == &f.path) {
+            let Some(mode) = present_set.get(f.path.as_str()) else {
                 return Err(ManifestError::Contents(format!("{} is listed but missing", f.path)));
-            }
-            let data = read(&f.path).map_err(|e| ManifestError::Contents(format!("{}: {e}", f.path)))?;
-            if FileEntry::of(&f.path, &data) != *f {
+            };
+            let (size, sha256) = digest(&f.path).map_err(|e| ManifestError::Contents(format!("{}: {e}", f.path)))?;
+            if size != f.size || sha256 != f.sha256 || f.mode.is_some_and(|m| m != *mode) {
                 return Err(ManifestError::Checksum(f.path.clone()));
             }
         }
         Ok(())
+    }
+
+    /// Size and SHA-256 of everything `r` yields, streaming.
+    pub fn digest(mut r: impl std::io::Read) -> std::io::Result<(u64, String)> {
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut n = 0u64;
+        loop {
+            let k = r.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            n += k as u64;
+        }
+        Ok((n, hex::encode(h.finalize())))
     }
 }

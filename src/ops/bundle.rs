@@ -35,17 +35,23 @@ pub enum Kind {
     Jwt,
     /// Local users.
     Users,
+    /// Custom files: everything under the appliance's `files/` directory.
+    Files,
 }
+
+/// The directory of custom files under the appliance root.
+pub const FILES_DIR: &str = "files";
 
 impl Kind {
     /// Every kind, in bundle order.
-    pub const ALL: [Kind; 2] = [Kind::Jwt, Kind::Users];
+    pub const ALL: [Kind; 3] = [Kind::Jwt, Kind::Users, Kind::Files];
 
     /// The name used in `-c` and manifests.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Jwt => "jwt",
             Kind::Users => "users",
+            Kind::Files => "files",
         }
     }
 
@@ -54,6 +60,7 @@ impl Kind {
         match self {
             Kind::Jwt => "Appliances JWT Configuration",
             Kind::Users => "Local users",
+            Kind::Files => "Custom files",
         }
     }
 
@@ -61,6 +68,7 @@ impl Kind {
         match self {
             Kind::Jwt => JwtExport::FILE,
             Kind::Users => "components/users.yaml",
+            Kind::Files => FILES_DIR,
         }
     }
 
@@ -69,7 +77,7 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == s.trim())
-            .ok_or_else(|| OpsError::Invalid(format!("unknown component {s:?}; choose from jwt, users")))
+            .ok_or_else(|| OpsError::Invalid(format!("unknown component {s:?}; choose from jwt, users, files")))
     }
 }
 
@@ -148,6 +156,8 @@ pub struct Opened {
     pub jwt: Option<JwtExport>,
     /// The users component, when present.
     pub users: Option<Users>,
+    /// The staged tree of custom files, when present.
+    pub files: Option<std::path::PathBuf>,
 }
 
 /// One line of a plan.
@@ -214,13 +224,14 @@ impl Ops {
         let _lock = self.app.lock(self.lock_timeout)?;
         let node = self.app.node()?;
         let settings = self.app.jwt_settings()?;
-        let mut files: Vec<(Kind, zeroize::Zeroizing<String>)> = Vec::new();
+        let mut texts: Vec<(Kind, zeroize::Zeroizing<String>)> = Vec::new();
         for kind in kinds {
             let text = match kind {
                 Kind::Jwt => component::render(&export_jwt(self, &settings, now)?)?,
                 Kind::Users => component::render(&self.app.users()?)?,
+                Kind::Files => continue,
             };
-            files.push((*kind, zeroize::Zeroizing::new(text)));
+            texts.push((*kind, zeroize::Zeroizing::new(text)));
         }
         let keys = self.app.keyset(&settings, now)?;
         let policy = self.policy(&settings, &node);
@@ -235,6 +246,24 @@ impl Ops {
             sid: new_id(),
             auth_time: now,
         };
+        let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
+        let writer = header::seal(out, passphrase, kdf).map_err(BundleError::from)?;
+        let mut ar = archive::ArchiveWriter::new(writer);
+        let mut components = Vec::new();
+        for (k, text) in &texts {
+            ar.add_bytes(k.path(), text.as_bytes(), 0o600).map_err(io)?;
+            components.push(ComponentEntry {
+                name: k.name().to_owned(),
+                version: component::FORMAT_VERSION,
+                scope: "cluster".into(),
+                files: vec![FileEntry::of(k.path(), text.as_bytes())],
+                dirs: Vec::new(),
+            });
+        }
+        if kinds.contains(&Kind::Files) {
+            components.push(self.export_files(&mut ar)?);
+        }
+        // The manifest goes last: custom files are hashed as they stream past.
         let manifest = Manifest {
             format_version: MANIFEST_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -244,35 +273,61 @@ impl Ops {
                 node_id: node.node_id.clone(),
                 cluster_id: node.cluster_id.clone(),
             },
-            components: files
-                .iter()
-                .map(|(k, text)| ComponentEntry {
-                    name: k.name().to_owned(),
-                    version: component::FORMAT_VERSION,
-                    scope: "cluster".into(),
-                    files: vec![FileEntry::of(k.path(), text.as_bytes())],
-                })
-                .collect(),
+            components,
             jwt_kid: keys.active().kid().to_owned(),
             proof_token: jwt::sign(&proof, &keys, policy.algorithm)?,
         };
         let manifest_text = yaml_serde::to_string(&manifest).expect("the manifest serialises");
-        let mut entries = vec![Entry {
-            path: MANIFEST_PATH,
-            data: manifest_text.as_bytes(),
-            mode: 0o600,
-        }];
-        for (k, text) in &files {
-            entries.push(Entry {
-                path: k.path(),
-                data: text.as_bytes(),
-                mode: 0o600,
-            });
-        }
-        let writer = header::seal(out, passphrase, kdf).map_err(BundleError::from)?;
-        let writer = archive::write(writer, &entries).map_err(|e| BundleError::Header(HeaderError::Io(e)))?;
-        let out = writer.finish().map_err(|e| BundleError::Header(HeaderError::Io(e)))?;
+        ar.add_bytes(MANIFEST_PATH, manifest_text.as_bytes(), 0o600).map_err(io)?;
+        let out = ar.finish().map_err(io)?.finish().map_err(io)?;
         Ok((manifest, out))
+    }
+
+    /// Streams `files/` into the archive: regular files and directories only,
+    /// mode bits kept, each file hashed on the way.
+    fn export_files<W: Write>(&self, ar: &mut archive::ArchiveWriter<W>) -> Result<ComponentEntry> {
+        let base = self.app.root().join(FILES_DIR);
+        let mut entry = ComponentEntry {
+            name: Kind::Files.name().to_owned(),
+            version: component::FORMAT_VERSION,
+            scope: "cluster".into(),
+            files: Vec::new(),
+            dirs: Vec::new(),
+        };
+        if !base.exists() {
+            return Ok(entry);
+        }
+        let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
+        for item in walkdir::WalkDir::new(&base).min_depth(1).sort_by_file_name() {
+            let item = item.map_err(|e| io(std::io::Error::other(e)))?;
+            let rel = item.path().strip_prefix(&base).expect("walkdir stays under its root");
+            let Some(rel) = rel.to_str() else {
+                return Err(OpsError::Invalid(format!("{} has a name that is not UTF-8; rename it", item.path().display())));
+            };
+            let path = format!("{FILES_DIR}/{rel}");
+            let meta = item.metadata().map_err(|e| io(std::io::Error::other(e)))?;
+            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
+            if item.file_type().is_dir() {
+                ar.add_dir(&path, mode).map_err(io)?;
+                entry.dirs.push(path);
+            } else if item.file_type().is_file() {
+                let f = std::fs::File::open(item.path()).map_err(io)?;
+                let mut hashing = HashingReader::new(f);
+                ar.add_reader(&path, &mut hashing, meta.len(), mode).map_err(io)?;
+                entry.files.push(FileEntry {
+                    path,
+                    size: meta.len(),
+                    sha256: hashing.hex(),
+                    mode: Some(mode),
+                });
+            } else {
+                return Err(OpsError::Invalid(format!(
+                    "{} is not a regular file or directory; custom files may only be those (replace a link with the file it points to)",
+                    item.path().display()
+                )));
+            }
+        }
+        Ok(entry)
     }
 
     /// Decrypts, authenticates and checks a bundle in a private staging directory.
@@ -359,6 +414,29 @@ impl Ops {
                 changes,
             });
         }
+        if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files) {
+            let io = |e| OpsError::from(ApplianceError::Io { path: tree.clone(), source: e });
+            let cur = tree_digest(&self.app.root().join(FILES_DIR)).map_err(io)?;
+            let new = tree_digest(tree).map_err(io)?;
+            let mut changes = Vec::new();
+            for (path, (sha, mode)) in &new {
+                match cur.get(path) {
+                    None => changes.push(Change { what: "added".into(), detail: format!("{path} ({mode:o})") }),
+                    Some((s2, m2)) if s2 != sha || m2 != mode => {
+                        changes.push(Change { what: "changed".into(), detail: path.clone() })
+                    }
+                    Some(_) => {}
+                }
+            }
+            for path in cur.keys().filter(|p| !new.contains_key(*p)) {
+                changes.push(Change { what: "removed".into(), detail: path.clone() });
+            }
+            components.push(ComponentPlan {
+                component: "files".into(),
+                status: if changes.is_empty() { "unchanged" } else { "changed" }.into(),
+                changes,
+            });
+        }
         Ok(Plan {
             source: opened.manifest.source.clone(),
             created_at: opened.manifest.created_at,
@@ -398,15 +476,25 @@ impl Ops {
         if let (true, Some(incoming)) = (kinds.contains(&Kind::Users), &opened.users) {
             changes.push((Users::FILE.into(), component::render(incoming)?.into_bytes()));
         }
-        let snapshot = self.app.commit(&changes, &format!("import from {source}"), now)?;
+        let mut dirs = Vec::new();
+        if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files)
+            && plan.components.iter().any(|c| c.component == "files" && !c.changes.is_empty())
+        {
+            dirs.push((FILES_DIR.to_owned(), tree.clone()));
+        }
+        let snapshot = self
+            .app
+            .commit_with_dirs(&changes, &dirs, &format!("import from {source}"), now)?;
         // The proof: the source's token must verify with what was just applied.
         if kinds.contains(&Kind::Jwt)
             && opened.jwt.is_some()
             && let Err(why) = self.check_proof(&opened.manifest, now)
         {
             {
-                let (_, files) = self.app.snapshot_contents(&snapshot)?;
-                self.app.commit(&files, &format!("undo failed import {snapshot}"), now)?;
+                let (meta, files) = self.app.snapshot_contents(&snapshot)?;
+                let dirs = self.app.snapshot_dirs(&meta)?;
+                self.app
+                    .commit_with_dirs(&files, &dirs, &format!("undo failed import {snapshot}"), now)?;
                 self.app.audit(AuditRecord {
                     time: now,
                     action: "import".into(),
@@ -511,12 +599,13 @@ impl Ops {
                 self.app.keyset(&s, now)?;
             }
         }
-        let undo = self.app.commit(&files, &format!("rollback to {id}"), now)?;
+        let dirs = self.app.snapshot_dirs(&meta)?;
+        let undo = self.app.commit_with_dirs(&files, &dirs, &format!("rollback to {id}"), now)?;
         self.app.audit(AuditRecord {
             time: now,
             action: "rollback".into(),
             source: None,
-            components: meta.files.clone(),
+            components: meta.files.iter().chain(meta.dirs.iter()).cloned().collect(),
             outcome: format!("restored {id}"),
             snapshot: Some(undo.clone()),
         })?;
@@ -542,17 +631,19 @@ pub fn open_into<R: Read>(input: R, passphrase: &SecretString, staging: &Path) -
     if !rest.is_empty() {
         return Err(BundleError::TrailingPlaintext.into());
     }
-    let read = |rel: &str| std::fs::read(staging.join(rel));
-    let manifest_bytes = read(MANIFEST_PATH)
+    let manifest_bytes = std::fs::read(staging.join(MANIFEST_PATH))
         .map_err(|_| BundleError::Manifest(ManifestError::Contents("manifest.yaml is missing".into())))?;
     let manifest = Manifest::parse(&String::from_utf8_lossy(&manifest_bytes)).map_err(BundleError::from)?;
-    let present: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
-    manifest.check_files(&present, read).map_err(BundleError::from)?;
+    let present: Vec<(String, u32)> = files.iter().map(|(p, m)| (p.display().to_string(), *m)).collect();
+    manifest
+        .check_files(&present, |rel| Manifest::digest(std::fs::File::open(staging.join(rel))?))
+        .map_err(BundleError::from)?;
     let mut opened = Opened {
         manifest,
         kdf: info.kdf,
         jwt: None,
         users: None,
+        files: None,
     };
     for c in &opened.manifest.components {
         let kind = Kind::parse(&c.name)
@@ -566,12 +657,31 @@ pub fn open_into<R: Read>(input: R, passphrase: &SecretString, staging: &Path) -
             )))
             .into());
         }
+        if kind == Kind::Files {
+            let tree = staging.join(FILES_DIR);
+            for d in &c.dirs {
+                if !staging.join(d).is_dir() {
+                    return Err(BundleError::Manifest(ManifestError::Contents(format!("{d} is listed but missing"))).into());
+                }
+            }
+            crate::appliance::create_private_dir(&tree).map_err(ApplianceError::io(&tree))?;
+            // Mode bits travel, except setuid, setgid and sticky.
+            for f in &c.files {
+                let p = staging.join(&f.path);
+                let mode = f.mode.unwrap_or(0o600) & 0o777;
+                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                    .map_err(ApplianceError::io(&p))?;
+            }
+            opened.files = Some(tree);
+            continue;
+        }
         let text = zeroize::Zeroizing::new(
             std::fs::read_to_string(staging.join(kind.path())).map_err(ApplianceError::io(staging.join(kind.path())))?,
         );
         match kind {
             Kind::Jwt => opened.jwt = Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?),
             Kind::Users => opened.users = Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?),
+            Kind::Files => {}
         }
     }
     Ok(opened)
@@ -584,4 +694,52 @@ pub fn key_fingerprints(opened: &Opened) -> Vec<String> {
         .iter()
         .flat_map(|j| std::iter::once(j.active_key.kid.clone()).chain(j.previous_keys.iter().map(|r| r.key.kid.clone())))
         .collect()
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hash: sha2::Sha256,
+}
+
+impl<R> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        use sha2::Digest;
+        Self {
+            inner,
+            hash: sha2::Sha256::new(),
+        }
+    }
+
+    fn hex(self) -> String {
+        use sha2::Digest;
+        hex::encode(self.hash.finalize())
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Each regular file under `base`, relative path to (SHA-256, mode).
+fn tree_digest(base: &Path) -> std::io::Result<std::collections::BTreeMap<String, (String, u32)>> {
+    let mut out = std::collections::BTreeMap::new();
+    if !base.exists() {
+        return Ok(out);
+    }
+    for item in walkdir::WalkDir::new(base).min_depth(1) {
+        let item = item.map_err(std::io::Error::other)?;
+        if item.file_type().is_file() {
+            let rel = item.path().strip_prefix(base).expect("under base").display().to_string();
+            let mode = std::os::unix::fs::PermissionsExt::mode(&item.metadata().map_err(std::io::Error::other)?.permissions()) & 0o7777;
+            let (_, sha) = Manifest::digest(std::fs::File::open(item.path())?)?;
+            out.insert(rel, (sha, mode));
+        }
+    }
+    Ok(out)
 }
