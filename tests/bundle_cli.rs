@@ -433,7 +433,7 @@ fn a_files_import_killed_between_its_two_renames_is_finished_by_the_next_command
     std::fs::write(env.root("esa1").join("files/new.txt"), "new").unwrap();
     std::fs::write(env.root("esa2").join("files/old.txt"), "old").unwrap();
     let bundle = env.export("esa1", &["-c", "files"], "f.tacbundle");
-    for (point, expect_new) in [("staged-0", false), ("journal", true), ("dir-saved", true)] {
+    for (point, expect_new) in [("snapshot", false), ("journal", true), ("dir-saved", true)] {
         let _ = std::fs::remove_dir_all(env.root("esa2").join("files"));
         let _ = std::fs::remove_dir_all(env.root("esa2").join("txn"));
         std::fs::create_dir_all(env.root("esa2").join("files")).unwrap();
