@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Export and import of custom files against tar | gzip -6 | age, on the same
+# tree, in one run. Usage: bench/bundle.sh [SIZE_MIB] [RUNS]
+#
+# Fills an appliance's files/ with SIZE_MIB (default 256) of configuration-like
+# files (half text, half random binary, thousands of files), then times, RUNS
+# times each (default 3), `tacctl export -c files` against
+# `tar -cf - | gzip -6 | age -r KEY` and `tacctl import` onto a second
+# appliance against `age -d | gzip -d | tar -xf -`, recording wall time and
+# peak memory with GNU time. Needs Debian's age and time packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MIB=${1:-256}
+RUNS=${2:-3}
+
+for tool in age age-keygen /usr/bin/time python3; do
+    command -v "$tool" >/dev/null || { echo "bench/bundle.sh: $tool is missing (apt-get install age time)" >&2; exit 1; }
+done
+cargo build --release --locked --quiet
+TACCTL=$PWD/target/release/tacctl
+
+WORK=$(mktemp -d /tmp/tacctl-bench-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+export TACCTL_ADMIN_PASSWORD="bench-admin-password"
+export TACCTL_PASSPHRASE="bench passphrase that is long enough 2026"
+"$TACCTL" --root "$WORK/e1" init --name esa1 --cluster-id bench >/dev/null
+"$TACCTL" --root "$WORK/e2" init --name esa2 --cluster-id bench >/dev/null
+
+python3 - "$WORK/e1/files" "$SIZE_MIB" <<'PY'
+import os, random, sys
+base, total = sys.argv[1], int(sys.argv[2]) << 20
+rng = random.Random(2026)
+words = [w.encode() for w in "policy key cluster appliance token secret rotate audit member role access dns ntp syslog ca cert chain".split()]
+written, i = 0, 0
+while written < total:
+    d = os.path.join(base, f"dir{i % 40:02}", f"sub{(i // 40) % 10}")
+    os.makedirs(d, exist_ok=True)
+    size = min(rng.choice([2_000, 8_000, 32_000, 64_000, 200_000]), total - written)
+    if i % 2:
+        data = rng.randbytes(size)
+        name = f"blob{i}.bin"
+    else:
+        out = bytearray()
+        while len(out) < size:
+            out += b" ".join(rng.choice(words) for _ in range(12)) + b": %d\n" % rng.randrange(10**6)
+        data = bytes(out[:size])
+        name = f"conf{i}.yaml"
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+    written += size
+    i += 1
+print(f"{i} files, {written >> 20} MiB", file=sys.stderr)
+PY
+
+age-keygen -o "$WORK/age.key" 2>/dev/null
+RECIPIENT=$(age-keygen -y "$WORK/age.key")
+
+measure() { # label, command...
+    local label=$1; shift
+    /usr/bin/time -f "$label %e %M" -a -o "$WORK/times" "$@" >/dev/null
+}
+
+for run in $(seq "$RUNS"); do
+    rm -f "$WORK/out.tb" "$WORK/out.age"
+    measure tacctl-export "$TACCTL" --root "$WORK/e1" export -c files -o "$WORK/out.tb"
+    measure pipeline-export sh -c "tar -C '$WORK/e1/files' -cf - . | gzip -6 | age -r '$RECIPIENT' > '$WORK/out.age'"
+    rm -rf "$WORK/e2/files" "$WORK/e2/snapshots" "$WORK/dest" && mkdir -p "$WORK/e2/files" "$WORK/dest"
+    measure tacctl-import "$TACCTL" --root "$WORK/e2" import "$WORK/out.tb" --yes
+    measure pipeline-import sh -c "age -d -i '$WORK/age.key' '$WORK/out.age' | gzip -d | tar -xf - -C '$WORK/dest'"
+done
+
+echo "bundle $(stat -c %s "$WORK/out.tb") bytes, age file $(stat -c %s "$WORK/out.age") bytes"
+python3 - "$WORK/times" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    label, wall, rss = line.split()
+    rows.setdefault(label, []).append((float(wall), int(rss)))
+med = {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in rows.items()}
+print(f"{'command':<16} {'median wall s':>14} {'peak RSS MiB':>13}")
+for k in ["tacctl-export", "pipeline-export", "tacctl-import", "pipeline-import"]:
+    w, r = med[k]
+    print(f"{k:<16} {w:>14.2f} {r / 1024:>13.1f}")
+print(f"export ratio tacctl/pipeline: {med['tacctl-export'][0] / med['pipeline-export'][0]:.2f} (target <= 0.35)")
+print(f"import ratio tacctl/pipeline: {med['tacctl-import'][0] / med['pipeline-import'][0]:.2f} (target <= 0.70)")
+PY
