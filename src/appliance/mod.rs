@@ -291,13 +291,14 @@ impl Appliance {
         Ok(key)
     }
 
-    /// The key set the settings describe: active key plus retired keys still accepted at `now`.
-    pub fn keyset(&self, settings: &JwtSettings, now: u64) -> Result<KeySet, ApplianceError> {
+    /// The key set the settings describe: the active key and every stored
+    /// retired key, each with its deadline, so verification can tell a
+    /// retired key ("log in again") from an unknown one.
+    pub fn keyset(&self, settings: &JwtSettings, _now: u64) -> Result<KeySet, ApplianceError> {
         let active = self.unseal_key(&settings.active_key)?;
         let previous = settings
             .previous_keys
             .iter()
-            .filter(|r| r.accept_until >= now)
             .map(|r: &StoredRetiredKey| {
                 Ok(RetiredKey {
                     key: self.unseal_key(&r.key)?,

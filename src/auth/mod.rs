@@ -8,8 +8,8 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::component::{Role, User, Users};
@@ -112,7 +112,11 @@ impl Authenticator for LocalUsers<'_> {
 }
 
 /// Checks an administrator's credentials (the screens' "root credentials").
-pub fn authenticate_admin(auth: &dyn Authenticator, name: &str, password: &SecretString) -> Result<Identity, AuthError> {
+pub fn authenticate_admin(
+    auth: &dyn Authenticator,
+    name: &str,
+    password: &SecretString,
+) -> Result<Identity, AuthError> {
     let id = auth.authenticate(name, password)?;
     if id.role != Role::Admin {
         return Err(AuthError::NotAdmin(id.name));
@@ -121,7 +125,11 @@ pub fn authenticate_admin(auth: &dyn Authenticator, name: &str, password: &Secre
 }
 
 /// Checks credentials for an API login: right password and API access.
-pub fn authenticate_api(auth: &dyn Authenticator, name: &str, password: &SecretString) -> Result<Identity, AuthError> {
+pub fn authenticate_api(
+    auth: &dyn Authenticator,
+    name: &str,
+    password: &SecretString,
+) -> Result<Identity, AuthError> {
     let id = auth.authenticate(name, password)?;
     if !id.api_access {
         return Err(AuthError::NoApiAccess(id.name));
@@ -161,15 +169,33 @@ mod tests {
         let good = SecretString::from("correct horse");
         let bad = SecretString::from("wrong horse");
         assert!(u.users[0].password_hash.starts_with("$argon2id$"));
-        assert_eq!(authenticate_admin(&auth, "admin", &good).unwrap().name, "admin");
-        assert_eq!(auth.authenticate("admin", &bad), Err(AuthError::BadCredentials));
-        assert_eq!(auth.authenticate("nobody", &good), Err(AuthError::BadCredentials));
-        assert_eq!(authenticate_api(&auth, "bob", &good), Err(AuthError::NoApiAccess("bob".into())));
-        assert_eq!(authenticate_admin(&auth, "bob", &good), Err(AuthError::NotAdmin("bob".into())));
+        assert_eq!(
+            authenticate_admin(&auth, "admin", &good).unwrap().name,
+            "admin"
+        );
+        assert_eq!(
+            auth.authenticate("admin", &bad),
+            Err(AuthError::BadCredentials)
+        );
+        assert_eq!(
+            auth.authenticate("nobody", &good),
+            Err(AuthError::BadCredentials)
+        );
+        assert_eq!(
+            authenticate_api(&auth, "bob", &good),
+            Err(AuthError::NoApiAccess("bob".into()))
+        );
+        assert_eq!(
+            authenticate_admin(&auth, "bob", &good),
+            Err(AuthError::NotAdmin("bob".into()))
+        );
     }
 
     #[test]
     fn short_passwords_are_refused() {
-        assert_eq!(hash_password(&SecretString::from("short")), Err(AuthError::WeakPassword));
+        assert_eq!(
+            hash_password(&SecretString::from("short")),
+            Err(AuthError::WeakPassword)
+        );
     }
 }

@@ -126,6 +126,11 @@ enum JwtCommand {
         #[command(flatten)]
         creds: AdminCreds,
     },
+    /// Stop accepting tokens signed with previous secrets, at once
+    RevokePrevious {
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
     /// Set Token Expiry: VALUE in the current unit, or VALUE UNIT
     SetExpiry {
         /// A whole number of units
@@ -460,6 +465,11 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
                     rfc3339(p.accept_until)
                 )?;
             }
+        }
+        JwtCommand::RevokePrevious { creds } => {
+            let ops = admin(root, &creds)?;
+            ops.revoke_previous(now)?;
+            writeln!(out, "Previous JWT keys revoked; only key {} is accepted", ops.jwt_view(now)?.kid)?;
         }
         JwtCommand::SetExpiry {
             value,

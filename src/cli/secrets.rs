@@ -30,7 +30,8 @@ pub struct NoSecret(pub String);
 /// Reads a file's bytes, with one trailing newline (`\n` or `\r\n`) removed.
 pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     let mut bytes = Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("cannot read secret file {}", path.display()))?,
+        std::fs::read(path)
+            .with_context(|| format!("cannot read secret file {}", path.display()))?,
     );
     if bytes.ends_with(b"\r\n") {
         let n = bytes.len() - 2;
@@ -56,7 +57,9 @@ fn prompt(src: &SecretSource<'_>) -> Result<Zeroizing<String>> {
     if let Some(confirm) = src.confirm {
         p = p.with_confirmation(confirm, "The entries do not match; try again");
     }
-    Ok(Zeroizing::new(p.interact().context("reading from the terminal failed")?))
+    Ok(Zeroizing::new(
+        p.interact().context("reading from the terminal failed")?,
+    ))
 }
 
 /// Reads a secret as bytes.
@@ -75,10 +78,18 @@ pub fn read_bytes(src: &SecretSource<'_>) -> Result<SecretSlice<u8>> {
 /// Reads a secret as text (passwords).
 pub fn read_string(src: &SecretSource<'_>) -> Result<SecretString> {
     let bytes = read_bytes(src)?;
-    let text = std::str::from_utf8(secrecy::ExposeSecret::expose_secret(&bytes))
-        .map_err(|_| anyhow::anyhow!("the password given through {} or {} is not UTF-8", src.flag, src.env))?;
+    let text = std::str::from_utf8(secrecy::ExposeSecret::expose_secret(&bytes)).map_err(|_| {
+        anyhow::anyhow!(
+            "the password given through {} or {} is not UTF-8",
+            src.flag,
+            src.env
+        )
+    })?;
     if text.is_empty() {
-        bail!(NoSecret(format!("the {} is empty", src.prompt.to_lowercase())));
+        bail!(NoSecret(format!(
+            "the {} is empty",
+            src.prompt.to_lowercase()
+        )));
     }
     Ok(SecretString::from(text.to_owned()))
 }

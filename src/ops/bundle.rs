@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::{OpsError, Ops, new_id};
 use crate::appliance::{ApplianceError, AuditRecord, SnapshotMeta};
-use crate::bundle::archive::{self, ArchiveError, Entry};
+use crate::bundle::archive::{self, ArchiveError};
 use crate::bundle::header::{self, HeaderError, KdfParams};
 use crate::bundle::manifest::{ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, ManifestError, Source};
 use crate::bundle::stream::payload_error;
@@ -136,11 +136,13 @@ fn export_jwt(ops: &Ops, s: &JwtSettings, now: u64) -> Result<JwtExport> {
             .previous_keys
             .iter()
             .filter(|r| r.accept_until >= now)
-            .zip(keys.previous())
-            .map(|(r, k)| ExportedRetiredKey {
-                key: key(&k.key, r.key.created_at),
-                retired_at: r.retired_at,
-                accept_until: r.accept_until,
+            .filter_map(|r| {
+                let k = keys.previous().iter().find(|k| k.key.kid() == r.key.kid)?;
+                Some(ExportedRetiredKey {
+                    key: key(&k.key, r.key.created_at),
+                    retired_at: r.retired_at,
+                    accept_until: r.accept_until,
+                })
             })
             .collect(),
     })
