@@ -94,6 +94,7 @@ vectors! {
     archive_checksum_mismatch => "archive-checksum-mismatch.bundle",
     archive_unlisted_file => "archive-unlisted-file.bundle",
     archive_not_gzip => "archive-not-gzip.bundle",
+    archive_trailing_plaintext => "archive-trailing-plaintext.bundle",
 }
 
 #[test]
@@ -147,6 +148,10 @@ fn tar_with(entries: &[(&str, &[u8])], extra: impl FnOnce(&mut tar::Builder<Vec<
     }
     extra(&mut b);
     b.into_inner().unwrap()
+}
+
+fn refs_of(files: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    files.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect()
 }
 
 fn fix_checksum(b: &mut [u8]) {
@@ -285,6 +290,15 @@ fn write_vectors() {
         PASS,
         &seal_raw(&gz(tar_with(&refs, |_| {}))),
         "a file the manifest does not list",
+    );
+    let mut with_tail = gz(tar_with(&refs_of(&files), |_| {}));
+    with_tail.extend_from_slice(b"extra plaintext after the gzip member");
+    write_vector(
+        "archive-trailing-plaintext.bundle",
+        "data after its archive",
+        PASS,
+        &seal_raw(&with_tail),
+        "authenticated plaintext after the archive",
     );
     write_vector("archive-not-gzip.bundle", "cannot be read", PASS, &seal_raw(b"plain text, not gzip"), "payload is not gzip");
 }

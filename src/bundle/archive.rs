@@ -12,6 +12,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use flate2::Compression;
+use sha2::{Digest, Sha256};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
@@ -73,7 +74,7 @@ pub struct ArchiveWriter<W: Write> {
 impl<W: Write> ArchiveWriter<W> {
     /// Starts an archive (gzip level 6).
     pub fn new(out: W) -> Self {
-        let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::new(6)));
+        let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::new(1)));
         tar.mode(tar::HeaderMode::Deterministic);
         Self { tar }
     }
@@ -116,6 +117,25 @@ impl<W: Write> ArchiveWriter<W> {
     }
 }
 
+struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256,
+    n: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 struct Counted<R> {
     inner: R,
     n: u64,
@@ -144,12 +164,32 @@ fn safe_path(raw: &Path) -> Result<PathBuf, ArchiveError> {
     Ok(out)
 }
 
+/// A file written by [`extract`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// Path relative to the destination.
+    pub path: PathBuf,
+    /// Mode bits from the archive (the file itself is created 0600).
+    pub mode: u32,
+    /// Bytes written.
+    pub size: u64,
+    /// SHA-256 of the content, lowercase hex, computed while writing.
+    pub sha256: String,
+}
+
 /// Extracts gzip(tar) from `input` into the existing private directory
-/// `dest`. Returns the relative paths of the files extracted, in order, with
-/// their mode bits. Reads `input` to the end of the gzip stream only.
-pub fn extract<R: Read>(input: R, dest: &Path) -> Result<Vec<(PathBuf, u32)>, ArchiveError> {
-    let gz = GzDecoder::new(input);
-    let mut tar = tar::Archive::new(gz);
+/// `dest`, hashing each file as it is written. Returns the files in order.
+/// Reads `input` to the end of the gzip stream only.
+pub fn extract<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, ArchiveError> {
+    let mut gz = GzDecoder::new(input);
+    let files = extract_tar(&mut gz, dest)?;
+    io::copy(&mut gz, &mut io::sink())?;
+    Ok(files)
+}
+
+/// Extracts an uncompressed tar stream; see [`extract`].
+pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, ArchiveError> {
+    let mut tar = tar::Archive::new(input);
     let mut files = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut total = 0u64;
@@ -178,13 +218,24 @@ pub fn extract<R: Read>(input: R, dest: &Path) -> Result<Vec<(PathBuf, u32)>, Ar
                     fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
                 }
                 let mode = entry.header().mode().unwrap_or(0o600) & 0o7777;
-                let mut f = fs::OpenOptions::new()
+                let f = fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
                     .open(&target)?;
-                io::copy(&mut entry, &mut f)?;
-                files.push((rel, mode));
+                let mut hashing = HashingWriter {
+                    inner: io::BufWriter::with_capacity(64 * 1024, f),
+                    hash: Sha256::new(),
+                    n: 0,
+                };
+                io::copy(&mut entry, &mut hashing)?;
+                hashing.inner.into_inner().map_err(|e| e.into_error())?;
+                files.push(Extracted {
+                    path: rel,
+                    mode,
+                    size: hashing.n,
+                    sha256: hex::encode(hashing.hash.finalize()),
+                });
             }
             other => {
                 let kind = match other {
@@ -220,7 +271,8 @@ mod tests {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let files = extract(&data[..], dir.path()).unwrap();
-        assert_eq!(files[1], (PathBuf::from("files/bin/run.sh"), 0o755));
+        assert_eq!((files[1].path.as_path(), files[1].mode), (Path::new("files/bin/run.sh"), 0o755));
+        assert_eq!(files[1].sha256, hex::encode(Sha256::digest(b"#!/bin/sh")));
         assert_eq!(fs::read(dir.path().join("files/bin/run.sh")).unwrap(), b"#!/bin/sh");
     }
 

@@ -125,29 +125,24 @@ impl Manifest {
         self.components.iter().find(|c| c.name == name)
     }
 
-    /// Checks that the archive holds exactly the listed files (plus the
-    /// manifest), each with its size and checksum. `present` lists the
-    /// extracted files with their mode bits; `digest` returns a file's size
-    /// and SHA-256 (hex), streaming it.
-    pub fn check_files(
-        &self,
-        present: &[(String, u32)],
-        mut digest: impl FnMut(&str) -> std::io::Result<(u64, String)>,
-    ) -> Result<(), ManifestError> {
+    /// Checks that the archive held exactly the listed files (plus the
+    /// manifest), each with its size, checksum and mode, as extraction
+    /// measured them.
+    pub fn check_files(&self, present: &[crate::bundle::archive::Extracted]) -> Result<(), ManifestError> {
         let listed: std::collections::BTreeSet<&str> = self.files().map(|f| f.path.as_str()).collect();
-        let present_set: std::collections::BTreeMap<&str, u32> =
-            present.iter().map(|(p, m)| (p.as_str(), *m)).collect();
-        for (p, _) in present {
-            if p != MANIFEST_PATH && !listed.contains(p.as_str()) {
-                return Err(ManifestError::Contents(format!("{p} is not listed in the manifest")));
+        let mut found = std::collections::BTreeMap::new();
+        for e in present {
+            let p = e.path.to_str().unwrap_or_default();
+            if p != MANIFEST_PATH && !listed.contains(p) {
+                return Err(ManifestError::Contents(format!("{} is not listed in the manifest", e.path.display())));
             }
+            found.insert(p, e);
         }
         for f in self.files() {
-            let Some(mode) = present_set.get(f.path.as_str()) else {
+            let Some(e) = found.get(f.path.as_str()) else {
                 return Err(ManifestError::Contents(format!("{} is listed but missing", f.path)));
             };
-            let (size, sha256) = digest(&f.path).map_err(|e| ManifestError::Contents(format!("{}: {e}", f.path)))?;
-            if size != f.size || sha256 != f.sha256 || f.mode.is_some_and(|m| m != *mode) {
+            if e.size != f.size || e.sha256 != f.sha256 || f.mode.is_some_and(|m| m != e.mode) {
                 return Err(ManifestError::Checksum(f.path.clone()));
             }
         }

@@ -96,9 +96,6 @@ pub enum BundleError {
     /// A component file.
     #[error("the bundle's {0}")]
     Component(component::ComponentError),
-    /// Plaintext after the archive.
-    #[error("the bundle holds data after its archive; it was not written by tacctl")]
-    TrailingPlaintext,
     /// Proof failed after apply.
     #[error("the bundle's proof token does not verify with the JWT configuration just applied ({0}); the import was rolled back")]
     Proof(String),
@@ -333,7 +330,7 @@ impl Ops {
     }
 
     /// Decrypts, authenticates and checks a bundle in a private staging directory.
-    pub fn open_bundle<R: Read>(&self, input: R, passphrase: &SecretString) -> Result<Opened> {
+    pub fn open_bundle<R: Read + Send>(&self, input: R, passphrase: &SecretString) -> Result<Opened> {
         let staging = tempfile::Builder::new()
             .prefix(".import-")
             .tempdir_in(self.app.root())
@@ -418,8 +415,22 @@ impl Ops {
         }
         if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files) {
             let io = |e| OpsError::from(ApplianceError::Io { path: tree.clone(), source: e });
-            let cur = tree_digest(&self.app.root().join(FILES_DIR)).map_err(io)?;
-            let new = tree_digest(tree).map_err(io)?;
+            let new: std::collections::BTreeMap<String, (String, u32, u64)> = opened
+                .manifest
+                .component(Kind::Files.name())
+                .map(|c| {
+                    c.files
+                        .iter()
+                        .map(|f| {
+                            let rel = f.path.strip_prefix("files/").unwrap_or(&f.path).to_owned();
+                            (rel, (f.sha256.clone(), f.mode.unwrap_or(0o600) & 0o777, f.size))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let cur = tree_digest(&self.app.root().join(FILES_DIR), &new).map_err(io)?;
+            let new: std::collections::BTreeMap<String, (String, u32)> =
+                new.into_iter().map(|(k, (s, m, _))| (k, (s, m))).collect();
             let mut changes = Vec::new();
             for (path, (sha, mode)) in &new {
                 match cur.get(path) {
@@ -621,25 +632,33 @@ impl Ops {
 }
 
 /// Opens a bundle into `staging` (an empty private directory) and checks it.
-pub fn open_into<R: Read>(input: R, passphrase: &SecretString, staging: &Path) -> Result<Opened> {
-    let (info, mut reader) = header::open(input, passphrase).map_err(BundleError::from)?;
-    let files = archive::extract(&mut reader, staging).map_err(map_archive)?;
-    // Trust nothing until the stream's last chunk has been authenticated.
-    let mut rest = Vec::new();
-    reader
-        .take(1)
-        .read_to_end(&mut rest)
-        .map_err(|e| map_archive(ArchiveError::Io(e)))?;
-    if !rest.is_empty() {
-        return Err(BundleError::TrailingPlaintext.into());
-    }
+///
+/// Two threads share the work: one decrypts and decompresses, the other
+/// parses the archive, hashes and writes the files. Nothing is trusted until
+/// the decrypting side has authenticated the stream's last chunk and found
+/// nothing after the gzip member.
+pub fn open_into<R: Read + Send>(input: R, passphrase: &SecretString, staging: &Path) -> Result<Opened> {
+    let (info, reader) = header::open(input, passphrase).map_err(BundleError::from)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
+    let files = std::thread::scope(|scope| {
+        scope.spawn(move || decompress(reader, tx));
+        let mut pipe = ChannelReader { rx, buf: Vec::new(), pos: 0 };
+        let files = archive::extract_tar(&mut pipe, staging);
+        // Drain to the end: this surfaces any error the other side found
+        // after the archive's end (bad gzip trailer, damaged or missing last
+        // chunk, plaintext after the gzip member).
+        let drained = std::io::copy(&mut pipe, &mut std::io::sink());
+        match (files, drained) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(ArchiveError::Io(e)),
+            (Ok(f), Ok(_)) => Ok(f),
+        }
+    })
+    .map_err(map_archive)?;
     let manifest_bytes = std::fs::read(staging.join(MANIFEST_PATH))
         .map_err(|_| BundleError::Manifest(ManifestError::Contents("manifest.yaml is missing".into())))?;
     let manifest = Manifest::parse(&String::from_utf8_lossy(&manifest_bytes)).map_err(BundleError::from)?;
-    let present: Vec<(String, u32)> = files.iter().map(|(p, m)| (p.display().to_string(), *m)).collect();
-    manifest
-        .check_files(&present, |rel| Manifest::digest(std::fs::File::open(staging.join(rel))?))
-        .map_err(BundleError::from)?;
+    manifest.check_files(&files).map_err(BundleError::from)?;
     let mut opened = Opened {
         manifest,
         kdf: info.kdf,
@@ -728,8 +747,13 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Each regular file under `base`, relative path to (SHA-256, mode).
-fn tree_digest(base: &Path) -> std::io::Result<std::collections::BTreeMap<String, (String, u32)>> {
+/// Each regular file under `base`, relative path to (SHA-256, mode). Only
+/// files with the same size as their counterpart in `incoming` are hashed:
+/// any other is changed or removed whatever its content.
+fn tree_digest(
+    base: &Path,
+    incoming: &std::collections::BTreeMap<String, (String, u32, u64)>,
+) -> std::io::Result<std::collections::BTreeMap<String, (String, u32)>> {
     let mut out = std::collections::BTreeMap::new();
     if !base.exists() {
         return Ok(out);
@@ -739,9 +763,73 @@ fn tree_digest(base: &Path) -> std::io::Result<std::collections::BTreeMap<String
         if item.file_type().is_file() {
             let rel = item.path().strip_prefix(base).expect("under base").display().to_string();
             let mode = std::os::unix::fs::PermissionsExt::mode(&item.metadata().map_err(std::io::Error::other)?.permissions()) & 0o7777;
-            let (_, sha) = Manifest::digest(std::fs::File::open(item.path())?)?;
+            let meta = item.metadata().map_err(std::io::Error::other)?;
+            let sha = match incoming.get(&rel) {
+                Some((_, _, size)) if *size == meta.len() => Manifest::digest(std::fs::File::open(item.path())?)?.1,
+                _ => format!("size:{}", meta.len()),
+            };
             out.insert(rel, (sha, mode));
         }
     }
     Ok(out)
+}
+
+/// The decrypting side of [`open_into`]: gunzips the authenticated stream
+/// into the channel, then checks that the stream ends with the gzip member.
+fn decompress<R: Read>(reader: crate::bundle::stream::StreamReader<R>, tx: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>) {
+    let mut gz = flate2::bufread::GzDecoder::new(std::io::BufReader::with_capacity(64 * 1024, reader));
+    loop {
+        let mut buf = vec![0u8; 64 * 1024];
+        match gz.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+    let mut rest = gz.into_inner();
+    let outcome = match std::io::BufRead::fill_buf(&mut rest) {
+        Err(e) => Err(e),
+        Ok(b) if !b.is_empty() => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the bundle holds data after its archive; it was not written by tacctl",
+        )),
+        Ok(_) => Ok(()),
+    };
+    if let Err(e) = outcome {
+        let _ = tx.send(Err(e));
+    }
+}
+
+/// Reads what [`decompress`] sends.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
