@@ -27,7 +27,7 @@ pub(super) enum KdfCost {
 
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
-    /// Components, comma-separated: jwt, users
+    /// Components, comma-separated: jwt, users, files
     #[arg(short = 'c', long = "components", value_delimiter = ',', conflicts_with = "all")]
     components: Vec<String>,
     /// Every component

@@ -36,7 +36,10 @@ impl JwtKey {
     pub fn from_secret(secret: Vec<u8>) -> Result<Self, KeyError> {
         let secret = SecretSlice::from(secret);
         let bytes = secret.expose_secret();
-        let (Ok(encoding), Ok(decoding)) = (EncodingKey::from_secret(bytes), DecodingKey::from_secret(bytes)) else {
+        let (Ok(encoding), Ok(decoding)) = (
+            EncodingKey::from_secret(bytes),
+            DecodingKey::from_secret(bytes),
+        ) else {
             return Err(KeyError::Empty);
         };
         Ok(Self {
@@ -78,7 +81,8 @@ impl JwtKey {
 
 impl Clone for JwtKey {
     fn clone(&self) -> Self {
-        Self::from_secret(self.secret.expose_secret().to_vec()).expect("a key that was built once builds again")
+        Self::from_secret(self.secret.expose_secret().to_vec())
+            .expect("a key that was built once builds again")
     }
 }
 

@@ -193,10 +193,14 @@ pub enum VerifyError {
     #[error("algorithm check failed: unsigned tokens (alg \"none\") are never accepted")]
     AlgNone,
     /// `alg` names an asymmetric algorithm.
-    #[error("algorithm check failed: {0} is not an HMAC algorithm; this appliance only accepts {1}")]
+    #[error(
+        "algorithm check failed: {0} is not an HMAC algorithm; this appliance only accepts {1}"
+    )]
     NotHmac(String, Algorithm),
     /// `alg` is another HMAC algorithm than the configured one.
-    #[error("algorithm check failed: token uses {got}, this appliance is configured for {expected}")]
+    #[error(
+        "algorithm check failed: token uses {got}, this appliance is configured for {expected}"
+    )]
     WrongAlgorithm {
         /// What the header says.
         got: String,
@@ -204,13 +208,17 @@ pub enum VerifyError {
         expected: Algorithm,
     },
     /// The header's `kid` names no key of this node.
-    #[error("key check failed: no key with id {kid:?} on this node; the token was signed with a key this appliance does not share (run the Cluster Export Wizard with Appliances JWT Configuration)")]
+    #[error(
+        "key check failed: no key with id {kid:?} on this node; the token was signed with a key this appliance does not share (run the Cluster Export Wizard with Appliances JWT Configuration)"
+    )]
     UnknownKey {
         /// The `kid` from the header.
         kid: String,
     },
     /// The header's `kid` names a retired key past its acceptance deadline.
-    #[error("key check failed: key {kid:?} was retired and stopped being accepted at {since}; log in again")]
+    #[error(
+        "key check failed: key {kid:?} was retired and stopped being accepted at {since}; log in again"
+    )]
     KeyRetired {
         /// The `kid` from the header.
         kid: String,
@@ -232,7 +240,9 @@ pub enum VerifyError {
         ago: u64,
     },
     /// `nbf` is in the future (beyond the leeway).
-    #[error("not-before check failed: the token is valid only from {nbf} ({ahead} s from now); check the clocks of the appliances")]
+    #[error(
+        "not-before check failed: the token is valid only from {nbf} ({ahead} s from now); check the clocks of the appliances"
+    )]
     NotYetValid {
         /// The token's `nbf`.
         nbf: u64,
@@ -240,7 +250,9 @@ pub enum VerifyError {
         ahead: u64,
     },
     /// `iss` is not this cluster.
-    #[error("issuer check failed: token issued for cluster {got:?}, this appliance belongs to {expected:?}")]
+    #[error(
+        "issuer check failed: token issued for cluster {got:?}, this appliance belongs to {expected:?}"
+    )]
     WrongIssuer {
         /// The token's `iss`.
         got: String,
@@ -259,7 +271,9 @@ pub enum RefreshError {
     #[error("refresh refused: user {0:?} no longer has API access")]
     NoApiAccess(String),
     /// The session has reached the max session length.
-    #[error("refresh refused: the session began at {auth_time} and has reached the maximum session length of {max_session} s; log in again with your credentials")]
+    #[error(
+        "refresh refused: the session began at {auth_time} and has reached the maximum session length of {max_session} s; log in again with your credentials"
+    )]
     SessionTooOld {
         /// When the session began.
         auth_time: u64,
@@ -304,7 +318,9 @@ pub fn ensure_provider() -> Result<(), &'static str> {
     match ours.install_default() {
         Ok(()) => Ok(()),
         Err(installed) if std::ptr::eq(installed, ours) => Ok(()),
-        Err(_) => Err("another jsonwebtoken crypto provider is installed; tacctl only uses RustCrypto"),
+        Err(_) => {
+            Err("another jsonwebtoken crypto provider is installed; tacctl only uses RustCrypto")
+        }
     }
 }
 
@@ -330,11 +346,16 @@ pub fn sign(claims: &Claims, keys: &KeySet, algorithm: Algorithm) -> Result<Stri
     let mut header = jsonwebtoken::Header::new(algorithm.to_jwt());
     header.kid = Some(key.kid().to_owned());
     header.typ = Some(TOKEN_TYPE.to_owned());
-    jsonwebtoken::encode(&header, claims, key.encoding()).map_err(|e| IssueError::Sign(e.to_string()))
+    jsonwebtoken::encode(&header, claims, key.encoding())
+        .map_err(|e| IssueError::Sign(e.to_string()))
 }
 
 /// Issues a token for a login: claims from the grant, signed with the active key.
-pub fn issue(grant: &Grant<'_>, keys: &KeySet, policy: &Policy) -> Result<(String, Claims), IssueError> {
+pub fn issue(
+    grant: &Grant<'_>,
+    keys: &KeySet,
+    policy: &Policy,
+) -> Result<(String, Claims), IssueError> {
     let claims = claims_for_login(grant, policy);
     let token = sign(&claims, keys, policy.algorithm)?;
     Ok((token, claims))
@@ -342,7 +363,12 @@ pub fn issue(grant: &Grant<'_>, keys: &KeySet, policy: &Policy) -> Result<(Strin
 
 /// Verifies an appliance token: algorithm pinned, key chosen by `kid`,
 /// signature, required claims, `exp` and `nbf` with leeway, `iss`.
-pub fn verify(token: &str, keys: &KeySet, policy: &Policy, now: u64) -> Result<Claims, VerifyError> {
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    policy: &Policy,
+    now: u64,
+) -> Result<Claims, VerifyError> {
     let claims: Claims = decode_checked(token, keys, policy.algorithm, now)?;
     check_times(Some(claims.exp), Some(claims.nbf), now, policy.leeway)?;
     check_issuer(&claims.iss, &policy.issuer)?;
@@ -359,10 +385,12 @@ pub fn verify_registered(
     policy: &Policy,
     now: u64,
 ) -> Result<serde_json::Map<String, serde_json::Value>, VerifyError> {
-    let claims: serde_json::Map<String, serde_json::Value> = decode_checked(token, keys, policy.algorithm, now)?;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        decode_checked(token, keys, policy.algorithm, now)?;
     let reg: Registered = serde_json::from_value(serde_json::Value::Object(claims.clone()))
         .map_err(|e| VerifyError::Claims(e.to_string()))?;
-    let exp = numeric("exp", reg.exp.as_ref())?.ok_or_else(|| VerifyError::Claims("missing claim `exp`".into()))?;
+    let exp = numeric("exp", reg.exp.as_ref())?
+        .ok_or_else(|| VerifyError::Claims("missing claim `exp`".into()))?;
     let nbf = numeric("nbf", reg.nbf.as_ref())?;
     check_times(Some(exp), nbf, now, policy.leeway)?;
     match reg.iss {
@@ -440,15 +468,26 @@ fn decode_checked<T: serde::de::DeserializeOwned>(
         })
 }
 
-fn check_times(exp: Option<u64>, nbf: Option<u64>, now: u64, leeway: u64) -> Result<(), VerifyError> {
+fn check_times(
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    now: u64,
+    leeway: u64,
+) -> Result<(), VerifyError> {
     if let Some(exp) = exp {
         if now > exp.saturating_add(leeway) {
-            return Err(VerifyError::Expired { exp, ago: now - exp });
+            return Err(VerifyError::Expired {
+                exp,
+                ago: now - exp,
+            });
         }
     }
     if let Some(nbf) = nbf {
         if now.saturating_add(leeway) < nbf {
-            return Err(VerifyError::NotYetValid { nbf, ahead: nbf - now });
+            return Err(VerifyError::NotYetValid {
+                nbf,
+                ahead: nbf - now,
+            });
         }
     }
     Ok(())

@@ -38,8 +38,12 @@ fn issued_token_has_the_documented_header_and_claims() {
         let ks = keys(64);
         let p = policy(alg);
         let (token, claims) = issue(&grant(NOW), &ks, &p).unwrap();
-        let header: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(header["alg"], alg.as_str());
         assert_eq!(header["typ"], "JWT");
         assert_eq!(header["kid"], ks.active().kid());
@@ -53,7 +57,10 @@ fn issued_token_has_the_documented_header_and_claims() {
 #[test]
 fn a_key_shorter_than_the_hash_cannot_sign() {
     let err = issue(&grant(NOW), &keys(32), &policy(Algorithm::HS512)).unwrap_err();
-    assert!(err.to_string().contains("set a longer secret first"), "{err}");
+    assert!(
+        err.to_string().contains("set a longer secret first"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -101,7 +108,10 @@ fn alg_none_and_asymmetric_algorithms_are_rejected_before_any_key_is_used() {
     assert_eq!(verify(&none, &ks, &p, NOW), Err(VerifyError::AlgNone));
     for alg in ["RS256", "ES256", "PS256", "EdDSA"] {
         let forged = format!("{}.{payload}.AAAA", b64(&format!(r#"{{"alg":"{alg}"}}"#)));
-        assert!(matches!(verify(&forged, &ks, &p, NOW), Err(VerifyError::NotHmac(..))), "{alg}");
+        assert!(
+            matches!(verify(&forged, &ks, &p, NOW), Err(VerifyError::NotHmac(..))),
+            "{alg}"
+        );
     }
 }
 
@@ -110,7 +120,10 @@ fn unknown_kid_is_rejected() {
     let p = policy(Algorithm::HS256);
     let (token, _) = issue(&grant(NOW), &keys(32), &p).unwrap();
     let other = KeySet::new(JwtKey::from_secret(vec![9; 32]).unwrap());
-    assert!(matches!(verify(&token, &other, &p, NOW), Err(VerifyError::UnknownKey { .. })));
+    assert!(matches!(
+        verify(&token, &other, &p, NOW),
+        Err(VerifyError::UnknownKey { .. })
+    ));
 }
 
 #[test]
@@ -126,7 +139,10 @@ fn a_tampered_payload_fails_the_signature_check() {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&evil).unwrap()),
         parts[2]
     );
-    assert_eq!(verify(&forged, &ks, &p, NOW), Err(VerifyError::BadSignature));
+    assert_eq!(
+        verify(&forged, &ks, &p, NOW),
+        Err(VerifyError::BadSignature)
+    );
 }
 
 #[test]
@@ -135,14 +151,28 @@ fn a_foreign_cluster_is_rejected() {
     let (token, _) = issue(&grant(NOW), &ks, &policy(Algorithm::HS256)).unwrap();
     let mut other = policy(Algorithm::HS256);
     other.issuer = "cluster-b".into();
-    assert!(matches!(verify(&token, &ks, &other, NOW), Err(VerifyError::WrongIssuer { .. })));
+    assert!(matches!(
+        verify(&token, &ks, &other, NOW),
+        Err(VerifyError::WrongIssuer { .. })
+    ));
 }
 
 #[test]
 fn garbage_is_malformed_not_a_panic() {
     let (ks, p) = (keys(32), policy(Algorithm::HS256));
-    for t in ["", "a", "a.b", "a.b.c.d", "!!!.b.c", "e30.e30.", "eyJhbGciOjF9.e30.x"] {
-        assert!(matches!(verify(t, &ks, &p, NOW), Err(VerifyError::Malformed(_))), "{t:?}");
+    for t in [
+        "",
+        "a",
+        "a.b",
+        "a.b.c.d",
+        "!!!.b.c",
+        "e30.e30.",
+        "eyJhbGciOjF9.e30.x",
+    ] {
+        assert!(
+            matches!(verify(t, &ks, &p, NOW), Err(VerifyError::Malformed(_))),
+            "{t:?}"
+        );
     }
 }
 
@@ -160,14 +190,24 @@ fn missing_required_claims_are_named() {
     )
     .unwrap();
     let err = verify(&token, &ks, &policy(Algorithm::HS256), NOW).unwrap_err();
-    assert!(matches!(&err, VerifyError::Claims(m) if m.contains("missing field")), "{err}");
+    assert!(
+        matches!(&err, VerifyError::Claims(m) if m.contains("missing field")),
+        "{err}"
+    );
 }
 
 #[test]
 fn refresh_keeps_the_session_and_renews_the_token() {
     let p = policy(Algorithm::HS256);
     let (_, old) = issue(&grant(NOW), &keys(32), &p).unwrap();
-    let new = refresh_claims(&old, Subject::Active { role: "admin" }, &p, "jti-2".into(), NOW + 600).unwrap();
+    let new = refresh_claims(
+        &old,
+        Subject::Active { role: "admin" },
+        &p,
+        "jti-2".into(),
+        NOW + 600,
+    )
+    .unwrap();
     assert_eq!(new.sid, old.sid);
     assert_eq!(new.auth_time, old.auth_time);
     assert_eq!(new.jti, "jti-2");
@@ -180,10 +220,23 @@ fn refresh_never_passes_the_max_session() {
     let p = policy(Algorithm::HS256);
     let (_, old) = issue(&grant(NOW), &keys(32), &p).unwrap();
     let near_end = NOW + 43_200 - 60;
-    let new = refresh_claims(&old, Subject::Active { role: "operator" }, &p, "j".into(), near_end).unwrap();
+    let new = refresh_claims(
+        &old,
+        Subject::Active { role: "operator" },
+        &p,
+        "j".into(),
+        near_end,
+    )
+    .unwrap();
     assert_eq!(new.exp, NOW + 43_200);
     assert!(matches!(
-        refresh_claims(&old, Subject::Active { role: "operator" }, &p, "j".into(), NOW + 43_200),
+        refresh_claims(
+            &old,
+            Subject::Active { role: "operator" },
+            &p,
+            "j".into(),
+            NOW + 43_200
+        ),
         Err(RefreshError::SessionTooOld { .. })
     ));
 }

@@ -89,13 +89,17 @@ impl std::fmt::Display for ExpiryUnit {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TimeError {
     /// Not one of the seven units.
-    #[error("unknown expiry unit {0:?}; use second(s), minute(s), hour(s), day(s), week(s), month(s) or year(s)")]
+    #[error(
+        "unknown expiry unit {0:?}; use second(s), minute(s), hour(s), day(s), week(s), month(s) or year(s)"
+    )]
     UnknownUnit(String),
     /// A value of zero or one too large.
     #[error("expiry value {0} is out of range; give a whole number from 1 to {MAX_EXPIRY_VALUE}")]
     ValueOutOfRange(u64),
     /// A duration string that does not parse.
-    #[error("cannot read duration {0:?}; write a number and a unit, for example 12h, 90m, 2d or 43200s")]
+    #[error(
+        "cannot read duration {0:?}; write a number and a unit, for example 12h, 90m, 2d or 43200s"
+    )]
     BadDuration(String),
 }
 
@@ -157,14 +161,17 @@ pub fn parse_duration(s: &str) -> Result<u64, TimeError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: u64 = num.parse().map_err(|_| TimeError::BadDuration(s.to_owned()))?;
+    let value: u64 = num
+        .parse()
+        .map_err(|_| TimeError::BadDuration(s.to_owned()))?;
     let unit = unit.trim();
     let unit = if unit.is_empty() {
         ExpiryUnit::Seconds
     } else if unit == "m" {
         ExpiryUnit::Minutes
     } else {
-        unit.parse().map_err(|_| TimeError::BadDuration(s.to_owned()))?
+        unit.parse()
+            .map_err(|_| TimeError::BadDuration(s.to_owned()))?
     };
     if value == 0 {
         return Err(TimeError::BadDuration(s.to_owned()));
@@ -200,9 +207,18 @@ mod tests {
 
     #[test]
     fn months_and_years_have_fixed_lengths() {
-        assert_eq!(Expiry::new(1, ExpiryUnit::Months).unwrap().seconds(), 2_592_000);
-        assert_eq!(Expiry::new(1, ExpiryUnit::Years).unwrap().seconds(), 31_536_000);
-        assert_eq!(Expiry::new(30, ExpiryUnit::Minutes).unwrap().seconds(), 1_800);
+        assert_eq!(
+            Expiry::new(1, ExpiryUnit::Months).unwrap().seconds(),
+            2_592_000
+        );
+        assert_eq!(
+            Expiry::new(1, ExpiryUnit::Years).unwrap().seconds(),
+            31_536_000
+        );
+        assert_eq!(
+            Expiry::new(30, ExpiryUnit::Minutes).unwrap().seconds(),
+            1_800
+        );
         assert!(Expiry::new(0, ExpiryUnit::Minutes).is_err());
         assert!(Expiry::new(MAX_EXPIRY_VALUE + 1, ExpiryUnit::Seconds).is_err());
     }
