@@ -275,6 +275,16 @@ impl Appliance {
             }
             fs::rename(tree, &dest).map_err(ApplianceError::io(tree))?;
         }
+        if !dirs.is_empty() {
+            // The staged trees' files were written without fsync; make them
+            // durable, in one call for the whole file system, before the
+            // commit point can name them.
+            let d = fs::File::open(&staged).map_err(ApplianceError::io(&staged))?;
+            rustix::fs::syncfs(&d).map_err(|e| ApplianceError::Io {
+                path: staged.clone(),
+                source: e.into(),
+            })?;
+        }
 
         // 3. The commit point.
         let journal = Journal {
