@@ -16,7 +16,9 @@ const NOW: u64 = 1_800_000_000;
 
 /// The 64-byte secret used for every algorithm (long enough for HS512).
 fn secret() -> Vec<u8> {
-    (0u8..64).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect()
+    (0u8..64)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect()
 }
 
 fn policy(algorithm: Algorithm) -> Policy {

@@ -80,7 +80,11 @@ impl Env {
             .env("TACCTL_PASSWORD", pw)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
@@ -99,7 +103,11 @@ impl Env {
             .env("TACCTL_PASSWORD", pw)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -108,7 +116,10 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     for e in walkdir::WalkDir::new(root) {
         let e = e.unwrap();
         if e.file_type().is_file() {
-            out.insert(e.path().strip_prefix(root).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap());
+            out.insert(
+                e.path().strip_prefix(root).unwrap().to_path_buf(),
+                std::fs::read(e.path()).unwrap(),
+            );
         }
     }
     out
@@ -124,17 +135,26 @@ fn jwt_and_users_round_trip_and_tokens_cross_over() {
     env.add_user("esa1", "alice", "alice-password-1");
     env.ok("esa1", &["jwt", "set-algorithm", "HS512"]);
     let token = env.token("esa1", "alice", "alice-password-1");
-    assert!(!env.verifies("esa2", &token), "esa2 must refuse esa1's token before the import");
+    assert!(
+        !env.verifies("esa2", &token),
+        "esa2 must refuse esa1's token before the import"
+    );
 
     let bundle = env.export("esa1", &["-c", "jwt"], "jwt.tacbundle");
     let inspect = env.json("esa2", &["inspect", bundle.to_str().unwrap(), "--json"]);
     assert_eq!(inspect["source"]["name"], "esa1");
     assert_eq!(inspect["components"][0]["name"], "jwt");
     let shown = serde_json::to_string(&inspect).unwrap();
-    assert!(!shown.contains("secret"), "inspect must not show secrets: {shown}");
+    assert!(
+        !shown.contains("secret"),
+        "inspect must not show secrets: {shown}"
+    );
 
     env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
-    assert!(env.verifies("esa2", &token), "esa2 accepts esa1's token after importing jwt");
+    assert!(
+        env.verifies("esa2", &token),
+        "esa2 accepts esa1's token after importing jwt"
+    );
     let j1 = env.json("esa1", &["jwt", "show", "--json"]);
     let j2 = env.json("esa2", &["jwt", "show", "--json"]);
     assert_eq!(j1["kid"], j2["kid"]);
@@ -146,7 +166,10 @@ fn jwt_and_users_round_trip_and_tokens_cross_over() {
     let users = env.export("esa1", &["-c", "users"], "users.tacbundle");
     env.ok("esa2", &["import", users.to_str().unwrap(), "--yes"]);
     let t2 = env.token("esa2", "alice", "alice-password-1");
-    assert!(env.verifies("esa1", &t2), "a token from esa2 is accepted on esa1");
+    assert!(
+        env.verifies("esa1", &t2),
+        "a token from esa2 is accepted on esa1"
+    );
 
     let history = env.json("esa2", &["history", "--json"]);
     assert_eq!(history.as_array().unwrap().len(), 2);
@@ -159,7 +182,10 @@ fn all_components_round_trip_and_reimport_is_unchanged() {
     env.add_user("esa1", "bob", "bob-password-12");
     let bundle = env.export("esa1", &["--all"], "all.tacbundle");
     env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
-    assert_eq!(env.json("esa1", &["user", "list", "--json"]), env.json("esa2", &["user", "list", "--json"]));
+    assert_eq!(
+        env.json("esa1", &["user", "list", "--json"]),
+        env.json("esa2", &["user", "list", "--json"])
+    );
     let before = tree(&env.root("esa2"));
     let out = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
     assert!(out.contains("Nothing to change"), "{out}");
@@ -179,7 +205,10 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
     env.add_user("esa1", "carol", "carol-password-1");
     let bundle = env.export("esa1", &["--all"], "b.tacbundle");
     let before = tree(&env.root("esa2"));
-    let plan = env.json("esa2", &["import", bundle.to_str().unwrap(), "--dry-run", "--json"]);
+    let plan = env.json(
+        "esa2",
+        &["import", bundle.to_str().unwrap(), "--dry-run", "--json"],
+    );
     let text = serde_json::to_string(&plan).unwrap();
     assert!(text.contains("added") && text.contains("carol"), "{text}");
     assert!(text.contains("active key"), "{text}");
@@ -195,8 +224,17 @@ fn refusals_leave_the_appliance_byte_for_byte_unchanged() {
     let before = tree(&env.root("esa2"));
     let b = bundle.to_str().unwrap();
 
-    let wrong = env.cmd("esa2", &["import", b, "--yes"]).env("TACCTL_PASSPHRASE", "not it").output().unwrap();
-    assert_eq!(code(&wrong), 3, "{}", String::from_utf8_lossy(&wrong.stderr));
+    let wrong = env
+        .cmd("esa2", &["import", b, "--yes"])
+        .env("TACCTL_PASSPHRASE", "not it")
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&wrong),
+        3,
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
 
     let mut tampered = good.clone();
@@ -222,14 +260,28 @@ fn refusals_leave_the_appliance_byte_for_byte_unchanged() {
         .unwrap();
     assert_eq!(code(&out), 3);
 
-    assert_eq!(before, tree(&env.root("esa2")), "a refused import changed the appliance");
+    assert_eq!(
+        before,
+        tree(&env.root("esa2")),
+        "a refused import changed the appliance"
+    );
 }
 
 #[test]
 fn weak_passphrases_are_refused_on_export_unless_allowed() {
     let env = Env::new();
     let out = env
-        .cmd("esa1", &["export", "--all", "--kdf-cost", "test", "-o", "weak.tacbundle"])
+        .cmd(
+            "esa1",
+            &[
+                "export",
+                "--all",
+                "--kdf-cost",
+                "test",
+                "-o",
+                "weak.tacbundle",
+            ],
+        )
         .env("TACCTL_PASSPHRASE", "password123")
         .output()
         .unwrap();
@@ -237,12 +289,27 @@ fn weak_passphrases_are_refused_on_export_unless_allowed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("too weak"));
     assert!(!env.path("weak.tacbundle").exists());
     let out = env
-        .cmd("esa1", &["export", "--all", "--kdf-cost", "test", "-o", "weak.tacbundle", "--allow-weak-passphrase"])
+        .cmd(
+            "esa1",
+            &[
+                "export",
+                "--all",
+                "--kdf-cost",
+                "test",
+                "-o",
+                "weak.tacbundle",
+                "--allow-weak-passphrase",
+            ],
+        )
         .env("TACCTL_PASSPHRASE", "password123")
         .output()
         .unwrap();
     assert!(out.status.success());
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(env.path("weak.tacbundle")).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(env.path("weak.tacbundle"))
+            .unwrap()
+            .permissions(),
+    );
     assert_eq!(mode & 0o777, 0o600, "bundles are written 0600");
 }
 
@@ -252,11 +319,22 @@ fn rollback_restores_the_previous_configuration() {
     let kid_before = env.json("esa2", &["jwt", "show", "--json"])["kid"].clone();
     let bundle = env.export("esa1", &["-c", "jwt"], "b.tacbundle");
     let out = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
-    let id = out.rsplit("tacctl rollback ").next().unwrap().trim_end_matches(['`', '.', '\n']).to_owned();
-    assert_ne!(env.json("esa2", &["jwt", "show", "--json"])["kid"], kid_before);
+    let id = out
+        .rsplit("tacctl rollback ")
+        .next()
+        .unwrap()
+        .trim_end_matches(['`', '.', '\n'])
+        .to_owned();
+    assert_ne!(
+        env.json("esa2", &["jwt", "show", "--json"])["kid"],
+        kid_before
+    );
     assert!(env.ok("esa2", &["rollback", "--list"]).contains(&id));
     env.ok("esa2", &["rollback", &id]);
-    assert_eq!(env.json("esa2", &["jwt", "show", "--json"])["kid"], kid_before);
+    assert_eq!(
+        env.json("esa2", &["jwt", "show", "--json"])["kid"],
+        kid_before
+    );
     let out = env.run("esa2", &["rollback", "no-such-snapshot"]);
     assert_eq!(code(&out), 5);
     let history = env.json("esa2", &["history", "--json"]);
@@ -275,12 +353,21 @@ fn every_flipped_byte_and_every_truncation_is_rejected_and_nothing_changes() {
     for i in 0..bundle.len() {
         let mut b = bundle.clone();
         b[i] ^= 0x01;
-        assert!(ops.open_bundle(&b[..], &pass).is_err(), "flipping byte {i} was not detected");
-        assert!(ops.open_bundle(&bundle[..i], &pass).is_err(), "truncation at {i} was not detected");
+        assert!(
+            ops.open_bundle(&b[..], &pass).is_err(),
+            "flipping byte {i} was not detected"
+        );
+        assert!(
+            ops.open_bundle(&bundle[..i], &pass).is_err(),
+            "truncation at {i} was not detected"
+        );
     }
     let mut longer = bundle.clone();
     longer.push(0);
-    assert!(ops.open_bundle(&longer[..], &pass).is_err(), "a trailing byte was not detected");
+    assert!(
+        ops.open_bundle(&longer[..], &pass).is_err(),
+        "a trailing byte was not detected"
+    );
     assert_eq!(before, tree(&env.root("esa2")));
 }
 
@@ -294,22 +381,51 @@ fn an_import_killed_at_any_step_leaves_the_whole_old_or_the_whole_new_configurat
     let new_kid = env.json("esa1", &["jwt", "show", "--json"])["kid"].clone();
     let pristine = env.dir.path().join("pristine");
     copy_tree(&env.root("esa2"), &pristine);
-    for point in ["snapshot", "staged-0", "staged-1", "journal", "applied-0", "applied-1"] {
+    for point in [
+        "snapshot",
+        "staged-0",
+        "staged-1",
+        "journal",
+        "applied-0",
+        "applied-1",
+    ] {
         let _ = std::fs::remove_dir_all(env.root("esa2"));
         copy_tree(&pristine, &env.root("esa2"));
-        let out = env.cmd("esa2", &["import", b, "--yes"]).env("TACCTL_TEST_CRASH_AT", point).output().unwrap();
-        assert!(!out.status.success(), "{point}: the import was expected to crash");
+        let out = env
+            .cmd("esa2", &["import", b, "--yes"])
+            .env("TACCTL_TEST_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{point}: the import was expected to crash"
+        );
         // The next command finishes or undoes the interrupted import.
         let kid = env.json("esa2", &["jwt", "show", "--json"])["kid"].clone();
         let users = env.json("esa2", &["user", "list", "--json"]);
-        let has_dave = users.as_array().unwrap().iter().any(|u| u["name"] == "dave");
+        let has_dave = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "dave");
         let committed = matches!(point, "journal" | "applied-0" | "applied-1");
         if committed {
-            assert_eq!((kid, has_dave), (new_kid.clone(), true), "{point}: expected the whole new configuration");
+            assert_eq!(
+                (kid, has_dave),
+                (new_kid.clone(), true),
+                "{point}: expected the whole new configuration"
+            );
         } else {
-            assert_eq!((kid, has_dave), (old_kid.clone(), false), "{point}: expected the whole old configuration");
+            assert_eq!(
+                (kid, has_dave),
+                (old_kid.clone(), false),
+                "{point}: expected the whole old configuration"
+            );
         }
-        assert!(!env.root("esa2").join("txn").exists(), "{point}: the journal was not cleaned up");
+        assert!(
+            !env.root("esa2").join("txn").exists(),
+            "{point}: the journal was not cleaned up"
+        );
     }
 }
 
@@ -335,10 +451,15 @@ fn the_committed_version_1_bundle_still_imports() {
     let at = raw.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
     let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
     let opened = ops
-        .open_bundle(&raw[at..], &secrecy::SecretString::from("vector passphrase 2026"))
+        .open_bundle(
+            &raw[at..],
+            &secrecy::SecretString::from("vector passphrase 2026"),
+        )
         .unwrap();
-    let claims: tacctl::jwt::Claims =
-        serde_json::from_str(&std::fs::read_to_string(fixture.join("appliances/v1.claims.json")).unwrap()).unwrap();
+    let claims: tacctl::jwt::Claims = serde_json::from_str(
+        &std::fs::read_to_string(fixture.join("appliances/v1.claims.json")).unwrap(),
+    )
+    .unwrap();
     let now = claims.iat + 120;
     let kinds = tacctl::ops::bundle::Kind::ALL;
     ops.apply(&opened, &kinds, now).unwrap();
@@ -355,7 +476,10 @@ fn the_committed_version_1_bundle_still_imports() {
         max_session: 0,
         leeway: 30,
     };
-    assert_eq!(tacctl::jwt::verify(token.trim(), &keys, &policy, now).unwrap(), claims);
+    assert_eq!(
+        tacctl::jwt::verify(token.trim(), &keys, &policy, now).unwrap(),
+        claims
+    );
     assert!(env.ok("esa2", &["user", "list"]).contains("alice"));
 }
 
@@ -370,8 +494,14 @@ fn files_listing(root: &Path) -> BTreeMap<PathBuf, (Option<Vec<u8>>, u32)> {
         .into_iter()
         .map(|e| {
             let e = e.unwrap();
-            let data = e.file_type().is_file().then(|| std::fs::read(e.path()).unwrap());
-            (e.path().strip_prefix(&base).unwrap().to_path_buf(), (data, mode_of(e.path())))
+            let data = e
+                .file_type()
+                .is_file()
+                .then(|| std::fs::read(e.path()).unwrap());
+            (
+                e.path().strip_prefix(&base).unwrap().to_path_buf(),
+                (data, mode_of(e.path())),
+            )
         })
         .collect()
 }
@@ -385,15 +515,25 @@ fn custom_files_round_trip_with_modes_and_empty_directories() {
     std::fs::create_dir_all(f.join("bin")).unwrap();
     std::fs::write(f.join("ca/root.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
     std::fs::write(f.join("bin/rotate.sh"), "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(f.join("bin/rotate.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    std::fs::set_permissions(
+        f.join("bin/rotate.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
     std::fs::write(env.root("esa2").join("files/stale.txt"), "old").unwrap();
 
     let bundle = env.export("esa1", &["-c", "files"], "files.tacbundle");
     let plan = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--dry-run"]);
-    assert!(plan.contains("added bin/rotate.sh (750)") && plan.contains("removed stale.txt"), "{plan}");
+    assert!(
+        plan.contains("added bin/rotate.sh (750)") && plan.contains("removed stale.txt"),
+        "{plan}"
+    );
     env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
     let got = files_listing(&env.root("esa2"));
-    assert_eq!(got[Path::new("bin/rotate.sh")], (Some(b"#!/bin/sh\nexit 0\n".to_vec()), 0o750));
+    assert_eq!(
+        got[Path::new("bin/rotate.sh")],
+        (Some(b"#!/bin/sh\nexit 0\n".to_vec()), 0o750)
+    );
     assert!(got.contains_key(Path::new("empty/deeper")));
     assert!(!got.contains_key(Path::new("stale.txt")));
     let src = files_listing(&env.root("esa1"));
@@ -403,20 +543,46 @@ fn custom_files_round_trip_with_modes_and_empty_directories() {
             .map(|(p, v)| (p.clone(), v.clone()))
             .collect::<Vec<_>>()
     };
-    assert_eq!(strip(&src), strip(&got), "files and their modes arrive as they left");
+    assert_eq!(
+        strip(&src),
+        strip(&got),
+        "files and their modes arrive as they left"
+    );
 
     // Rollback brings the old tree back.
-    let id = env.ok("esa2", &["rollback", "--list"]).lines().nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    let id = env
+        .ok("esa2", &["rollback", "--list"])
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     env.ok("esa2", &["rollback", &id]);
     let back = files_listing(&env.root("esa2"));
-    assert_eq!(back.keys().collect::<Vec<_>>(), vec![Path::new("stale.txt")]);
+    assert_eq!(
+        back.keys().collect::<Vec<_>>(),
+        vec![Path::new("stale.txt")]
+    );
 }
 
 #[test]
 fn links_under_files_are_refused_on_export_and_nothing_is_written() {
     let env = Env::new();
     std::os::unix::fs::symlink("/etc/passwd", env.root("esa1").join("files/passwd")).unwrap();
-    let out = env.run("esa1", &["export", "-c", "files", "--kdf-cost", "test", "-o", "x.tacbundle"]);
+    let out = env.run(
+        "esa1",
+        &[
+            "export",
+            "-c",
+            "files",
+            "--kdf-cost",
+            "test",
+            "-o",
+            "x.tacbundle",
+        ],
+    );
     assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file or directory"));
     let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
@@ -443,7 +609,10 @@ fn a_files_import_killed_between_its_two_renames_is_finished_by_the_next_command
             .env("TACCTL_TEST_CRASH_AT", point)
             .output()
             .unwrap();
-        assert!(!out.status.success(), "{point}: the import was expected to crash");
+        assert!(
+            !out.status.success(),
+            "{point}: the import was expected to crash"
+        );
         env.ok("esa2", &["status"]);
         let names: Vec<PathBuf> = files_listing(&env.root("esa2")).into_keys().collect();
         if !expect_new {

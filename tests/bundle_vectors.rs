@@ -28,7 +28,10 @@ struct Vector {
 
 fn load(name: &str) -> Vector {
     let raw = std::fs::read(dir().join(name)).unwrap();
-    let split = raw.windows(2).position(|w| w == b"\n\n").expect("a header ends with a blank line");
+    let split = raw
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .expect("a header ends with a blank line");
     let head = std::str::from_utf8(&raw[..split]).unwrap();
     let mut v = Vector {
         expect: String::new(),
@@ -54,19 +57,34 @@ fn run(name: &str) {
     tacctl::jwt::ensure_provider().unwrap();
     let v = load(name);
     let pass = SecretString::from(v.passphrase.clone());
-    let decrypted = header::open(&v.bundle[..], &pass).map_err(|e| e.to_string()).and_then(|(_, mut r)| {
-        let mut out = Vec::new();
-        r.read_to_end(&mut out).map(|_| out).map_err(|e| e.to_string())
-    });
+    let decrypted = header::open(&v.bundle[..], &pass)
+        .map_err(|e| e.to_string())
+        .and_then(|(_, mut r)| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out)
+                .map(|_| out)
+                .map_err(|e| e.to_string())
+        });
     let staging = tempfile::tempdir().unwrap();
     let opened = open_into(&v.bundle[..], &pass, staging.path());
     if v.expect == "success" {
         let payload = decrypted.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(Some(hex::encode(Sha256::digest(&payload))), v.payload_sha256, "{name}");
+        assert_eq!(
+            Some(hex::encode(Sha256::digest(&payload))),
+            v.payload_sha256,
+            "{name}"
+        );
         opened.unwrap_or_else(|e| panic!("{name}: {e}"));
     } else {
-        let err = opened.err().map(|e| e.to_string()).unwrap_or_else(|| panic!("{name}: accepted"));
-        assert!(err.contains(&v.expect), "{name}: expected {:?}, got {err:?}", v.expect);
+        let err = opened
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| panic!("{name}: accepted"));
+        assert!(
+            err.contains(&v.expect),
+            "{name}: expected {:?}, got {err:?}",
+            v.expect
+        );
     }
 }
 
@@ -118,7 +136,10 @@ fn write_vector(name: &str, expect: &str, passphrase: &str, bundle: &[u8], comme
         let (_, mut r) = header::open(bundle, &SecretString::from(passphrase.to_owned())).unwrap();
         let mut payload = Vec::new();
         r.read_to_end(&mut payload).unwrap();
-        out.push_str(&format!("payload-sha256: {}\n", hex::encode(Sha256::digest(&payload))));
+        out.push_str(&format!(
+            "payload-sha256: {}\n",
+            hex::encode(Sha256::digest(&payload))
+        ));
     }
     out.push('\n');
     let mut bytes = out.into_bytes();
@@ -151,7 +172,10 @@ fn tar_with(entries: &[(&str, &[u8])], extra: impl FnOnce(&mut tar::Builder<Vec<
 }
 
 fn refs_of(files: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
-    files.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect()
+    files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect()
 }
 
 fn fix_checksum(b: &mut [u8]) {
@@ -166,12 +190,20 @@ fn real_bundle() -> Vec<u8> {
     copy_tree(&fixture, &root);
     let ops = tacctl::ops::Ops::open(&root, std::time::Duration::from_secs(5)).unwrap();
     let claims: tacctl::jwt::Claims = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/appliances/v1.claims.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/appliances/v1.claims.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let (_, out) = ops
-        .export(&Kind::ALL, &SecretString::from(PASS), KdfParams::TEST, Vec::new(), claims.iat + 60)
+        .export(
+            &Kind::ALL,
+            &SecretString::from(PASS),
+            KdfParams::TEST,
+            Vec::new(),
+            claims.iat + 60,
+        )
         .unwrap();
     out
 }
@@ -197,24 +229,72 @@ fn write_vectors() {
     }
     tacctl::jwt::ensure_provider().unwrap();
     let good = real_bundle();
-    write_vector("success-jwt-users.bundle", "success", PASS, &good, "jwt and users exported from fixtures/appliances/v1 by tacctl 0.1.0");
-    write_vector("wrong-passphrase.bundle", "wrong passphrase", "not the passphrase", &good, "the good bundle, another passphrase");
-    write_vector("not-a-bundle.bundle", "not a tacctl bundle", PASS, b"hello, I am a text file\n", "no magic");
+    write_vector(
+        "success-jwt-users.bundle",
+        "success",
+        PASS,
+        &good,
+        "jwt and users exported from fixtures/appliances/v1 by tacctl 0.1.0",
+    );
+    write_vector(
+        "wrong-passphrase.bundle",
+        "wrong passphrase",
+        "not the passphrase",
+        &good,
+        "the good bundle, another passphrase",
+    );
+    write_vector(
+        "not-a-bundle.bundle",
+        "not a tacctl bundle",
+        PASS,
+        b"hello, I am a text file\n",
+        "no magic",
+    );
     let mut b = good.clone();
     b[25] ^= 0x40;
-    write_vector("header-damaged-salt.bundle", "header damaged", PASS, &b, "a salt byte flipped; checksum catches it");
+    write_vector(
+        "header-damaged-salt.bundle",
+        "header damaged",
+        PASS,
+        &b,
+        "a salt byte flipped; checksum catches it",
+    );
     let mut b = good.clone();
     b[HEADER_LEN - 1] ^= 0x01;
-    write_vector("header-damaged-mac.bundle", "header damaged", PASS, &b, "the MAC's last byte flipped");
-    write_vector("header-truncated.bundle", "header damaged", PASS, &good[..100], "cut inside the header");
+    write_vector(
+        "header-damaged-mac.bundle",
+        "header damaged",
+        PASS,
+        &b,
+        "the MAC's last byte flipped",
+    );
+    write_vector(
+        "header-truncated.bundle",
+        "header damaged",
+        PASS,
+        &good[..100],
+        "cut inside the header",
+    );
     let mut b = good.clone();
     b[8] = 2;
     fix_checksum(&mut b);
-    write_vector("newer-format.bundle", "newer than this tacctl", PASS, &b, "format version 2");
+    write_vector(
+        "newer-format.bundle",
+        "newer than this tacctl",
+        PASS,
+        &b,
+        "format version 2",
+    );
     let mut b = good.clone();
     b[10..14].copy_from_slice(&(8u32 * 1024 * 1024).to_be_bytes());
     fix_checksum(&mut b);
-    write_vector("kdf-too-costly.bundle", "beyond the limits", PASS, &b, "asks for 8 GiB of KDF memory");
+    write_vector(
+        "kdf-too-costly.bundle",
+        "beyond the limits",
+        PASS,
+        &b,
+        "asks for 8 GiB of KDF memory",
+    );
     // Incompressible content, so the gzip payload spans three chunks.
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let noise: Vec<u8> = (0..(2 * CHUNK_SIZE + 100))
@@ -230,7 +310,13 @@ fn write_vectors() {
     let sealed = seal_raw(&big);
     let mut b = sealed.clone();
     b[HEADER_LEN + CHUNK_SIZE + TAG_SIZE + 10] ^= 0x01;
-    write_vector("payload-damaged-chunk-1.bundle", "payload damaged at chunk 1", PASS, &b, "second chunk altered");
+    write_vector(
+        "payload-damaged-chunk-1.bundle",
+        "payload damaged at chunk 1",
+        PASS,
+        &b,
+        "second chunk altered",
+    );
     write_vector(
         "payload-truncated.bundle",
         "payload truncated",
@@ -241,27 +327,48 @@ fn write_vectors() {
     let mut b = seal_raw(&big[..CHUNK_SIZE]);
     // (a valid single full chunk; what follows it is the point of this vector)
     b.extend_from_slice(b"trailing junk");
-    write_vector("payload-trailing-data.bundle", "trailing data", PASS, &b, "bytes after a full last chunk");
+    write_vector(
+        "payload-trailing-data.bundle",
+        "trailing data",
+        PASS,
+        &b,
+        "bytes after a full last chunk",
+    );
     let mut h = tar::Header::new_old();
     h.as_old_mut().name[..13].copy_from_slice(b"../escaped.sh");
     h.set_size(2);
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     let t = tar_with(&[], |b| b.append(&h, &b"hi"[..]).unwrap());
-    write_vector("archive-path-traversal.bundle", "unsafe path", PASS, &seal_raw(&gz(t)), "an entry named ../escaped.sh");
+    write_vector(
+        "archive-path-traversal.bundle",
+        "unsafe path",
+        PASS,
+        &seal_raw(&gz(t)),
+        "an entry named ../escaped.sh",
+    );
     let t = tar_with(&[], |b| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
-        b.append_link(&mut h, "components/users.yaml", "/etc/shadow").unwrap();
+        b.append_link(&mut h, "components/users.yaml", "/etc/shadow")
+            .unwrap();
     });
-    write_vector("archive-symlink.bundle", "symbolic link", PASS, &seal_raw(&gz(t)), "a symlink to /etc/shadow");
+    write_vector(
+        "archive-symlink.bundle",
+        "symbolic link",
+        PASS,
+        &seal_raw(&gz(t)),
+        "a symlink to /etc/shadow",
+    );
     // Take the good bundle's archive and alter one component after the manifest was made.
     let (_, mut r) = header::open(&good[..], &SecretString::from(PASS)).unwrap();
     let mut payload = Vec::new();
     r.read_to_end(&mut payload).unwrap();
     let mut tarball = Vec::new();
-    flate2::read::GzDecoder::new(&payload[..]).read_to_end(&mut tarball).unwrap();
+    flate2::read::GzDecoder::new(&payload[..])
+        .read_to_end(&mut tarball)
+        .unwrap();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for e in tar::Archive::new(&tarball[..]).entries().unwrap() {
         let mut e = e.unwrap();
@@ -271,9 +378,18 @@ fn write_vectors() {
         files.push((p, d));
     }
     let mut altered = files.clone();
-    let users = altered.iter_mut().find(|(p, _)| p == "components/users.yaml").unwrap();
-    users.1 = String::from_utf8(users.1.clone()).unwrap().replace("role: viewer", "role: admin").into_bytes();
-    let refs: Vec<(&str, &[u8])> = altered.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
+    let users = altered
+        .iter_mut()
+        .find(|(p, _)| p == "components/users.yaml")
+        .unwrap();
+    users.1 = String::from_utf8(users.1.clone())
+        .unwrap()
+        .replace("role: viewer", "role: admin")
+        .into_bytes();
+    let refs: Vec<(&str, &[u8])> = altered
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
     write_vector(
         "archive-checksum-mismatch.bundle",
         "checksum mismatch",
@@ -283,7 +399,10 @@ fn write_vectors() {
     );
     let mut extra = files.clone();
     extra.push(("components/extra.yaml".into(), b"x: 1\n".to_vec()));
-    let refs: Vec<(&str, &[u8])> = extra.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
+    let refs: Vec<(&str, &[u8])> = extra
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice()))
+        .collect();
     write_vector(
         "archive-unlisted-file.bundle",
         "not listed in the manifest",
@@ -300,5 +419,11 @@ fn write_vectors() {
         &seal_raw(&with_tail),
         "authenticated plaintext after the archive",
     );
-    write_vector("archive-not-gzip.bundle", "cannot be read", PASS, &seal_raw(b"plain text, not gzip"), "payload is not gzip");
+    write_vector(
+        "archive-not-gzip.bundle",
+        "cannot be read",
+        PASS,
+        &seal_raw(b"plain text, not gzip"),
+        "payload is not gzip",
+    );
 }

@@ -29,7 +29,8 @@ fn copy_tree(from: &Path, to: &Path) {
 fn token_and_claims() -> (String, Claims) {
     let token = std::fs::read_to_string(fixture().join("v1.token")).unwrap();
     let claims: Claims =
-        serde_json::from_str(&std::fs::read_to_string(fixture().join("v1.claims.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("v1.claims.json")).unwrap())
+            .unwrap();
     (token.trim().to_owned(), claims)
 }
 
@@ -67,7 +68,11 @@ fn a_version_1_root_opens_through_the_binary() {
         .timeout(Duration::from_secs(30))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["cluster_id"], "fixture-cluster");
     assert_eq!(v["name"], "esa-fixture");

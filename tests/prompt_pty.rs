@@ -11,7 +11,12 @@ const TIMEOUT_MS: Option<u64> = Some(20_000);
 fn tacctl(root: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tacctl"));
     cmd.arg("--root").arg(root).args(args);
-    for var in ["TACCTL_ROOT", "TACCTL_ADMIN_PASSWORD", "TACCTL_PASSWORD", "TACCTL_JWT_SECRET"] {
+    for var in [
+        "TACCTL_ROOT",
+        "TACCTL_ADMIN_PASSWORD",
+        "TACCTL_PASSWORD",
+        "TACCTL_JWT_SECRET",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -29,7 +34,10 @@ fn init_and_set_secret_prompt_on_the_terminal_without_echo() {
     p.send_line("pty-admin-password").unwrap();
     let rest = p.exp_eof().unwrap();
     assert!(rest.contains("Created appliance esa1"), "{rest}");
-    assert!(!rest.contains("pty-admin-password"), "the password was echoed: {rest}");
+    assert!(
+        !rest.contains("pty-admin-password"),
+        "the password was echoed: {rest}"
+    );
 
     let secret = "a-typed-secret-that-is-long-enough-for-hs256!";
     let mut p = spawn_command(tacctl(&root, &["jwt", "set-secret"]), TIMEOUT_MS).unwrap();
@@ -43,7 +51,10 @@ fn init_and_set_secret_prompt_on_the_terminal_without_echo() {
     assert!(rest.contains("JWT secret set; active key"), "{rest}");
     assert!(!rest.contains(secret), "the secret was echoed: {rest}");
     let kid = tacctl::jwt::fingerprint(secret.as_bytes());
-    assert!(rest.contains(&kid), "the typed secret is not the active key: {rest}");
+    assert!(
+        rest.contains(&kid),
+        "the typed secret is not the active key: {rest}"
+    );
 }
 
 #[test]

@@ -33,7 +33,9 @@ use crate::jwt::{JwtKey, KeySet, RetiredKey};
 
 pub use fsutil::{atomic_write, create_private_dir};
 pub use seal::{MasterKey, SealError};
-pub use txn::{AuditRecord, FileChanges, History, Journal, Recovery, SnapshotMeta, set_crash_point};
+pub use txn::{
+    AuditRecord, FileChanges, History, Journal, Recovery, SnapshotMeta, set_crash_point,
+};
 
 /// File name of the node master key.
 pub const MASTER_KEY_FILE: &str = "master.key";

@@ -120,7 +120,10 @@ fn crash_point(name: &str) {
 }
 
 fn rel_ok(rel: &str) -> bool {
-    !rel.is_empty() && Path::new(rel).components().all(|c| matches!(c, std::path::Component::Normal(_)))
+    !rel.is_empty()
+        && Path::new(rel)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 impl Appliance {
@@ -194,7 +197,12 @@ impl Appliance {
     /// Replaces the files in `changes` (relative path, new bytes) as one
     /// change, after snapshotting their current versions. Call with the lock
     /// held. Returns the snapshot id.
-    pub fn commit(&self, changes: &[(String, Vec<u8>)], reason: &str, now: u64) -> Result<String, ApplianceError> {
+    pub fn commit(
+        &self,
+        changes: &[(String, Vec<u8>)],
+        reason: &str,
+        now: u64,
+    ) -> Result<String, ApplianceError> {
         self.commit_with_dirs(changes, &[], reason, now)
     }
 
@@ -208,7 +216,12 @@ impl Appliance {
         reason: &str,
         now: u64,
     ) -> Result<String, ApplianceError> {
-        if let Some(bad) = changes.iter().map(|(r, _)| r).chain(dirs.iter().map(|(r, _)| r)).find(|rel| !rel_ok(rel)) {
+        if let Some(bad) = changes
+            .iter()
+            .map(|(r, _)| r)
+            .chain(dirs.iter().map(|(r, _)| r))
+            .find(|rel| !rel_ok(rel))
+        {
             return Err(ApplianceError::Io {
                 path: self.p(bad),
                 source: std::io::Error::other("not a relative path inside the appliance"),
@@ -247,11 +260,17 @@ impl Appliance {
                     meta.files.push(rel.clone());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => meta.absent.push(rel.clone()),
-                Err(e) => return Err(ApplianceError::Io { path: self.p(rel), source: e }),
+                Err(e) => {
+                    return Err(ApplianceError::Io {
+                        path: self.p(rel),
+                        source: e,
+                    });
+                }
             }
         }
         let meta_text = yaml_serde::to_string(&meta).expect("snapshot metadata serialises");
-        atomic_write(&tmp.join("snapshot.yaml"), meta_text.as_bytes()).map_err(ApplianceError::io(&tmp))?;
+        atomic_write(&tmp.join("snapshot.yaml"), meta_text.as_bytes())
+            .map_err(ApplianceError::io(&tmp))?;
         let snap = snaps.join(&id);
         fs::rename(&tmp, &snap).map_err(ApplianceError::io(&snap))?;
         sync_dir(&snaps).map_err(ApplianceError::io(&snaps))?;
@@ -294,7 +313,8 @@ impl Appliance {
             dirs: dirs.iter().map(|(rel, _)| rel.clone()).collect(),
         };
         let text = yaml_serde::to_string(&journal).expect("the journal serialises");
-        atomic_write(&self.p(JOURNAL), text.as_bytes()).map_err(ApplianceError::io(self.p(JOURNAL)))?;
+        atomic_write(&self.p(JOURNAL), text.as_bytes())
+            .map_err(ApplianceError::io(self.p(JOURNAL)))?;
         crash_point("journal");
 
         // 4. Apply.
@@ -317,10 +337,11 @@ impl Appliance {
             }
             let path = e.path().join("snapshot.yaml");
             let text = fs::read_to_string(&path).map_err(ApplianceError::io(&path))?;
-            let meta: SnapshotMeta = yaml_serde::from_str(&text).map_err(|err| ApplianceError::Io {
-                path: path.clone(),
-                source: std::io::Error::other(err.to_string()),
-            })?;
+            let meta: SnapshotMeta =
+                yaml_serde::from_str(&text).map_err(|err| ApplianceError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(err.to_string()),
+                })?;
             out.push(meta);
         }
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
@@ -330,7 +351,10 @@ impl Appliance {
     /// Copies the directories saved in snapshot `id` into fresh staging
     /// trees inside the root, ready for [`Appliance::commit_with_dirs`]. A
     /// directory that did not exist before comes back empty.
-    pub fn snapshot_dirs(&self, meta: &SnapshotMeta) -> Result<Vec<(String, PathBuf)>, ApplianceError> {
+    pub fn snapshot_dirs(
+        &self,
+        meta: &SnapshotMeta,
+    ) -> Result<Vec<(String, PathBuf)>, ApplianceError> {
         let mut out = Vec::new();
         for rel in &meta.dirs {
             let from = self.p(SNAPSHOTS).join(&meta.id).join(rel);
@@ -347,7 +371,10 @@ impl Appliance {
     }
 
     /// The files of snapshot `id`, as a change that restores them.
-    pub fn snapshot_contents(&self, id: &str) -> Result<(SnapshotMeta, FileChanges), ApplianceError> {
+    pub fn snapshot_contents(
+        &self,
+        id: &str,
+    ) -> Result<(SnapshotMeta, FileChanges), ApplianceError> {
         let meta = self
             .snapshots()?
             .into_iter()
@@ -357,7 +384,10 @@ impl Appliance {
         let mut files = Vec::new();
         for rel in &meta.files {
             let path = dir.join(rel);
-            files.push((rel.clone(), fs::read(&path).map_err(ApplianceError::io(&path))?));
+            files.push((
+                rel.clone(),
+                fs::read(&path).map_err(ApplianceError::io(&path))?,
+            ));
         }
         Ok((meta, files))
     }
@@ -399,7 +429,10 @@ impl Appliance {
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in walkdir::WalkDir::new(from).min_depth(1) {
         let entry = entry.map_err(std::io::Error::other)?;
-        let rel = entry.path().strip_prefix(from).map_err(std::io::Error::other)?;
+        let rel = entry
+            .path()
+            .strip_prefix(from)
+            .map_err(std::io::Error::other)?;
         let dest = to.join(rel);
         let ft = entry.file_type();
         if ft.is_dir() {
@@ -430,7 +463,14 @@ mod tests {
         let (_d, app) = app();
         atomic_write(&app.p("config/a.yaml"), b"old a").unwrap();
         let id = app
-            .commit(&[("config/a.yaml".into(), b"new a".to_vec()), ("config/b.yaml".into(), b"new b".to_vec())], "t", 5)
+            .commit(
+                &[
+                    ("config/a.yaml".into(), b"new a".to_vec()),
+                    ("config/b.yaml".into(), b"new b".to_vec()),
+                ],
+                "t",
+                5,
+            )
             .unwrap();
         assert_eq!(fs::read(app.p("config/a.yaml")).unwrap(), b"new a");
         assert_eq!(fs::read(app.p("config/b.yaml")).unwrap(), b"new b");

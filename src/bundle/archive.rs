@@ -12,9 +12,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use flate2::Compression;
-use sha2::{Digest, Sha256};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
 
 /// Most entries an archive may hold.
 pub const MAX_ENTRIES: usize = 100_000;
@@ -25,7 +25,9 @@ pub const MAX_TOTAL: u64 = 4 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// An entry type other than file or directory.
-    #[error("the bundle contains {path:?}, a {kind}; only regular files and directories are allowed")]
+    #[error(
+        "the bundle contains {path:?}, a {kind}; only regular files and directories are allowed"
+    )]
     ForbiddenType {
         /// Entry path.
         path: String,
@@ -95,12 +97,23 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Adds a file of exactly `size` bytes read from `data`; fails if it has fewer.
-    pub fn add_reader(&mut self, path: &str, data: impl Read, size: u64, mode: u32) -> io::Result<()> {
+    pub fn add_reader(
+        &mut self,
+        path: &str,
+        data: impl Read,
+        size: u64,
+        mode: u32,
+    ) -> io::Result<()> {
         let mut h = Self::header(tar::EntryType::Regular, size, mode);
-        let mut counted = Counted { inner: data.take(size), n: 0 };
+        let mut counted = Counted {
+            inner: data.take(size),
+            n: 0,
+        };
         self.tar.append_data(&mut h, path, &mut counted)?;
         if counted.n != size {
-            return Err(io::Error::other(format!("{path} changed size while it was being exported; try again")));
+            return Err(io::Error::other(format!(
+                "{path} changed size while it was being exported; try again"
+            )));
         }
         Ok(())
     }
@@ -195,7 +208,9 @@ pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, Arc
     let mut total = 0u64;
     for (i, entry) in tar.entries()?.enumerate() {
         if i >= MAX_ENTRIES {
-            return Err(ArchiveError::TooLarge(format!("over {MAX_ENTRIES} entries")));
+            return Err(ArchiveError::TooLarge(format!(
+                "over {MAX_ENTRIES} entries"
+            )));
         }
         let mut entry = entry?;
         let raw = entry.path()?.into_owned();
@@ -207,7 +222,10 @@ pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, Arc
         let target = dest.join(&rel);
         match kind {
             tar::EntryType::Directory => {
-                fs::DirBuilder::new().recursive(true).mode(0o700).create(&target)?;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&target)?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 total = total.saturating_add(entry.size());
@@ -215,7 +233,10 @@ pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, Arc
                     return Err(ArchiveError::TooLarge(format!("over {MAX_TOTAL} bytes")));
                 }
                 if let Some(parent) = target.parent() {
-                    fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)?;
                 }
                 let mode = entry.header().mode().unwrap_or(0o600) & 0o7777;
                 let f = fs::OpenOptions::new()
@@ -264,16 +285,30 @@ mod tests {
         let data = write(
             Vec::new(),
             &[
-                Entry { path: "manifest.yaml", data: b"m", mode: 0o600 },
-                Entry { path: "files/bin/run.sh", data: b"#!/bin/sh", mode: 0o755 },
+                Entry {
+                    path: "manifest.yaml",
+                    data: b"m",
+                    mode: 0o600,
+                },
+                Entry {
+                    path: "files/bin/run.sh",
+                    data: b"#!/bin/sh",
+                    mode: 0o755,
+                },
             ],
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let files = extract(&data[..], dir.path()).unwrap();
-        assert_eq!((files[1].path.as_path(), files[1].mode), (Path::new("files/bin/run.sh"), 0o755));
+        assert_eq!(
+            (files[1].path.as_path(), files[1].mode),
+            (Path::new("files/bin/run.sh"), 0o755)
+        );
         assert_eq!(files[1].sha256, hex::encode(Sha256::digest(b"#!/bin/sh")));
-        assert_eq!(fs::read(dir.path().join("files/bin/run.sh")).unwrap(), b"#!/bin/sh");
+        assert_eq!(
+            fs::read(dir.path().join("files/bin/run.sh")).unwrap(),
+            b"#!/bin/sh"
+        );
     }
 
     fn raw_tar(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
@@ -294,7 +329,10 @@ mod tests {
             b.append_link(&mut h, "evil", "/etc/passwd").unwrap();
         });
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(extract(&link[..], dir.path()), Err(ArchiveError::ForbiddenType { .. })));
+        assert!(matches!(
+            extract(&link[..], dir.path()),
+            Err(ArchiveError::ForbiddenType { .. })
+        ));
 
         let mut h = tar::Header::new_old();
         h.as_old_mut().name[..16].copy_from_slice(b"../../etc/passwd");
@@ -302,7 +340,10 @@ mod tests {
         h.set_entry_type(tar::EntryType::Regular);
         h.set_cksum();
         let traversal = raw_tar(|b| b.append(&h, &b"x"[..]).unwrap());
-        assert!(matches!(extract(&traversal[..], dir.path()), Err(ArchiveError::UnsafePath(_))));
+        assert!(matches!(
+            extract(&traversal[..], dir.path()),
+            Err(ArchiveError::UnsafePath(_))
+        ));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -21,8 +21,8 @@
 
 use std::io::{self, Read, Write};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -85,10 +85,15 @@ impl KdfParams {
             && self.memory_kib >= 8 * self.lanes
     }
 
-    fn derive(&self, passphrase: &SecretString, salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, HeaderError> {
+    fn derive(
+        &self,
+        passphrase: &SecretString,
+        salt: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, HeaderError> {
         let params = argon2::Params::new(self.memory_kib, self.iterations, self.lanes, Some(32))
             .map_err(|e| HeaderError::Kdf(e.to_string()))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut kek = Zeroizing::new([0u8; 32]);
         argon
             .hash_password_into(passphrase.expose_secret().as_bytes(), salt, kek.as_mut())
@@ -104,13 +109,17 @@ pub enum HeaderError {
     #[error("not a tacctl bundle (the file does not start with the bundle magic)")]
     NotABundle,
     /// A newer format.
-    #[error("bundle format version {0} is newer than this tacctl reads ({VERSION}); upgrade tacctl")]
+    #[error(
+        "bundle format version {0} is newer than this tacctl reads ({VERSION}); upgrade tacctl"
+    )]
     TooNew(u8),
     /// An unknown KDF.
     #[error("the bundle names an unknown key derivation ({0}); it was not written by tacctl")]
     UnknownKdf(u8),
     /// KDF parameters beyond the limits.
-    #[error("the bundle asks for key derivation with {memory_kib} KiB, {iterations} passes, {lanes} lanes, beyond the limits this tacctl accepts (1 GiB, 10, 8); refusing to run it")]
+    #[error(
+        "the bundle asks for key derivation with {memory_kib} KiB, {iterations} passes, {lanes} lanes, beyond the limits this tacctl accepts (1 GiB, 10, 8); refusing to run it"
+    )]
     KdfTooCostly {
         /// Memory, KiB.
         memory_kib: u32,
@@ -157,7 +166,8 @@ fn hkdf(file_key: &[u8; 32], salt: &[u8], info: &str) -> Zeroizing<[u8; 32]> {
 }
 
 fn mac(header_key: &[u8; 32], bytes: &[u8]) -> Hmac<Sha256> {
-    let mut m = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(header_key).expect("HMAC takes any key length");
+    let mut m = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(header_key)
+        .expect("HMAC takes any key length");
     m.update(bytes);
     m
 }
@@ -169,7 +179,11 @@ fn random<const N: usize>() -> Result<[u8; N], HeaderError> {
 }
 
 /// Writes a header for `passphrase` and returns the payload writer.
-pub fn seal<W: Write>(mut out: W, passphrase: &SecretString, kdf: KdfParams) -> Result<StreamWriter<W>, HeaderError> {
+pub fn seal<W: Write>(
+    mut out: W,
+    passphrase: &SecretString,
+    kdf: KdfParams,
+) -> Result<StreamWriter<W>, HeaderError> {
     let salt: [u8; SALT_LEN] = random()?;
     let prefix: [u8; NONCE_PREFIX_SIZE] = random()?;
     let file_key = Zeroizing::new(random::<32>()?);
@@ -207,7 +221,9 @@ pub fn seal<W: Write>(mut out: W, passphrase: &SecretString, kdf: KdfParams) -> 
 
 /// Reads the parts of a header that need no passphrase: magic, version, KDF
 /// limits and checksum. Returns the raw header.
-pub fn read_unauthenticated<R: Read>(input: &mut R) -> Result<([u8; HEADER_LEN], HeaderInfo), HeaderError> {
+pub fn read_unauthenticated<R: Read>(
+    input: &mut R,
+) -> Result<([u8; HEADER_LEN], HeaderInfo), HeaderError> {
     let mut h = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < HEADER_LEN {
@@ -254,7 +270,10 @@ pub fn read_unauthenticated<R: Read>(input: &mut R) -> Result<([u8; HEADER_LEN],
 }
 
 /// Reads and opens a header with `passphrase`; returns the payload reader.
-pub fn open<R: Read>(mut input: R, passphrase: &SecretString) -> Result<(HeaderInfo, StreamReader<R>), HeaderError> {
+pub fn open<R: Read>(
+    mut input: R,
+    passphrase: &SecretString,
+) -> Result<(HeaderInfo, StreamReader<R>), HeaderError> {
     let (h, info) = read_unauthenticated(&mut input)?;
     let salt = &h[22..22 + SALT_LEN];
     let prefix: [u8; NONCE_PREFIX_SIZE] = h[38..AAD_END].try_into().expect("seven bytes");
@@ -310,7 +329,10 @@ mod tests {
     #[test]
     fn wrong_passphrase_is_named() {
         let b = bundle(b"x");
-        assert!(matches!(read(&b, "wrong"), Err(HeaderError::WrongPassphrase)));
+        assert!(matches!(
+            read(&b, "wrong"),
+            Err(HeaderError::WrongPassphrase)
+        ));
     }
 
     #[test]
@@ -323,7 +345,10 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    HeaderError::Damaged | HeaderError::NotABundle | HeaderError::TooNew(_) | HeaderError::UnknownKdf(_)
+                    HeaderError::Damaged
+                        | HeaderError::NotABundle
+                        | HeaderError::TooNew(_)
+                        | HeaderError::UnknownKdf(_)
                 ),
                 "byte {i}: {err}"
             );
@@ -336,6 +361,9 @@ mod tests {
         b[10..14].copy_from_slice(&(4 * 1024 * 1024u32).to_be_bytes());
         let checksum = Sha256::digest(&b[..CHECKSUM_START]);
         b[CHECKSUM_START..MAC_START].copy_from_slice(&checksum);
-        assert!(matches!(read(&b, "p"), Err(HeaderError::KdfTooCostly { .. })));
+        assert!(matches!(
+            read(&b, "p"),
+            Err(HeaderError::KdfTooCostly { .. })
+        ));
     }
 }

@@ -95,7 +95,9 @@ pub enum ManifestError {
     #[error("the bundle's manifest is invalid: {0}")]
     Parse(String),
     /// Written by a newer tacctl.
-    #[error("the bundle's manifest is version {0}, newer than this tacctl reads ({MANIFEST_VERSION}); upgrade tacctl")]
+    #[error(
+        "the bundle's manifest is version {0}, newer than this tacctl reads ({MANIFEST_VERSION}); upgrade tacctl"
+    )]
     TooNew(u32),
     /// A file's size or checksum differs.
     #[error("checksum mismatch for {0} in the bundle; it was altered after export")]
@@ -108,7 +110,8 @@ pub enum ManifestError {
 impl Manifest {
     /// Parses and checks the version.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
-        let m: Manifest = yaml_serde::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        let m: Manifest =
+            yaml_serde::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
         if m.format_version > MANIFEST_VERSION {
             return Err(ManifestError::TooNew(m.format_version));
         }
@@ -128,19 +131,29 @@ impl Manifest {
     /// Checks that the archive held exactly the listed files (plus the
     /// manifest), each with its size, checksum and mode, as extraction
     /// measured them.
-    pub fn check_files(&self, present: &[crate::bundle::archive::Extracted]) -> Result<(), ManifestError> {
-        let listed: std::collections::BTreeSet<&str> = self.files().map(|f| f.path.as_str()).collect();
+    pub fn check_files(
+        &self,
+        present: &[crate::bundle::archive::Extracted],
+    ) -> Result<(), ManifestError> {
+        let listed: std::collections::BTreeSet<&str> =
+            self.files().map(|f| f.path.as_str()).collect();
         let mut found = std::collections::BTreeMap::new();
         for e in present {
             let p = e.path.to_str().unwrap_or_default();
             if p != MANIFEST_PATH && !listed.contains(p) {
-                return Err(ManifestError::Contents(format!("{} is not listed in the manifest", e.path.display())));
+                return Err(ManifestError::Contents(format!(
+                    "{} is not listed in the manifest",
+                    e.path.display()
+                )));
             }
             found.insert(p, e);
         }
         for f in self.files() {
             let Some(e) = found.get(f.path.as_str()) else {
-                return Err(ManifestError::Contents(format!("{} is listed but missing", f.path)));
+                return Err(ManifestError::Contents(format!(
+                    "{} is listed but missing",
+                    f.path
+                )));
             };
             if e.size != f.size || e.sha256 != f.sha256 || f.mode.is_some_and(|m| m != e.mode) {
                 return Err(ManifestError::Checksum(f.path.clone()));

@@ -67,10 +67,9 @@ impl<W: Write> StreamWriter<W> {
         self.stream
             .encrypt_in_place(self.counter, last, b"", &mut *chunk)
             .map_err(|_| io::Error::other("chunk encryption failed"))?;
-        self.counter = self
-            .counter
-            .checked_add(1)
-            .ok_or_else(|| io::Error::other("the payload is too large for one bundle (over 256 TiB)"))?;
+        self.counter = self.counter.checked_add(1).ok_or_else(|| {
+            io::Error::other("the payload is too large for one bundle (over 256 TiB)")
+        })?;
         self.inner.write_all(&chunk)
     }
 
@@ -165,9 +164,16 @@ impl<R: Read> StreamReader<R> {
             }));
         }
         let ct = chunk.clone();
-        if self.stream.decrypt_in_place(self.counter, last, b"", &mut *chunk).is_err() {
+        if self
+            .stream
+            .decrypt_in_place(self.counter, last, b"", &mut *chunk)
+            .is_err()
+        {
             let mut probe = ct;
-            let other = self.stream.decrypt_in_place(self.counter, !last, b"", &mut *probe).is_ok();
+            let other = self
+                .stream
+                .decrypt_in_place(self.counter, !last, b"", &mut *probe)
+                .is_ok();
             return Err(Self::fail(match (other, last) {
                 (true, true) => PayloadError::Truncated(index),
                 (true, false) => PayloadError::TrailingData(index),
@@ -202,7 +208,8 @@ impl<R: Read> Read for StreamReader<R> {
 
 /// The payload error inside an `io::Error`, if that is what it is.
 pub fn payload_error(e: &io::Error) -> Option<&PayloadError> {
-    e.get_ref().and_then(|inner| inner.downcast_ref::<PayloadError>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<PayloadError>())
 }
 
 #[cfg(test)]
@@ -228,10 +235,22 @@ mod tests {
 
     #[test]
     fn round_trips_at_chunk_boundaries() {
-        for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE, 3 * CHUNK_SIZE + 5] {
+        for len in [
+            0,
+            1,
+            CHUNK_SIZE - 1,
+            CHUNK_SIZE,
+            CHUNK_SIZE + 1,
+            3 * CHUNK_SIZE,
+            3 * CHUNK_SIZE + 5,
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let sealed = seal(&data);
-            assert_eq!(sealed.len(), len + TAG_SIZE * len.div_ceil(CHUNK_SIZE).max(1), "{len}");
+            assert_eq!(
+                sealed.len(),
+                len + TAG_SIZE * len.div_ceil(CHUNK_SIZE).max(1),
+                "{len}"
+            );
             assert_eq!(open(&sealed).unwrap(), data, "{len}");
         }
     }
@@ -246,7 +265,10 @@ mod tests {
     #[test]
     fn a_missing_last_chunk_is_truncation() {
         let sealed = seal(&vec![0u8; 2 * CHUNK_SIZE + 10]);
-        assert_eq!(open(&sealed[..2 * (CHUNK_SIZE + TAG_SIZE)]), Err(PayloadError::Truncated(1)));
+        assert_eq!(
+            open(&sealed[..2 * (CHUNK_SIZE + TAG_SIZE)]),
+            Err(PayloadError::Truncated(1))
+        );
         assert_eq!(open(&[]), Err(PayloadError::Truncated(0)));
     }
 

@@ -28,7 +28,12 @@ pub(super) enum KdfCost {
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
     /// Components, comma-separated: jwt, users, files
-    #[arg(short = 'c', long = "components", value_delimiter = ',', conflicts_with = "all")]
+    #[arg(
+        short = 'c',
+        long = "components",
+        value_delimiter = ',',
+        conflicts_with = "all"
+    )]
     components: Vec<String>,
     /// Every component
     #[arg(long)]
@@ -43,7 +48,12 @@ pub(super) struct ExportArgs {
     #[arg(long)]
     allow_weak_passphrase: bool,
     /// Key derivation cost; `test` is for test suites only
-    #[arg(long, value_enum, default_value = "default", hide_possible_values = false)]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "default",
+        hide_possible_values = false
+    )]
     kdf_cost: KdfCost,
     #[command(flatten)]
     creds: AdminCreds,
@@ -122,13 +132,17 @@ fn kinds(names: &[String], all_if_empty: bool) -> Result<Vec<Kind>> {
 
 pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result<()> {
     if a.components.is_empty() && !a.all {
-        bail!(UsageError("choose what to export: -c jwt,users or --all".into()));
+        bail!(UsageError(
+            "choose what to export: -c jwt,users or --all".into()
+        ));
     }
     let kinds = kinds(&a.components, a.all)?;
     let ops = admin(root, &a.creds)?;
     let pass = passphrase(a.passphrase_file.as_deref(), true)?;
     let score: u8 = zxcvbn::zxcvbn(pass.expose_secret(), &[]).score().into();
-    if !a.allow_weak_passphrase && (pass.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS || score < 3) {
+    if !a.allow_weak_passphrase
+        && (pass.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS || score < 3)
+    {
         bail!(UsageError(format!(
             "the passphrase is too weak (at least {MIN_PASSPHRASE_CHARS} characters and a strength score of 3 of 4 needed, it scores {score}); choose a longer one, or pass --allow-weak-passphrase"
         )));
@@ -142,14 +156,19 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         Some(p) => p,
         None => {
             let node = ops.app.node()?;
-            let t = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now))
-                .to_string()
-                .replace(':', "");
+            let t = humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(now),
+            )
+            .to_string()
+            .replace(':', "");
             PathBuf::from(format!("{}-{t}.tacbundle", node.name))
         }
     };
     if path.exists() {
-        bail!(UsageError(format!("{} exists; choose another -o FILE or remove it first", path.display())));
+        bail!(UsageError(format!(
+            "{} exists; choose another -o FILE or remove it first",
+            path.display()
+        )));
     }
     let dir = path
         .parent()
@@ -160,7 +179,13 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .tempfile_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let (manifest, file) = ops.export(&kinds, &pass, kdf, std::io::BufWriter::new(tmp.reopen()?), now)?;
+    let (manifest, file) = ops.export(
+        &kinds,
+        &pass,
+        kdf,
+        std::io::BufWriter::new(tmp.reopen()?),
+        now,
+    )?;
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     tmp.persist_noclobber(&path)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))?;
@@ -168,7 +193,12 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     writeln!(
         out,
         "Exported {} from {} to {}",
-        manifest.components.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        manifest
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         manifest.source.name,
         path.display()
     )?;
@@ -186,14 +216,21 @@ fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened>
 }
 
 fn private_staging() -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new().prefix("tacctl-inspect-").tempdir()?;
-    fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let dir = tempfile::Builder::new()
+        .prefix("tacctl-inspect-")
+        .tempdir()?;
+    fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
     Ok(dir)
 }
 
 pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
     if !a.file.is_file() {
-        return Err(crate::ops::OpsError::Invalid(format!("no bundle at {}", a.file.display())).into());
+        return Err(
+            crate::ops::OpsError::Invalid(format!("no bundle at {}", a.file.display())).into(),
+        );
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
     let staging = private_staging()?;
@@ -219,9 +256,17 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
         );
     }
     writeln!(out, "Bundle:      {}", a.file.display())?;
-    writeln!(out, "Source:      {} (node {}, cluster {})", m.source.name, m.source.node_id, m.source.cluster_id)?;
+    writeln!(
+        out,
+        "Source:      {} (node {}, cluster {})",
+        m.source.name, m.source.node_id, m.source.cluster_id
+    )?;
     writeln!(out, "Created:     {}", rfc3339(m.created_at))?;
-    writeln!(out, "Versions:    format {}, written by tacctl {}", m.format_version, m.tool_version)?;
+    writeln!(
+        out,
+        "Versions:    format {}, written by tacctl {}",
+        m.format_version, m.tool_version
+    )?;
     writeln!(
         out,
         "KDF:         Argon2id, {} KiB, {} passes, {} lanes",
@@ -230,9 +275,21 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
     writeln!(out, "Components:")?;
     for c in &m.components {
         let size: u64 = c.files.iter().map(|f| f.size).sum();
-        writeln!(out, "  {:<8} version {}  {} bytes  ({} scope)", c.name, c.version, size, c.scope)?;
+        writeln!(
+            out,
+            "  {:<8} version {}  {} bytes  ({} scope)",
+            c.name, c.version, size, c.scope
+        )?;
     }
-    writeln!(out, "JWT keys:    {}", if fps.is_empty() { "none".into() } else { fps.join(", ") })?;
+    writeln!(
+        out,
+        "JWT keys:    {}",
+        if fps.is_empty() {
+            "none".into()
+        } else {
+            fps.join(", ")
+        }
+    )?;
     Ok(())
 }
 
@@ -257,7 +314,9 @@ fn print_plan(out: &mut impl Write, plan: &Plan) -> Result<()> {
 pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result<()> {
     let ops = admin(root, &a.creds)?;
     if !a.file.is_file() {
-        return Err(crate::ops::OpsError::Invalid(format!("no bundle at {}", a.file.display())).into());
+        return Err(
+            crate::ops::OpsError::Invalid(format!("no bundle at {}", a.file.display())).into(),
+        );
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
     let staging = tempfile::Builder::new()
@@ -274,14 +333,21 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
     } else {
         let k = kinds(&a.components, false)?;
         if let Some(missing) = k.iter().find(|k| !in_bundle.contains(k)) {
-            bail!(UsageError(format!("the bundle has no {} component", missing.name())));
+            bail!(UsageError(format!(
+                "the bundle has no {} component",
+                missing.name()
+            )));
         }
         k
     };
     let now = now();
     let plan = ops.plan(&opened, &chosen, now)?;
     if a.dry_run {
-        return if a.json { print_json(out, &plan) } else { print_plan(out, &plan) };
+        return if a.json {
+            print_json(out, &plan)
+        } else {
+            print_plan(out, &plan)
+        };
     }
     if !a.json {
         print_plan(out, &plan)?;
@@ -291,7 +357,10 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
             bail!(UsageError("confirmation needed: add --yes to apply without a terminal, or --dry-run to only see the plan".into()));
         }
         out.flush()?;
-        let go = dialoguer::Confirm::new().with_prompt("Apply this plan?").default(false).interact()?;
+        let go = dialoguer::Confirm::new()
+            .with_prompt("Apply this plan?")
+            .default(false)
+            .interact()?;
         if !go {
             writeln!(out, "Nothing was changed.")?;
             return Ok(());
@@ -307,7 +376,10 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
             "Imported: {}; active JWT key {}. Undo with `tacctl rollback {s}`.",
             outcome.outcome, outcome.jwt_kid
         )?,
-        None => writeln!(out, "Nothing to change: this appliance already has that configuration.")?,
+        None => writeln!(
+            out,
+            "Nothing to change: this appliance already has that configuration."
+        )?,
     }
     Ok(())
 }
@@ -317,14 +389,23 @@ pub(super) fn rollback(root: &Path, a: RollbackArgs, out: &mut impl Write) -> Re
         let snaps = open(root)?.snapshots()?;
         writeln!(out, "{:<28} {:<21} REASON", "ID", "TAKEN")?;
         for s in snaps {
-            writeln!(out, "{:<28} {:<21} {}", s.id, rfc3339(s.created_at), s.reason)?;
+            writeln!(
+                out,
+                "{:<28} {:<21} {}",
+                s.id,
+                rfc3339(s.created_at),
+                s.reason
+            )?;
         }
         return Ok(());
     }
     let id = a.id.expect("clap requires ID unless --list");
     let ops = admin(root, &a.creds)?;
     let undo = ops.rollback(&id, now())?;
-    writeln!(out, "Restored snapshot {id}. Undo with `tacctl rollback {undo}`.")?;
+    writeln!(
+        out,
+        "Restored snapshot {id}. Undo with `tacctl rollback {undo}`."
+    )?;
     Ok(())
 }
 

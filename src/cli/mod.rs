@@ -469,7 +469,11 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
         JwtCommand::RevokePrevious { creds } => {
             let ops = admin(root, &creds)?;
             ops.revoke_previous(now)?;
-            writeln!(out, "Previous JWT keys revoked; only key {} is accepted", ops.jwt_view(now)?.kid)?;
+            writeln!(
+                out,
+                "Previous JWT keys revoked; only key {} is accepted",
+                ops.jwt_view(now)?.kid
+            )?;
         }
         JwtCommand::SetExpiry {
             value,

@@ -128,7 +128,9 @@ impl SecretBase64 {
     /// Encodes raw secret bytes.
     pub fn encode(bytes: &[u8]) -> Self {
         use base64::Engine as _;
-        Self(zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes)))
+        Self(zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+        ))
     }
 
     /// Decodes to raw bytes.
@@ -200,7 +202,10 @@ impl Stored for JwtExport {
     }
     fn validate(&self) -> Result<(), Invalid> {
         if self.expiry_value == 0 || self.expiry_value > MAX_EXPIRY_VALUE {
-            return Err(Invalid::new("expiry_value", format!("{} is out of range", self.expiry_value)));
+            return Err(Invalid::new(
+                "expiry_value",
+                format!("{} is out of range", self.expiry_value),
+            ));
         }
         if self.max_session_seconds == 0 {
             return Err(Invalid::new("max_session_seconds", "must be at least 1"));
@@ -209,17 +214,28 @@ impl Stored for JwtExport {
             .chain(self.previous_keys.iter().map(|r| &r.key))
             .enumerate()
         {
-            let field = if i == 0 { "active_key".to_owned() } else { format!("previous_keys[{}]", i - 1) };
+            let field = if i == 0 {
+                "active_key".to_owned()
+            } else {
+                format!("previous_keys[{}]", i - 1)
+            };
             let Some(secret) = k.secret.decode() else {
                 return Err(Invalid::new(format!("{field}.secret"), "is not base64"));
             };
             if crate::jwt::fingerprint(&secret) != k.kid {
-                return Err(Invalid::new(format!("{field}.kid"), "does not match the secret's fingerprint"));
+                return Err(Invalid::new(
+                    format!("{field}.kid"),
+                    "does not match the secret's fingerprint",
+                ));
             }
             if i == 0 && secret.len() < self.algorithm.min_secret_len() {
                 return Err(Invalid::new(
                     format!("{field}.secret"),
-                    format!("is {} bytes, too short for {}", secret.len(), self.algorithm),
+                    format!(
+                        "is {} bytes, too short for {}",
+                        secret.len(),
+                        self.algorithm
+                    ),
                 ));
             }
         }

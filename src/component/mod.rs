@@ -12,8 +12,8 @@ mod node;
 mod users;
 
 pub use jwt::{
-    DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings,
-    SealedKey, SecretBase64, StoredRetiredKey,
+    DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport,
+    JwtSettings, SealedKey, SecretBase64, StoredRetiredKey,
 };
 pub use node::Node;
 pub use users::{Role, User, Users};
@@ -133,7 +133,11 @@ pub fn render<T: Stored>(value: &T) -> Result<String, ComponentError> {
 /// The JSON Schema of every stored component file, as `(schema file name, pretty JSON)`.
 pub fn schemas() -> Vec<(String, String)> {
     fn one<T: Stored>() -> (String, String) {
-        let name = T::FILE.rsplit('/').next().unwrap_or(T::FILE).trim_end_matches(".yaml");
+        let name = T::FILE
+            .rsplit('/')
+            .next()
+            .unwrap_or(T::FILE)
+            .trim_end_matches(".yaml");
         let name = if T::FILE.starts_with("components/") {
             format!("bundle-{name}")
         } else {
@@ -141,7 +145,12 @@ pub fn schemas() -> Vec<(String, String)> {
         };
         schema_file::<T>(&name)
     }
-    vec![one::<Node>(), one::<JwtSettings>(), one::<Users>(), one::<JwtExport>()]
+    vec![
+        one::<Node>(),
+        one::<JwtSettings>(),
+        one::<Users>(),
+        one::<JwtExport>(),
+    ]
 }
 
 /// `(NAME.schema.json, pretty JSON Schema of T)`.
@@ -190,7 +199,9 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
         let update = std::env::var_os("TACCTL_UPDATE_SCHEMAS").is_some();
         let mut all = schemas();
-        all.push(schema_file::<crate::bundle::manifest::Manifest>("bundle-manifest"));
+        all.push(schema_file::<crate::bundle::manifest::Manifest>(
+            "bundle-manifest",
+        ));
         all.push(schema_file::<crate::appliance::Journal>("journal"));
         all.push(schema_file::<crate::appliance::SnapshotMeta>("snapshot"));
         all.push(schema_file::<crate::appliance::History>("history"));

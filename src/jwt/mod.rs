@@ -296,13 +296,6 @@ pub enum Subject<'a> {
     Gone,
 }
 
-#[derive(Deserialize)]
-struct RawHeader {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-}
-
 /// The registered claims checked on every token, whatever else it carries.
 #[derive(Deserialize)]
 struct Registered {
@@ -413,59 +406,153 @@ fn numeric(name: &str, v: Option<&serde_json::Value>) -> Result<Option<u64>, Ver
 }
 
 /// Header checks, key choice and signature; then the claims as `T`.
+///
+/// The token is split and each part decoded once: the header is recognised
+/// when it is exactly the one [`sign`] writes and otherwise parsed once into a
+/// borrowed struct (no second parse by jsonwebtoken, no flattened map of
+/// extras), the HMAC is checked by jsonwebtoken's provider through
+/// [`jsonwebtoken::crypto::verify`], and the payload is deserialised once,
+/// straight into `T`, only after the signature matched.
 fn decode_checked<T: serde::de::DeserializeOwned>(
     token: &str,
     keys: &KeySet,
     algorithm: Algorithm,
     now: u64,
 ) -> Result<T, VerifyError> {
-    let header_b64 = token
-        .split('.')
-        .next()
-        .filter(|_| token.split('.').count() == 3)
-        .ok_or_else(|| VerifyError::Malformed("a token has three dot-separated parts".into()))?;
-    let header_json = URL_SAFE_NO_PAD
-        .decode(header_b64)
+    use std::borrow::Cow;
+
+    /// The JWS header (RFC 7515 section 4.1), typed as jsonwebtoken's
+    /// `Header` types it, so a header it would refuse is refused here too.
+    #[derive(Deserialize)]
+    #[allow(
+        dead_code,
+        reason = "fields other than alg, kid, b64 and crit are only type-checked"
+    )]
+    struct JwsHeader<'a> {
+        #[serde(borrow)]
+        alg: Cow<'a, str>,
+        #[serde(default, borrow)]
+        kid: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        typ: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        cty: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        jku: Option<Cow<'a, str>>,
+        #[serde(default)]
+        jwk: Option<Box<jsonwebtoken::jwk::Jwk>>,
+        #[serde(default, borrow)]
+        x5u: Option<Cow<'a, str>>,
+        #[serde(default)]
+        x5c: Option<Vec<String>>,
+        #[serde(default, borrow)]
+        x5t: Option<Cow<'a, str>>,
+        #[serde(default, borrow, rename = "x5t#S256")]
+        x5t_s256: Option<Cow<'a, str>>,
+        #[serde(default)]
+        crit: Option<Vec<String>>,
+        #[serde(default, borrow)]
+        enc: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        zip: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        url: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        nonce: Option<Cow<'a, str>>,
+        /// RFC 7797: present means it must be a boolean (`null` included).
+        #[serde(default, deserialize_with = "present")]
+        b64: Option<bool>,
+    }
+
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        bool::deserialize(d).map(Some)
+    }
+
+    /// The header [`sign`] writes, `{"typ":"JWT","alg":"<alg>","kid":"<kid>"}`
+    /// with the pinned `alg` and a base64url `kid`, recognised byte for byte.
+    /// For exactly these bytes the full parse below finds the same `alg` and
+    /// `kid` and no other member, so every check comes out the same; any
+    /// other header, however slight the difference, takes the full parse.
+    fn own_header(json: &[u8], algorithm: Algorithm) -> Option<&str> {
+        let kid = json
+            .strip_prefix(br#"{"typ":"JWT","alg":""#)?
+            .strip_prefix(algorithm.as_str().as_bytes())?
+            .strip_prefix(br#"","kid":""#)?
+            .strip_suffix(br#""}"#)?;
+        kid.iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            .then(|| std::str::from_utf8(kid).ok())
+            .flatten()
+    }
+
+    let malformed = || VerifyError::Malformed("a token has three dot-separated parts".into());
+    let (header_b64, rest) = token.split_once('.').ok_or_else(malformed)?;
+    let (payload_b64, signature_b64) = rest.rsplit_once('.').ok_or_else(malformed)?;
+    if payload_b64.contains('.') {
+        return Err(malformed());
+    }
+    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+
+    // Header and (once the signature matched) payload are decoded into one
+    // buffer, sized for both up front: one allocation per token.
+    let mut decoded = Vec::with_capacity((header_b64.len() + payload_b64.len()) / 4 * 3 + 3);
+    URL_SAFE_NO_PAD
+        .decode_vec(header_b64, &mut decoded)
         .map_err(|_| VerifyError::Malformed("the header is not base64url".into()))?;
-    let header: RawHeader = serde_json::from_slice(&header_json)
-        .map_err(|e| VerifyError::Malformed(format!("the header is not a JWS header: {e}")))?;
-    if header.alg.eq_ignore_ascii_case("none") {
-        return Err(VerifyError::AlgNone);
-    }
-    if header.alg != algorithm.as_str() {
-        return Err(if header.alg.starts_with("HS") {
-            VerifyError::WrongAlgorithm {
-                got: header.alg,
-                expected: algorithm,
-            }
-        } else {
-            VerifyError::NotHmac(header.alg, algorithm)
-        });
-    }
-    let key = keys.select(header.kid.as_deref(), now)?;
-    let mut validation = jsonwebtoken::Validation::new(algorithm.to_jwt());
-    // Time and issuer are checked by us against the caller's `now`.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    jsonwebtoken::decode::<T>(token, key.decoding(), &validation)
-        .map(|data| data.claims)
-        .map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature => VerifyError::BadSignature,
-                ErrorKind::Json(j) => VerifyError::Claims(j.to_string()),
-                ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
-                    VerifyError::Malformed(e.to_string())
-                }
-                ErrorKind::InvalidAlgorithm => VerifyError::WrongAlgorithm {
-                    got: "?".into(),
+    let header_len = decoded.len();
+    let key = if let Some(kid) = own_header(&decoded, algorithm) {
+        keys.select(Some(kid), now)?
+    } else {
+        let header: JwsHeader<'_> = serde_json::from_slice(&decoded)
+            .map_err(|e| VerifyError::Malformed(format!("the header is not a JWS header: {e}")))?;
+        if header.alg.eq_ignore_ascii_case("none") {
+            return Err(VerifyError::AlgNone);
+        }
+        if header.alg != algorithm.as_str() {
+            let got = header.alg.into_owned();
+            return Err(if got.starts_with("HS") {
+                VerifyError::WrongAlgorithm {
+                    got,
                     expected: algorithm,
-                },
-                _ => VerifyError::Malformed(e.to_string()),
-            }
-        })
+                }
+            } else {
+                VerifyError::NotHmac(got, algorithm)
+            });
+        }
+        let key = keys.select(header.kid.as_deref(), now)?;
+        // The same rules as jsonwebtoken's header check: an unencoded payload
+        // (`b64: false`) is refused, and `crit` may only name `b64`, once,
+        // with `b64` present.
+        if header.b64 == Some(false) {
+            return Err(VerifyError::Malformed(
+                "unencoded payloads (b64: false) are not accepted".into(),
+            ));
+        }
+        if let Some(crit) = &header.crit
+            && (crit.len() != 1 || crit[0] != "b64" || header.b64.is_none())
+        {
+            return Err(VerifyError::Malformed(
+                "the header lists critical parameters this appliance does not understand".into(),
+            ));
+        }
+        key
+    };
+
+    match jsonwebtoken::crypto::verify(
+        signature_b64,
+        signing_input.as_bytes(),
+        key.decoding(),
+        algorithm.to_jwt(),
+    ) {
+        Ok(true) => {}
+        Ok(false) => return Err(VerifyError::BadSignature),
+        Err(e) => return Err(VerifyError::Malformed(e.to_string())),
+    }
+
+    URL_SAFE_NO_PAD
+        .decode_vec(payload_b64, &mut decoded)
+        .map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    serde_json::from_slice(&decoded[header_len..]).map_err(|e| VerifyError::Claims(e.to_string()))
 }
 
 fn check_times(
@@ -474,21 +561,21 @@ fn check_times(
     now: u64,
     leeway: u64,
 ) -> Result<(), VerifyError> {
-    if let Some(exp) = exp {
-        if now > exp.saturating_add(leeway) {
-            return Err(VerifyError::Expired {
-                exp,
-                ago: now - exp,
-            });
-        }
+    if let Some(exp) = exp
+        && now > exp.saturating_add(leeway)
+    {
+        return Err(VerifyError::Expired {
+            exp,
+            ago: now - exp,
+        });
     }
-    if let Some(nbf) = nbf {
-        if now.saturating_add(leeway) < nbf {
-            return Err(VerifyError::NotYetValid {
-                nbf,
-                ahead: nbf - now,
-            });
-        }
+    if let Some(nbf) = nbf
+        && now.saturating_add(leeway) < nbf
+    {
+        return Err(VerifyError::NotYetValid {
+            nbf,
+            ahead: nbf - now,
+        });
     }
     Ok(())
 }

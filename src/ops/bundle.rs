@@ -15,15 +15,17 @@ use std::path::Path;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::{OpsError, Ops, new_id};
+use super::{Ops, OpsError, new_id};
 use crate::appliance::{ApplianceError, AuditRecord, SnapshotMeta};
 use crate::bundle::archive::{self, ArchiveError};
 use crate::bundle::header::{self, HeaderError, KdfParams};
-use crate::bundle::manifest::{ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, ManifestError, Source};
+use crate::bundle::manifest::{
+    ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, ManifestError, Source,
+};
 use crate::bundle::stream::payload_error;
 use crate::component::{
-    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, SealedKey, SecretBase64, Stored, StoredRetiredKey,
-    Users,
+    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, SealedKey, SecretBase64, Stored,
+    StoredRetiredKey, Users,
 };
 use crate::jwt::{self, Claims, JwtKey, Policy};
 
@@ -77,7 +79,11 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == s.trim())
-            .ok_or_else(|| OpsError::Invalid(format!("unknown component {s:?}; choose from jwt, users, files")))
+            .ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "unknown component {s:?}; choose from jwt, users, files"
+                ))
+            })
     }
 }
 
@@ -97,7 +103,9 @@ pub enum BundleError {
     #[error("the bundle's {0}")]
     Component(component::ComponentError),
     /// Proof failed after apply.
-    #[error("the bundle's proof token does not verify with the JWT configuration just applied ({0}); the import was rolled back")]
+    #[error(
+        "the bundle's proof token does not verify with the JWT configuration just applied ({0}); the import was rolled back"
+    )]
     Proof(String),
 }
 
@@ -277,7 +285,8 @@ impl Ops {
             proof_token: jwt::sign(&proof, &keys, policy.algorithm)?,
         };
         let manifest_text = yaml_serde::to_string(&manifest).expect("the manifest serialises");
-        ar.add_bytes(MANIFEST_PATH, manifest_text.as_bytes(), 0o600).map_err(io)?;
+        ar.add_bytes(MANIFEST_PATH, manifest_text.as_bytes(), 0o600)
+            .map_err(io)?;
         let out = ar.finish().map_err(io)?.finish().map_err(io)?;
         Ok((manifest, out))
     }
@@ -297,11 +306,20 @@ impl Ops {
             return Ok(entry);
         }
         let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
-        for item in walkdir::WalkDir::new(&base).min_depth(1).sort_by_file_name() {
+        for item in walkdir::WalkDir::new(&base)
+            .min_depth(1)
+            .sort_by_file_name()
+        {
             let item = item.map_err(|e| io(std::io::Error::other(e)))?;
-            let rel = item.path().strip_prefix(&base).expect("walkdir stays under its root");
+            let rel = item
+                .path()
+                .strip_prefix(&base)
+                .expect("walkdir stays under its root");
             let Some(rel) = rel.to_str() else {
-                return Err(OpsError::Invalid(format!("{} has a name that is not UTF-8; rename it", item.path().display())));
+                return Err(OpsError::Invalid(format!(
+                    "{} has a name that is not UTF-8; rename it",
+                    item.path().display()
+                )));
             };
             let path = format!("{FILES_DIR}/{rel}");
             let meta = item.metadata().map_err(|e| io(std::io::Error::other(e)))?;
@@ -312,7 +330,8 @@ impl Ops {
             } else if item.file_type().is_file() {
                 let f = std::fs::File::open(item.path()).map_err(io)?;
                 let mut hashing = HashingReader::new(f);
-                ar.add_reader(&path, &mut hashing, meta.len(), mode).map_err(io)?;
+                ar.add_reader(&path, &mut hashing, meta.len(), mode)
+                    .map_err(io)?;
                 entry.files.push(FileEntry {
                     path,
                     size: meta.len(),
@@ -330,7 +349,11 @@ impl Ops {
     }
 
     /// Decrypts, authenticates and checks a bundle in a private staging directory.
-    pub fn open_bundle<R: Read + Send>(&self, input: R, passphrase: &SecretString) -> Result<Opened> {
+    pub fn open_bundle<R: Read + Send>(
+        &self,
+        input: R,
+        passphrase: &SecretString,
+    ) -> Result<Opened> {
         let staging = tempfile::Builder::new()
             .prefix(".import-")
             .tempdir_in(self.app.root())
@@ -353,10 +376,26 @@ impl Ops {
                     });
                 }
             };
-            diff("algorithm", cur.algorithm.to_string(), incoming.algorithm.to_string());
-            diff("expiry", cur.expiry().to_string(), format!("{} {}", incoming.expiry_value, incoming.expiry_unit));
-            diff("max session", format!("{} s", cur.max_session_seconds), format!("{} s", incoming.max_session_seconds));
-            diff("active key", cur.active_key.kid.clone(), incoming.active_key.kid.clone());
+            diff(
+                "algorithm",
+                cur.algorithm.to_string(),
+                incoming.algorithm.to_string(),
+            );
+            diff(
+                "expiry",
+                cur.expiry().to_string(),
+                format!("{} {}", incoming.expiry_value, incoming.expiry_unit),
+            );
+            diff(
+                "max session",
+                format!("{} s", cur.max_session_seconds),
+                format!("{} s", incoming.max_session_seconds),
+            );
+            diff(
+                "active key",
+                cur.active_key.kid.clone(),
+                incoming.active_key.kid.clone(),
+            );
             if cur.active_key.kid != incoming.active_key.kid {
                 sessions = format!(
                     "none: this node's current key {} stays accepted until {} s from now, then its sessions end",
@@ -367,7 +406,12 @@ impl Ops {
             let _ = now;
             components.push(ComponentPlan {
                 component: "jwt".into(),
-                status: if changes.is_empty() { "unchanged" } else { "changed" }.into(),
+                status: if changes.is_empty() {
+                    "unchanged"
+                } else {
+                    "changed"
+                }
+                .into(),
                 changes,
             });
         }
@@ -409,12 +453,22 @@ impl Ops {
             }
             components.push(ComponentPlan {
                 component: "users".into(),
-                status: if changes.is_empty() { "unchanged" } else { "changed" }.into(),
+                status: if changes.is_empty() {
+                    "unchanged"
+                } else {
+                    "changed"
+                }
+                .into(),
                 changes,
             });
         }
         if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files) {
-            let io = |e| OpsError::from(ApplianceError::Io { path: tree.clone(), source: e });
+            let io = |e| {
+                OpsError::from(ApplianceError::Io {
+                    path: tree.clone(),
+                    source: e,
+                })
+            };
             let new: std::collections::BTreeMap<String, (String, u32, u64)> = opened
                 .manifest
                 .component(Kind::Files.name())
@@ -423,7 +477,10 @@ impl Ops {
                         .iter()
                         .map(|f| {
                             let rel = f.path.strip_prefix("files/").unwrap_or(&f.path).to_owned();
-                            (rel, (f.sha256.clone(), f.mode.unwrap_or(0o600) & 0o777, f.size))
+                            (
+                                rel,
+                                (f.sha256.clone(), f.mode.unwrap_or(0o600) & 0o777, f.size),
+                            )
                         })
                         .collect()
                 })
@@ -434,19 +491,31 @@ impl Ops {
             let mut changes = Vec::new();
             for (path, (sha, mode)) in &new {
                 match cur.get(path) {
-                    None => changes.push(Change { what: "added".into(), detail: format!("{path} ({mode:o})") }),
-                    Some((s2, m2)) if s2 != sha || m2 != mode => {
-                        changes.push(Change { what: "changed".into(), detail: path.clone() })
-                    }
+                    None => changes.push(Change {
+                        what: "added".into(),
+                        detail: format!("{path} ({mode:o})"),
+                    }),
+                    Some((s2, m2)) if s2 != sha || m2 != mode => changes.push(Change {
+                        what: "changed".into(),
+                        detail: path.clone(),
+                    }),
                     Some(_) => {}
                 }
             }
             for path in cur.keys().filter(|p| !new.contains_key(*p)) {
-                changes.push(Change { what: "removed".into(), detail: path.clone() });
+                changes.push(Change {
+                    what: "removed".into(),
+                    detail: path.clone(),
+                });
             }
             components.push(ComponentPlan {
                 component: "files".into(),
-                status: if changes.is_empty() { "unchanged" } else { "changed" }.into(),
+                status: if changes.is_empty() {
+                    "unchanged"
+                } else {
+                    "changed"
+                }
+                .into(),
                 changes,
             });
         }
@@ -463,8 +532,15 @@ impl Ops {
         let _lock = self.app.lock(self.lock_timeout)?;
         self.app.recover()?;
         let plan = self.plan(opened, kinds, now)?;
-        let components: Vec<String> = plan.components.iter().map(|c| c.component.clone()).collect();
-        let source = format!("{} ({})", opened.manifest.source.name, opened.manifest.source.node_id);
+        let components: Vec<String> = plan
+            .components
+            .iter()
+            .map(|c| c.component.clone())
+            .collect();
+        let source = format!(
+            "{} ({})",
+            opened.manifest.source.name, opened.manifest.source.node_id
+        );
         if plan.is_noop() {
             self.app.audit(AuditRecord {
                 time: now,
@@ -484,20 +560,29 @@ impl Ops {
         if let (true, Some(incoming)) = (kinds.contains(&Kind::Jwt), &opened.jwt) {
             let cur = self.app.jwt_settings()?;
             let settings = self.reseal(incoming, &cur, now)?;
-            changes.push((JwtSettings::FILE.into(), component::render(&settings)?.into_bytes()));
+            changes.push((
+                JwtSettings::FILE.into(),
+                component::render(&settings)?.into_bytes(),
+            ));
         }
         if let (true, Some(incoming)) = (kinds.contains(&Kind::Users), &opened.users) {
-            changes.push((Users::FILE.into(), component::render(incoming)?.into_bytes()));
+            changes.push((
+                Users::FILE.into(),
+                component::render(incoming)?.into_bytes(),
+            ));
         }
         let mut dirs = Vec::new();
         if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files)
-            && plan.components.iter().any(|c| c.component == "files" && !c.changes.is_empty())
+            && plan
+                .components
+                .iter()
+                .any(|c| c.component == "files" && !c.changes.is_empty())
         {
             dirs.push((FILES_DIR.to_owned(), tree.clone()));
         }
-        let snapshot = self
-            .app
-            .commit_with_dirs(&changes, &dirs, &format!("import from {source}"), now)?;
+        let snapshot =
+            self.app
+                .commit_with_dirs(&changes, &dirs, &format!("import from {source}"), now)?;
         // The proof: the source's token must verify with what was just applied.
         if kinds.contains(&Kind::Jwt)
             && opened.jwt.is_some()
@@ -506,8 +591,12 @@ impl Ops {
             {
                 let (meta, files) = self.app.snapshot_contents(&snapshot)?;
                 let dirs = self.app.snapshot_dirs(&meta)?;
-                self.app
-                    .commit_with_dirs(&files, &dirs, &format!("undo failed import {snapshot}"), now)?;
+                self.app.commit_with_dirs(
+                    &files,
+                    &dirs,
+                    &format!("undo failed import {snapshot}"),
+                    now,
+                )?;
                 self.app.audit(AuditRecord {
                     time: now,
                     action: "import".into(),
@@ -545,7 +634,8 @@ impl Ops {
             leeway: jwt::LEEWAY_SECONDS,
         };
         // Its age is not held against it: check at the time it was made.
-        let claims = jwt::verify(&manifest.proof_token, &keys, &policy, manifest.created_at).map_err(|e| e.to_string())?;
+        let claims = jwt::verify(&manifest.proof_token, &keys, &policy, manifest.created_at)
+            .map_err(|e| e.to_string())?;
         if claims.iat != manifest.created_at {
             return Err("the proof token is not this bundle's".into());
         }
@@ -578,7 +668,9 @@ impl Ops {
                 })
             })
             .collect::<Result<_>>()?;
-        if cur.active_key.kid != incoming.active_key.kid && !previous.iter().any(|r| r.key.kid == cur.active_key.kid) {
+        if cur.active_key.kid != incoming.active_key.kid
+            && !previous.iter().any(|r| r.key.kid == cur.active_key.kid)
+        {
             previous.push(StoredRetiredKey {
                 key: cur.active_key.clone(),
                 retired_at: now,
@@ -613,7 +705,9 @@ impl Ops {
             }
         }
         let dirs = self.app.snapshot_dirs(&meta)?;
-        let undo = self.app.commit_with_dirs(&files, &dirs, &format!("rollback to {id}"), now)?;
+        let undo = self
+            .app
+            .commit_with_dirs(&files, &dirs, &format!("rollback to {id}"), now)?;
         self.app.audit(AuditRecord {
             time: now,
             action: "rollback".into(),
@@ -637,12 +731,20 @@ impl Ops {
 /// parses the archive, hashes and writes the files. Nothing is trusted until
 /// the decrypting side has authenticated the stream's last chunk and found
 /// nothing after the gzip member.
-pub fn open_into<R: Read + Send>(input: R, passphrase: &SecretString, staging: &Path) -> Result<Opened> {
+pub fn open_into<R: Read + Send>(
+    input: R,
+    passphrase: &SecretString,
+    staging: &Path,
+) -> Result<Opened> {
     let (info, reader) = header::open(input, passphrase).map_err(BundleError::from)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
     let files = std::thread::scope(|scope| {
         scope.spawn(move || decompress(reader, tx));
-        let mut pipe = ChannelReader { rx, buf: Vec::new(), pos: 0 };
+        let mut pipe = ChannelReader {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+        };
         let files = archive::extract_tar(&mut pipe, staging);
         // Drain to the end: this surfaces any error the other side found
         // after the archive's end (bad gzip trailer, damaged or missing last
@@ -655,9 +757,11 @@ pub fn open_into<R: Read + Send>(input: R, passphrase: &SecretString, staging: &
         }
     })
     .map_err(map_archive)?;
-    let manifest_bytes = std::fs::read(staging.join(MANIFEST_PATH))
-        .map_err(|_| BundleError::Manifest(ManifestError::Contents("manifest.yaml is missing".into())))?;
-    let manifest = Manifest::parse(&String::from_utf8_lossy(&manifest_bytes)).map_err(BundleError::from)?;
+    let manifest_bytes = std::fs::read(staging.join(MANIFEST_PATH)).map_err(|_| {
+        BundleError::Manifest(ManifestError::Contents("manifest.yaml is missing".into()))
+    })?;
+    let manifest =
+        Manifest::parse(&String::from_utf8_lossy(&manifest_bytes)).map_err(BundleError::from)?;
     manifest.check_files(&files).map_err(BundleError::from)?;
     let mut opened = Opened {
         manifest,
@@ -667,8 +771,12 @@ pub fn open_into<R: Read + Send>(input: R, passphrase: &SecretString, staging: &
         files: None,
     };
     for c in &opened.manifest.components {
-        let kind = Kind::parse(&c.name)
-            .map_err(|_| BundleError::Manifest(ManifestError::Contents(format!("unknown component {:?}", c.name))))?;
+        let kind = Kind::parse(&c.name).map_err(|_| {
+            BundleError::Manifest(ManifestError::Contents(format!(
+                "unknown component {:?}",
+                c.name
+            )))
+        })?;
         if c.version > component::FORMAT_VERSION {
             return Err(BundleError::Manifest(ManifestError::Contents(format!(
                 "component {} is version {}, newer than this tacctl reads ({}); upgrade tacctl",
@@ -682,7 +790,10 @@ pub fn open_into<R: Read + Send>(input: R, passphrase: &SecretString, staging: &
             let tree = staging.join(FILES_DIR);
             for d in &c.dirs {
                 if !staging.join(d).is_dir() {
-                    return Err(BundleError::Manifest(ManifestError::Contents(format!("{d} is listed but missing"))).into());
+                    return Err(BundleError::Manifest(ManifestError::Contents(format!(
+                        "{d} is listed but missing"
+                    )))
+                    .into());
                 }
             }
             crate::appliance::create_private_dir(&tree).map_err(ApplianceError::io(&tree))?;
@@ -697,11 +808,18 @@ pub fn open_into<R: Read + Send>(input: R, passphrase: &SecretString, staging: &
             continue;
         }
         let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(staging.join(kind.path())).map_err(ApplianceError::io(staging.join(kind.path())))?,
+            std::fs::read_to_string(staging.join(kind.path()))
+                .map_err(ApplianceError::io(staging.join(kind.path())))?,
         );
         match kind {
-            Kind::Jwt => opened.jwt = Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?),
-            Kind::Users => opened.users = Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?),
+            Kind::Jwt => {
+                opened.jwt =
+                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
+            }
+            Kind::Users => {
+                opened.users =
+                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
+            }
             Kind::Files => {}
         }
     }
@@ -713,7 +831,10 @@ pub fn key_fingerprints(opened: &Opened) -> Vec<String> {
     opened
         .jwt
         .iter()
-        .flat_map(|j| std::iter::once(j.active_key.kid.clone()).chain(j.previous_keys.iter().map(|r| r.key.kid.clone())))
+        .flat_map(|j| {
+            std::iter::once(j.active_key.kid.clone())
+                .chain(j.previous_keys.iter().map(|r| r.key.kid.clone()))
+        })
         .collect()
 }
 
@@ -761,11 +882,23 @@ fn tree_digest(
     for item in walkdir::WalkDir::new(base).min_depth(1) {
         let item = item.map_err(std::io::Error::other)?;
         if item.file_type().is_file() {
-            let rel = item.path().strip_prefix(base).expect("under base").display().to_string();
-            let mode = std::os::unix::fs::PermissionsExt::mode(&item.metadata().map_err(std::io::Error::other)?.permissions()) & 0o7777;
+            let rel = item
+                .path()
+                .strip_prefix(base)
+                .expect("under base")
+                .display()
+                .to_string();
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &item
+                    .metadata()
+                    .map_err(std::io::Error::other)?
+                    .permissions(),
+            ) & 0o7777;
             let meta = item.metadata().map_err(std::io::Error::other)?;
             let sha = match incoming.get(&rel) {
-                Some((_, _, size)) if *size == meta.len() => Manifest::digest(std::fs::File::open(item.path())?)?.1,
+                Some((_, _, size)) if *size == meta.len() => {
+                    Manifest::digest(std::fs::File::open(item.path())?)?.1
+                }
                 _ => format!("size:{}", meta.len()),
             };
             out.insert(rel, (sha, mode));
@@ -776,8 +909,12 @@ fn tree_digest(
 
 /// The decrypting side of [`open_into`]: gunzips the authenticated stream
 /// into the channel, then checks that the stream ends with the gzip member.
-fn decompress<R: Read>(reader: crate::bundle::stream::StreamReader<R>, tx: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>) {
-    let mut gz = flate2::bufread::GzDecoder::new(std::io::BufReader::with_capacity(64 * 1024, reader));
+fn decompress<R: Read>(
+    reader: crate::bundle::stream::StreamReader<R>,
+    tx: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+) {
+    let mut gz =
+        flate2::bufread::GzDecoder::new(std::io::BufReader::with_capacity(64 * 1024, reader));
     loop {
         let mut buf = vec![0u8; 64 * 1024];
         match gz.read(&mut buf) {

@@ -109,9 +109,9 @@ impl OpsError {
             | OpsError::LastAdmin(_) => ExitKind::Usage,
             OpsError::UserExists(_) => ExitKind::Conflict,
             OpsError::UserNotFound(_) => ExitKind::NotFound,
-            OpsError::Bundle(bundle::BundleError::Header(crate::bundle::header::HeaderError::WrongPassphrase)) => {
-                ExitKind::Auth
-            }
+            OpsError::Bundle(bundle::BundleError::Header(
+                crate::bundle::header::HeaderError::WrongPassphrase,
+            )) => ExitKind::Auth,
             OpsError::Bundle(_) => ExitKind::Verify,
         }
     }
