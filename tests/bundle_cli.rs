@@ -2,6 +2,8 @@
 //! round trips, every refusal leaving the appliance byte-for-byte unchanged,
 //! a byte-flip and truncation sweep, and a crash at every step of an import.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -380,7 +382,7 @@ fn an_import_killed_at_any_step_leaves_the_whole_old_or_the_whole_new_configurat
     let old_kid = env.json("esa2", &["jwt", "show", "--json"])["kid"].clone();
     let new_kid = env.json("esa1", &["jwt", "show", "--json"])["kid"].clone();
     let pristine = env.dir.path().join("pristine");
-    copy_tree(&env.root("esa2"), &pristine);
+    common::copy_tree(&env.root("esa2"), &pristine);
     for point in [
         "snapshot",
         "staged-0",
@@ -390,7 +392,7 @@ fn an_import_killed_at_any_step_leaves_the_whole_old_or_the_whole_new_configurat
         "applied-1",
     ] {
         let _ = std::fs::remove_dir_all(env.root("esa2"));
-        copy_tree(&pristine, &env.root("esa2"));
+        common::copy_tree(&pristine, &env.root("esa2"));
         let out = env
             .cmd("esa2", &["import", b, "--yes"])
             .env("TACCTL_TEST_CRASH_AT", point)
@@ -426,19 +428,6 @@ fn an_import_killed_at_any_step_leaves_the_whole_old_or_the_whole_new_configurat
             !env.root("esa2").join("txn").exists(),
             "{point}: the journal was not cleaned up"
         );
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! One test per file. `TACCTL_WRITE_VECTORS=1 cargo test --test
 //! bundle_vectors write_vectors -- --ignored` regenerates them.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -187,7 +189,7 @@ fn real_bundle() -> Vec<u8> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/appliances/v1");
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("esa");
-    copy_tree(&fixture, &root);
+    common::copy_tree(&fixture, &root);
     let ops = tacctl::ops::Ops::open(&root, std::time::Duration::from_secs(5)).unwrap();
     let claims: tacctl::jwt::Claims = serde_json::from_str(
         &std::fs::read_to_string(
@@ -206,19 +208,6 @@ fn real_bundle() -> Vec<u8> {
         )
         .unwrap();
     out
-}
-
-pub fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
 }
 
 #[test]

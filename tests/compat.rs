@@ -2,6 +2,8 @@
 //! root in fixtures/appliances/v1 opens, logs users in and verifies the token
 //! it issued, with the library and through the binary.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,19 +13,6 @@ use tacctl::ops::Ops;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/appliances")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
 }
 
 fn token_and_claims() -> (String, Claims) {
@@ -39,7 +28,7 @@ fn a_version_1_root_still_verifies_its_token_and_logs_users_in() {
     tacctl::jwt::ensure_provider().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("esa");
-    copy_tree(&fixture().join("v1"), &root);
+    common::copy_tree(&fixture().join("v1"), &root);
     let ops = Ops::open(&root, Duration::from_secs(5)).unwrap();
     let (token, claims) = token_and_claims();
     let now = claims.iat + 60;
@@ -60,7 +49,7 @@ fn a_version_1_root_still_verifies_its_token_and_logs_users_in() {
 fn a_version_1_root_opens_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("esa");
-    copy_tree(&fixture().join("v1"), &root);
+    common::copy_tree(&fixture().join("v1"), &root);
     let out = assert_cmd::Command::cargo_bin("tacctl")
         .unwrap()
         .args(["status", "--json", "--root"])

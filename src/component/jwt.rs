@@ -83,27 +83,10 @@ impl Stored for JwtSettings {
         self.version
     }
     fn validate(&self) -> Result<(), Invalid> {
-        if self.expiry_value == 0 || self.expiry_value > MAX_EXPIRY_VALUE {
-            return Err(Invalid::new(
-                "expiry_value",
-                format!(
-                    "{} is out of range; use 1 to {MAX_EXPIRY_VALUE}",
-                    self.expiry_value
-                ),
-            ));
-        }
-        if self.max_session_seconds == 0 {
-            return Err(Invalid::new("max_session_seconds", "must be at least 1"));
-        }
-        for (i, k) in std::iter::once(&self.active_key)
-            .chain(self.previous_keys.iter().map(|r| &r.key))
-            .enumerate()
-        {
-            let field = if i == 0 {
-                "active_key".to_owned()
-            } else {
-                format!("previous_keys[{}]", i - 1)
-            };
+        check_lifetimes(self.expiry_value, self.max_session_seconds)?;
+        let keys =
+            std::iter::once(&self.active_key).chain(self.previous_keys.iter().map(|r| &r.key));
+        for (field, k) in key_fields(keys) {
             if k.kid.is_empty() {
                 return Err(Invalid::new(format!("{field}.kid"), "must not be empty"));
             }
@@ -116,6 +99,33 @@ impl Stored for JwtSettings {
         }
         Ok(())
     }
+}
+
+fn check_lifetimes(expiry_value: u64, max_session_seconds: u64) -> Result<(), Invalid> {
+    if expiry_value == 0 || expiry_value > MAX_EXPIRY_VALUE {
+        return Err(Invalid::new(
+            "expiry_value",
+            format!("{expiry_value} is out of range; use 1 to {MAX_EXPIRY_VALUE}"),
+        ));
+    }
+    if max_session_seconds == 0 {
+        return Err(Invalid::new("max_session_seconds", "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Each key with its field path: `active_key`, then `previous_keys[N]`.
+fn key_fields<'a, K: 'a>(
+    keys: impl Iterator<Item = &'a K>,
+) -> impl Iterator<Item = (String, &'a K)> {
+    keys.enumerate().map(|(i, k)| {
+        let field = if i == 0 {
+            "active_key".to_owned()
+        } else {
+            format!("previous_keys[{}]", i - 1)
+        };
+        (field, k)
+    })
 }
 
 /// A secret carried inside an (encrypted) bundle: standard base64, redacted in
@@ -201,24 +211,10 @@ impl Stored for JwtExport {
         self.version
     }
     fn validate(&self) -> Result<(), Invalid> {
-        if self.expiry_value == 0 || self.expiry_value > MAX_EXPIRY_VALUE {
-            return Err(Invalid::new(
-                "expiry_value",
-                format!("{} is out of range", self.expiry_value),
-            ));
-        }
-        if self.max_session_seconds == 0 {
-            return Err(Invalid::new("max_session_seconds", "must be at least 1"));
-        }
-        for (i, k) in std::iter::once(&self.active_key)
-            .chain(self.previous_keys.iter().map(|r| &r.key))
-            .enumerate()
-        {
-            let field = if i == 0 {
-                "active_key".to_owned()
-            } else {
-                format!("previous_keys[{}]", i - 1)
-            };
+        check_lifetimes(self.expiry_value, self.max_session_seconds)?;
+        let keys =
+            std::iter::once(&self.active_key).chain(self.previous_keys.iter().map(|r| &r.key));
+        for (i, (field, k)) in key_fields(keys).enumerate() {
             let Some(secret) = k.secret.decode() else {
                 return Err(Invalid::new(format!("{field}.secret"), "is not base64"));
             };

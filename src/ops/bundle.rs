@@ -187,6 +187,21 @@ pub struct ComponentPlan {
     pub changes: Vec<Change>,
 }
 
+impl ComponentPlan {
+    fn new(component: &str, changes: Vec<Change>) -> Self {
+        let status = if changes.is_empty() {
+            "unchanged"
+        } else {
+            "changed"
+        };
+        Self {
+            component: component.to_owned(),
+            status: status.to_owned(),
+            changes,
+        }
+    }
+}
+
 /// What an import would do.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Plan {
@@ -362,7 +377,7 @@ impl Ops {
     }
 
     /// The plan of importing `opened` (only `kinds`) onto this appliance.
-    pub fn plan(&self, opened: &Opened, kinds: &[Kind], now: u64) -> Result<Plan> {
+    pub fn plan(&self, opened: &Opened, kinds: &[Kind], _now: u64) -> Result<Plan> {
         let mut components = Vec::new();
         let mut sessions = "none: the JWT key does not change".to_owned();
         if let (true, Some(incoming)) = (kinds.contains(&Kind::Jwt), &opened.jwt) {
@@ -403,17 +418,7 @@ impl Ops {
                     cur.expiry().seconds()
                 );
             }
-            let _ = now;
-            components.push(ComponentPlan {
-                component: "jwt".into(),
-                status: if changes.is_empty() {
-                    "unchanged"
-                } else {
-                    "changed"
-                }
-                .into(),
-                changes,
-            });
+            components.push(ComponentPlan::new("jwt", changes));
         }
         if let (true, Some(incoming)) = (kinds.contains(&Kind::Users), &opened.users) {
             let cur = self.app.users()?;
@@ -451,16 +456,7 @@ impl Ops {
                     });
                 }
             }
-            components.push(ComponentPlan {
-                component: "users".into(),
-                status: if changes.is_empty() {
-                    "unchanged"
-                } else {
-                    "changed"
-                }
-                .into(),
-                changes,
-            });
+            components.push(ComponentPlan::new("users", changes));
         }
         if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files) {
             let io = |e| {
@@ -508,16 +504,7 @@ impl Ops {
                     detail: path.clone(),
                 });
             }
-            components.push(ComponentPlan {
-                component: "files".into(),
-                status: if changes.is_empty() {
-                    "unchanged"
-                } else {
-                    "changed"
-                }
-                .into(),
-                changes,
-            });
+            components.push(ComponentPlan::new("files", changes));
         }
         Ok(Plan {
             source: opened.manifest.source.clone(),

@@ -313,3 +313,18 @@ pub fn assert_no_secret(what: &str, haystack: &[u8], secret_name: &str, secret: 
         panic!("{what} contains the {secret_name} ({encoding})");
     }
 }
+
+/// Copies a directory tree (regular files and directories), e.g. a committed
+/// fixture root into a temporary directory.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
