@@ -451,7 +451,7 @@ fn the_committed_version_1_bundle_still_imports() {
     .unwrap();
     let now = claims.iat + 120;
     let kinds = tacctl::ops::bundle::Kind::ALL;
-    ops.apply(&opened, &kinds, now).unwrap();
+    ops.apply(&opened, &kinds, false, now).unwrap();
     let token = std::fs::read_to_string(fixture.join("appliances/v1.token")).unwrap();
     // The token was issued for the fixture's cluster; this node is in c1, so
     // check the key and signature by verifying against the fixture's issuer.
@@ -610,4 +610,100 @@ fn a_files_import_killed_between_its_two_renames_is_finished_by_the_next_command
             assert_eq!(names, vec![PathBuf::from("new.txt")], "{point}");
         }
     }
+}
+
+#[test]
+fn network_settings_travel_and_the_host_name_only_when_asked() {
+    let env = Env::new();
+    env.ok(
+        "esa1",
+        &[
+            "network",
+            "set",
+            "--dns",
+            "10.0.0.1,10.0.0.2",
+            "--ntp",
+            "ntp.example.net",
+            "--syslog",
+            "logs.example.net:6514/tcp",
+            "--hostname",
+            "esa1.example.net",
+        ],
+    );
+    let out = env.run("esa1", &["network", "set", "--dns", "not-an-ip"]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dns_servers[0]"));
+
+    // A -c export leaves the node-local host name out; --all (a full backup) keeps it.
+    let partial = env.export("esa1", &["-c", "network"], "n.tacbundle");
+    let full = env.export("esa1", &["--all"], "all.tacbundle");
+    let before = tree(&env.root("esa2"));
+    env.ok("esa2", &["import", partial.to_str().unwrap(), "--yes"]);
+    let n = env.json("esa2", &["network", "show", "--json"]);
+    assert_eq!(
+        n["dns_servers"],
+        serde_json::json!(["10.0.0.1", "10.0.0.2"])
+    );
+    assert_eq!(n["syslog_targets"][0]["protocol"], "tcp");
+    assert!(n.get("hostname").is_none(), "{n}");
+
+    let plan = env.ok(
+        "esa2",
+        &[
+            "import",
+            full.to_str().unwrap(),
+            "-c",
+            "network",
+            "--dry-run",
+        ],
+    );
+    assert!(plan.contains("skipped hostname"), "{plan}");
+    env.ok(
+        "esa2",
+        &["import", full.to_str().unwrap(), "-c", "network", "--yes"],
+    );
+    assert!(
+        env.json("esa2", &["network", "show", "--json"])
+            .get("hostname")
+            .is_none()
+    );
+    env.ok(
+        "esa2",
+        &[
+            "import",
+            full.to_str().unwrap(),
+            "-c",
+            "network",
+            "--include-node-local",
+            "--yes",
+        ],
+    );
+    assert_eq!(
+        env.json("esa2", &["network", "show", "--json"])["hostname"],
+        "esa1.example.net"
+    );
+
+    // Rolling back to before the first import removes network.yaml again.
+    let first = env
+        .ok("esa2", &["rollback", "--list"])
+        .lines()
+        .last()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    env.ok("esa2", &["rollback", &first]);
+    let now = tree(&env.root("esa2"));
+    let config = |t: &BTreeMap<PathBuf, Vec<u8>>| {
+        t.keys()
+            .filter(|p| p.starts_with("config"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(config(&before), config(&now));
+    assert_eq!(
+        before[Path::new("config/users.yaml")],
+        now[Path::new("config/users.yaml")]
+    );
 }

@@ -200,7 +200,8 @@ fn real_bundle() -> Vec<u8> {
     .unwrap();
     let (_, out) = ops
         .export(
-            &Kind::ALL,
+            &[Kind::Jwt, Kind::Users],
+            false,
             &SecretString::from(PASS),
             KdfParams::TEST,
             Vec::new(),

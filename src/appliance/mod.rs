@@ -320,4 +320,19 @@ impl Appliance {
     pub fn jwt_settings(&self) -> Result<JwtSettings, ApplianceError> {
         self.read()
     }
+
+    /// Network settings; empty when never set.
+    pub fn network(&self) -> Result<component::Network, ApplianceError> {
+        if !self
+            .root
+            .join(<component::Network as Stored>::FILE)
+            .exists()
+        {
+            return Ok(component::Network {
+                version: component::FORMAT_VERSION,
+                ..Default::default()
+            });
+        }
+        self.read()
+    }
 }

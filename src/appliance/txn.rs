@@ -39,6 +39,9 @@ pub struct Journal {
     /// Directories the change replaces whole (custom files), relative to the root.
     #[serde(default)]
     pub dirs: Vec<String>,
+    /// Files the change deletes (restoring a snapshot in which they were absent).
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 /// What a snapshot holds (`snapshots/<id>/snapshot.yaml`).
@@ -189,6 +192,23 @@ impl Appliance {
             }
             crash_point(&format!("applied-{i}"));
         }
+        for rel in &j.remove {
+            let live = self.p(rel);
+            match fs::remove_file(&live) {
+                Ok(()) => {
+                    if let Some(dir) = live.parent() {
+                        sync_dir(dir).map_err(ApplianceError::io(dir))?;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(ApplianceError::Io {
+                        path: live,
+                        source: e,
+                    });
+                }
+            }
+        }
         let txn = self.p(TXN_DIR);
         fs::remove_dir_all(&txn).map_err(ApplianceError::io(&txn))?;
         sync_dir(&self.root).map_err(ApplianceError::io(&self.root))
@@ -203,7 +223,7 @@ impl Appliance {
         reason: &str,
         now: u64,
     ) -> Result<String, ApplianceError> {
-        self.commit_with_dirs(changes, &[], reason, now)
+        self.commit_with_dirs(changes, &[], &[], reason, now)
     }
 
     /// Like [`Appliance::commit`], and also replaces whole directories: each
@@ -213,6 +233,7 @@ impl Appliance {
         &self,
         changes: &[(String, Vec<u8>)],
         dirs: &[(String, PathBuf)],
+        remove: &[String],
         reason: &str,
         now: u64,
     ) -> Result<String, ApplianceError> {
@@ -220,6 +241,7 @@ impl Appliance {
             .iter()
             .map(|(r, _)| r)
             .chain(dirs.iter().map(|(r, _)| r))
+            .chain(remove)
             .find(|rel| !rel_ok(rel))
         {
             return Err(ApplianceError::Io {
@@ -233,7 +255,13 @@ impl Appliance {
             path: self.root.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let id = format!("{now}-{}", hex::encode(rnd));
+        // `<time>-<sequence>-<random>`: snapshots taken in the same second
+        // still sort in the order they were taken.
+        let seq = fs::read_dir(self.p(SNAPSHOTS))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            + 1;
+        let id = format!("{now}-{seq:05}-{}", hex::encode(rnd));
 
         // 1. Snapshot the current versions.
         let snaps = self.p(SNAPSHOTS);
@@ -249,7 +277,7 @@ impl Appliance {
             absent: Vec::new(),
             dirs: dirs.iter().map(|(rel, _)| rel.clone()).collect(),
         };
-        for (rel, _) in changes {
+        for rel in changes.iter().map(|(rel, _)| rel).chain(remove) {
             match fs::read(self.p(rel)) {
                 Ok(bytes) => {
                     let dest = tmp.join(rel);
@@ -311,6 +339,7 @@ impl Appliance {
             snapshot: id.clone(),
             files: changes.iter().map(|(rel, _)| rel.clone()).collect(),
             dirs: dirs.iter().map(|(rel, _)| rel.clone()).collect(),
+            remove: remove.to_vec(),
         };
         let text = yaml_serde::to_string(&journal).expect("the journal serialises");
         atomic_write(&self.p(JOURNAL), text.as_bytes())
@@ -344,7 +373,11 @@ impl Appliance {
                 })?;
             out.push(meta);
         }
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        out.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
         Ok(out)
     }
 

@@ -27,7 +27,7 @@ pub(super) enum KdfCost {
 
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
-    /// Components, comma-separated: jwt, users, files
+    /// Components, comma-separated: jwt, users, network, files
     #[arg(
         short = 'c',
         long = "components",
@@ -35,9 +35,12 @@ pub(super) struct ExportArgs {
         conflicts_with = "all"
     )]
     components: Vec<String>,
-    /// Every component
+    /// Every component, node-local parts included (a full backup)
     #[arg(long)]
     all: bool,
+    /// Include node-local parts (the host name) with -c
+    #[arg(long)]
+    include_node_local: bool,
     /// Output file [default: NODE-UTCTIME.tacbundle in the current directory]
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
@@ -78,6 +81,9 @@ pub(super) struct ImportArgs {
     /// Only these components, comma-separated [default: all in the bundle]
     #[arg(short = 'c', long = "components", value_delimiter = ',')]
     components: Vec<String>,
+    /// Apply node-local parts (the host name) from another node's bundle
+    #[arg(long)]
+    include_node_local: bool,
     /// Print the plan and stop
     #[arg(long)]
     dry_run: bool,
@@ -181,6 +187,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     let (manifest, file) = ops.export(
         &kinds,
+        a.all || a.include_node_local,
         &pass,
         kdf,
         std::io::BufWriter::new(tmp.reopen()?),
@@ -341,7 +348,7 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
         k
     };
     let now = now();
-    let plan = ops.plan(&opened, &chosen, now)?;
+    let plan = ops.plan(&opened, &chosen, a.include_node_local, now)?;
     if a.dry_run {
         return if a.json {
             print_json(out, &plan)
@@ -366,7 +373,7 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
             return Ok(());
         }
     }
-    let outcome = ops.apply(&opened, &chosen, now)?;
+    let outcome = ops.apply(&opened, &chosen, a.include_node_local, now)?;
     if a.json {
         return print_json(out, &serde_json::json!({"plan": plan, "outcome": outcome}));
     }

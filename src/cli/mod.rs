@@ -50,6 +50,9 @@ enum Command {
     /// Issue, verify and refresh tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Network settings: DNS, NTP, syslog targets and the host name
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Export chosen components to an encrypted bundle ("Appliance OS Configuration")
     Export(bundle::ExportArgs),
     /// Show what a bundle holds: source, time, versions, components, key fingerprints
@@ -200,6 +203,33 @@ enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum NetworkCommand {
+    /// Show the network settings
+    Show {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the network settings; lists given replace the current ones
+    Set {
+        /// DNS servers (IP addresses), comma-separated; an empty value clears them
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        dns: Option<Vec<String>>,
+        /// NTP servers, comma-separated
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        ntp: Option<Vec<String>>,
+        /// Syslog targets HOST[:PORT][/udp|/tcp], comma-separated (default port 514, udp)
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        syslog: Option<Vec<String>>,
+        /// This appliance's host name (node-local)
+        #[arg(long)]
+        hostname: Option<String>,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Log in with a user's credentials and print the token alone on stdout
     Issue {
@@ -303,6 +333,7 @@ pub fn run() -> Result<()> {
         Command::Jwt(cmd) => jwt_command(&root, cmd, &mut out),
         Command::User(cmd) => user_command(&root, cmd, &mut out),
         Command::Token(cmd) => token_command(&root, cmd, &mut out),
+        Command::Network(cmd) => network_command(&root, cmd, &mut out),
     }
 }
 
@@ -575,6 +606,64 @@ fn user_command(root: &Path, cmd: UserCommand, out: &mut impl Write) -> Result<(
             }
         }
     }
+    Ok(())
+}
+
+fn network_command(root: &Path, cmd: NetworkCommand, out: &mut impl Write) -> Result<()> {
+    let n = match cmd {
+        NetworkCommand::Show { json } => {
+            let n = open(root)?.network()?;
+            if json {
+                return print_json(out, &n);
+            }
+            n
+        }
+        NetworkCommand::Set {
+            dns,
+            ntp,
+            syslog,
+            hostname,
+            creds,
+        } => {
+            let nonempty = |v: Vec<String>| {
+                v.into_iter()
+                    .filter(|x| !x.trim().is_empty())
+                    .collect::<Vec<_>>()
+            };
+            let syslog = syslog
+                .map(|v| {
+                    nonempty(v)
+                        .iter()
+                        .map(|t| t.parse::<crate::component::SyslogTarget>())
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()
+                .map_err(UsageError)?;
+            let ops = admin(root, &creds)?;
+            ops.set_network(ops::NetworkChange {
+                dns_servers: dns.map(nonempty),
+                ntp_servers: ntp.map(nonempty),
+                syslog_targets: syslog,
+                hostname,
+            })?
+        }
+    };
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    writeln!(out, "DNS servers:     {}", list(&n.dns_servers))?;
+    writeln!(out, "NTP servers:     {}", list(&n.ntp_servers))?;
+    let targets: Vec<String> = n.syslog_targets.iter().map(|t| t.to_string()).collect();
+    writeln!(out, "Syslog targets:  {}", list(&targets))?;
+    writeln!(
+        out,
+        "Host name:       {}",
+        n.hostname.as_deref().unwrap_or("not set")
+    )?;
     Ok(())
 }
 

@@ -37,6 +37,8 @@ pub enum Kind {
     Jwt,
     /// Local users.
     Users,
+    /// DNS, NTP, syslog; and the host name, which is node-local.
+    Network,
     /// Custom files: everything under the appliance's `files/` directory.
     Files,
 }
@@ -46,13 +48,14 @@ pub const FILES_DIR: &str = "files";
 
 impl Kind {
     /// Every kind, in bundle order.
-    pub const ALL: [Kind; 3] = [Kind::Jwt, Kind::Users, Kind::Files];
+    pub const ALL: [Kind; 4] = [Kind::Jwt, Kind::Users, Kind::Network, Kind::Files];
 
     /// The name used in `-c` and manifests.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Jwt => "jwt",
             Kind::Users => "users",
+            Kind::Network => "network",
             Kind::Files => "files",
         }
     }
@@ -62,6 +65,7 @@ impl Kind {
         match self {
             Kind::Jwt => "Appliances JWT Configuration",
             Kind::Users => "Local users",
+            Kind::Network => "Network settings",
             Kind::Files => "Custom files",
         }
     }
@@ -70,6 +74,7 @@ impl Kind {
         match self {
             Kind::Jwt => JwtExport::FILE,
             Kind::Users => "components/users.yaml",
+            Kind::Network => "components/network.yaml",
             Kind::Files => FILES_DIR,
         }
     }
@@ -163,6 +168,8 @@ pub struct Opened {
     pub jwt: Option<JwtExport>,
     /// The users component, when present.
     pub users: Option<Users>,
+    /// The network component, when present.
+    pub network: Option<component::Network>,
     /// The staged tree of custom files, when present.
     pub files: Option<std::path::PathBuf>,
 }
@@ -234,10 +241,12 @@ pub struct ImportOutcome {
 }
 
 impl Ops {
-    /// Writes a bundle of `kinds` to `out`.
+    /// Writes a bundle of `kinds` to `out`. Node-local parts (the host name)
+    /// are included only with `include_node_local` (full backups).
     pub fn export<W: Write>(
         &self,
         kinds: &[Kind],
+        include_node_local: bool,
         passphrase: &SecretString,
         kdf: KdfParams,
         out: W,
@@ -251,6 +260,13 @@ impl Ops {
             let text = match kind {
                 Kind::Jwt => component::render(&export_jwt(self, &settings, now)?)?,
                 Kind::Users => component::render(&self.app.users()?)?,
+                Kind::Network => {
+                    let mut n = self.app.network()?;
+                    if !include_node_local {
+                        n.hostname = None;
+                    }
+                    component::render(&n)?
+                }
                 Kind::Files => continue,
             };
             texts.push((*kind, zeroize::Zeroizing::new(text)));
@@ -377,7 +393,13 @@ impl Ops {
     }
 
     /// The plan of importing `opened` (only `kinds`) onto this appliance.
-    pub fn plan(&self, opened: &Opened, kinds: &[Kind], _now: u64) -> Result<Plan> {
+    pub fn plan(
+        &self,
+        opened: &Opened,
+        kinds: &[Kind],
+        include_node_local: bool,
+        _now: u64,
+    ) -> Result<Plan> {
         let mut components = Vec::new();
         let mut sessions = "none: the JWT key does not change".to_owned();
         if let (true, Some(incoming)) = (kinds.contains(&Kind::Jwt), &opened.jwt) {
@@ -458,6 +480,49 @@ impl Ops {
             }
             components.push(ComponentPlan::new("users", changes));
         }
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Network), &opened.network) {
+            let cur = self.app.network()?;
+            let new = self.merged_network(opened, incoming, &cur, include_node_local)?;
+            let mut changes = Vec::new();
+            let mut diff = |field: &str, a: String, b: String| {
+                if a != b {
+                    changes.push(Change {
+                        what: "changed".into(),
+                        detail: format!("{field}: [{a}] -> [{b}]"),
+                    });
+                }
+            };
+            diff(
+                "dns servers",
+                cur.dns_servers.join(", "),
+                new.dns_servers.join(", "),
+            );
+            diff(
+                "ntp servers",
+                cur.ntp_servers.join(", "),
+                new.ntp_servers.join(", "),
+            );
+            let targets = |n: &component::Network| {
+                n.syslog_targets
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            diff("syslog targets", targets(&cur), targets(&new));
+            diff(
+                "hostname",
+                cur.hostname.clone().unwrap_or_default(),
+                new.hostname.clone().unwrap_or_default(),
+            );
+            if incoming.hostname.is_some() && new.hostname != incoming.hostname {
+                changes.push(Change {
+                    what: "skipped".into(),
+                    detail: "hostname (node-local, from another node): pass --include-node-local to apply it".into(),
+                });
+            }
+            components.push(ComponentPlan::new("network", changes));
+        }
         if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files) {
             let io = |e| {
                 OpsError::from(ApplianceError::Io {
@@ -514,11 +579,40 @@ impl Ops {
         })
     }
 
+    /// The network settings an import would leave: the bundle's cluster-wide
+    /// lists, and its host name only when node-local parts apply (restoring
+    /// this node's own backup, or `include_node_local`).
+    fn merged_network(
+        &self,
+        opened: &Opened,
+        incoming: &component::Network,
+        cur: &component::Network,
+        include_node_local: bool,
+    ) -> Result<component::Network> {
+        let own_backup = opened.manifest.source.node_id == self.app.node()?.node_id;
+        let hostname = if (include_node_local || own_backup) && incoming.hostname.is_some() {
+            incoming.hostname.clone()
+        } else {
+            cur.hostname.clone()
+        };
+        Ok(component::Network {
+            version: component::FORMAT_VERSION,
+            hostname,
+            ..incoming.clone()
+        })
+    }
+
     /// Applies `opened` (only `kinds`) in one journaled change, then checks the proof token.
-    pub fn apply(&self, opened: &Opened, kinds: &[Kind], now: u64) -> Result<ImportOutcome> {
+    pub fn apply(
+        &self,
+        opened: &Opened,
+        kinds: &[Kind],
+        include_node_local: bool,
+        now: u64,
+    ) -> Result<ImportOutcome> {
         let _lock = self.app.lock(self.lock_timeout)?;
         self.app.recover()?;
-        let plan = self.plan(opened, kinds, now)?;
+        let plan = self.plan(opened, kinds, include_node_local, now)?;
         let components: Vec<String> = plan
             .components
             .iter()
@@ -558,6 +652,14 @@ impl Ops {
                 component::render(incoming)?.into_bytes(),
             ));
         }
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Network), &opened.network) {
+            let merged =
+                self.merged_network(opened, incoming, &self.app.network()?, include_node_local)?;
+            changes.push((
+                <component::Network as Stored>::FILE.into(),
+                component::render(&merged)?.into_bytes(),
+            ));
+        }
         let mut dirs = Vec::new();
         if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files)
             && plan
@@ -567,9 +669,13 @@ impl Ops {
         {
             dirs.push((FILES_DIR.to_owned(), tree.clone()));
         }
-        let snapshot =
-            self.app
-                .commit_with_dirs(&changes, &dirs, &format!("import from {source}"), now)?;
+        let snapshot = self.app.commit_with_dirs(
+            &changes,
+            &dirs,
+            &[],
+            &format!("import from {source}"),
+            now,
+        )?;
         // The proof: the source's token must verify with what was just applied.
         if kinds.contains(&Kind::Jwt)
             && opened.jwt.is_some()
@@ -581,6 +687,7 @@ impl Ops {
                 self.app.commit_with_dirs(
                     &files,
                     &dirs,
+                    &meta.absent,
                     &format!("undo failed import {snapshot}"),
                     now,
                 )?;
@@ -692,9 +799,13 @@ impl Ops {
             }
         }
         let dirs = self.app.snapshot_dirs(&meta)?;
-        let undo = self
-            .app
-            .commit_with_dirs(&files, &dirs, &format!("rollback to {id}"), now)?;
+        let undo = self.app.commit_with_dirs(
+            &files,
+            &dirs,
+            &meta.absent,
+            &format!("rollback to {id}"),
+            now,
+        )?;
         self.app.audit(AuditRecord {
             time: now,
             action: "rollback".into(),
@@ -755,6 +866,7 @@ pub fn open_into<R: Read + Send>(
         kdf: info.kdf,
         jwt: None,
         users: None,
+        network: None,
         files: None,
     };
     for c in &opened.manifest.components {
@@ -805,6 +917,10 @@ pub fn open_into<R: Read + Send>(
             }
             Kind::Users => {
                 opened.users =
+                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
+            }
+            Kind::Network => {
+                opened.network =
                     Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
             }
             Kind::Files => {}

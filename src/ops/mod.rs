@@ -253,6 +253,19 @@ pub struct UserView {
     pub api_access: bool,
 }
 
+/// What `network set` changes; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct NetworkChange {
+    /// DNS servers.
+    pub dns_servers: Option<Vec<String>>,
+    /// NTP servers.
+    pub ntp_servers: Option<Vec<String>>,
+    /// Syslog targets.
+    pub syslog_targets: Option<Vec<component::SyslogTarget>>,
+    /// Host name.
+    pub hostname: Option<String>,
+}
+
 /// A freshly issued token.
 #[derive(Debug)]
 pub struct Issued {
@@ -437,6 +450,37 @@ impl Ops {
         f(&mut users)?;
         self.app.write(&users)?;
         Ok(())
+    }
+
+    /// `network show`.
+    pub fn network(&self) -> Result<component::Network> {
+        Ok(self.app.network()?)
+    }
+
+    /// `network set`: replaces the lists given, keeps the others.
+    pub fn set_network(&self, change: NetworkChange) -> Result<component::Network> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let mut n = self.app.network()?;
+        if let Some(d) = change.dns_servers {
+            n.dns_servers = d;
+        }
+        if let Some(t) = change.ntp_servers {
+            n.ntp_servers = t;
+        }
+        if let Some(s) = change.syslog_targets {
+            n.syslog_targets = s;
+        }
+        if let Some(h) = change.hostname {
+            n.hostname = Some(h);
+        }
+        let n = component::Network {
+            version: component::FORMAT_VERSION,
+            ..n
+        };
+        <component::Network as component::Stored>::validate(&n)
+            .map_err(|e| OpsError::Invalid(format!("{}: {}", e.field, e.problem)))?;
+        self.app.write(&n)?;
+        Ok(n)
     }
 
     /// `user add`.
