@@ -26,7 +26,13 @@ fn demo_walks_through_the_jwt_life_cycle_and_cleans_up() {
         "alice's token (old key) is still accepted",
         "the old token is now refused: key check failed",
         "the new token is still accepted",
-        "Done: the demo appliance was removed.",
+        "ESA 2: algorithm check failed",
+        "Export the Appliance OS Configuration from ESA 1",
+        "jwt: changed active key",
+        "imported on ESA 2",
+        "ESA 2 accepts it: valid for alice",
+        "ESA 1 accepts the refreshed token",
+        "Done: the demo appliances were removed.",
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }

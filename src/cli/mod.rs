@@ -67,7 +67,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Walk through an appliance's JWT life cycle in a temporary directory
+    /// Walk through the JWT life cycle and a move of JWT configuration between two appliances
     Demo,
 }
 
