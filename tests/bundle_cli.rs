@@ -707,3 +707,76 @@ fn network_settings_travel_and_the_host_name_only_when_asked() {
         now[Path::new("config/users.yaml")]
     );
 }
+
+#[test]
+fn ldap_settings_travel_with_the_bind_password_resealed_and_never_shown() {
+    let env = Env::new();
+    let bind_pw = "ldap-bind-secret-4711";
+    std::fs::write(env.path("bindpw"), format!("{bind_pw}\n")).unwrap();
+    let out = env.run(
+        "esa1",
+        &[
+            "ldap",
+            "set",
+            "--url",
+            "http://x",
+            "--base-dn",
+            "dc=example,dc=org",
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!env.root("esa1").join("config/ldap.yaml").exists());
+    env.ok(
+        "esa1",
+        &[
+            "ldap",
+            "set",
+            "--url",
+            "ldap://127.0.0.1:3890",
+            "--base-dn",
+            "dc=example,dc=org",
+            "--bind-dn",
+            "cn=svc,dc=example,dc=org",
+            "--bind-password-file",
+            "bindpw",
+            "--api-access-group",
+            "cn=api,ou=groups,dc=example,dc=org",
+            "--timeout",
+            "3",
+        ],
+    );
+    let shown = env.ok("esa1", &["ldap", "show"]);
+    assert!(
+        shown.contains("Bind password:     set") && !shown.contains(bind_pw),
+        "{shown}"
+    );
+    let json = env.json("esa1", &["ldap", "show", "--json"]);
+    assert_eq!(json["timeout_seconds"], 3);
+    assert_eq!(json["bind_password_set"], true);
+
+    let bundle = env.export("esa1", &["-c", "ldap"], "l.tacbundle");
+    env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    assert_eq!(env.json("esa2", &["ldap", "show", "--json"]), json);
+    for node in ["esa1", "esa2"] {
+        for (path, data) in tree(&env.root(node)) {
+            assert!(
+                !data.windows(bind_pw.len()).any(|w| w == bind_pw.as_bytes()),
+                "{node}: the bind password is in {} in the clear",
+                path.display()
+            );
+        }
+    }
+    // Re-sealed under esa2's own master key: the sealed text differs.
+    let sealed =
+        |node: &str| std::fs::read_to_string(env.root(node).join("config/ldap.yaml")).unwrap();
+    assert_ne!(sealed("esa1"), sealed("esa2"));
+    // And it opens there: a re-import is "unchanged", which compares the passwords.
+    let again = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    assert!(again.contains("Nothing to change"), "{again}");
+
+    env.ok("esa2", &["ldap", "disable"]);
+    assert_eq!(
+        env.json("esa2", &["ldap", "show", "--json"])["enabled"],
+        false
+    );
+}

@@ -43,6 +43,8 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 pub const LOCK_FILE: &str = ".lock";
 /// The sealing purpose of JWT keys (bound into the AEAD's associated data).
 const JWT_KEY_PURPOSE: &str = "jwt-key";
+/// The sealing purpose of the LDAP bind password.
+const LDAP_BIND_PURPOSE: &str = "ldap-bind";
 
 /// What can go wrong with an appliance directory.
 #[derive(Debug, thiserror::Error)]
@@ -319,6 +321,31 @@ impl Appliance {
     /// JWT settings.
     pub fn jwt_settings(&self) -> Result<JwtSettings, ApplianceError> {
         self.read()
+    }
+
+    /// LDAP settings; `None` when never set.
+    pub fn ldap(&self) -> Result<Option<component::LdapSettings>, ApplianceError> {
+        if !self
+            .root
+            .join(<component::LdapSettings as Stored>::FILE)
+            .exists()
+        {
+            return Ok(None);
+        }
+        self.read().map(Some)
+    }
+
+    /// Seals an LDAP bind password under this node's master key.
+    pub fn seal_ldap_password(&self, password: &[u8]) -> Result<String, ApplianceError> {
+        Ok(self.master.seal(LDAP_BIND_PURPOSE, password)?)
+    }
+
+    /// Opens a sealed LDAP bind password.
+    pub fn open_ldap_password(
+        &self,
+        sealed: &str,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, ApplianceError> {
+        Ok(self.master.open(LDAP_BIND_PURPOSE, sealed)?)
     }
 
     /// Network settings; empty when never set.

@@ -27,7 +27,7 @@ pub(super) enum KdfCost {
 
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
-    /// Components, comma-separated: jwt, users, network, files
+    /// Components, comma-separated: jwt, users, ldap, network, files
     #[arg(
         short = 'c',
         long = "components",
@@ -142,8 +142,12 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
             "choose what to export: -c jwt,users or --all".into()
         ));
     }
-    let kinds = kinds(&a.components, a.all)?;
+    let mut kinds = kinds(&a.components, a.all)?;
     let ops = admin(root, &a.creds)?;
+    if a.all && ops.ldap()?.is_none() {
+        // A full backup of an appliance that never used LDAP has nothing to carry for it.
+        kinds.retain(|k| *k != Kind::Ldap);
+    }
     let pass = passphrase(a.passphrase_file.as_deref(), true)?;
     let score: u8 = zxcvbn::zxcvbn(pass.expose_secret(), &[]).score().into();
     if !a.allow_weak_passphrase

@@ -53,6 +53,9 @@ enum Command {
     /// Network settings: DNS, NTP, syslog targets and the host name
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// External LDAP directory settings
+    #[command(subcommand)]
+    Ldap(LdapCommand),
     /// Export chosen components to an encrypted bundle ("Appliance OS Configuration")
     Export(bundle::ExportArgs),
     /// Show what a bundle holds: source, time, versions, components, key fingerprints
@@ -203,6 +206,56 @@ enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum LdapCommand {
+    /// Show the LDAP settings (never the bind password)
+    Show {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configure and enable the external LDAP directory
+    Set {
+        /// ldap://HOST:PORT or ldaps://HOST:PORT
+        #[arg(long)]
+        url: String,
+        /// Where users are searched
+        #[arg(long)]
+        base_dn: String,
+        /// Search filter with {username}
+        #[arg(long, default_value = "(uid={username})")]
+        user_filter: String,
+        /// DN to bind as for searches [default: anonymous]
+        #[arg(long, requires = "bind_password_file")]
+        bind_dn: Option<String>,
+        /// Read the bind password from FILE (or TACCTL_LDAP_BIND_PASSWORD)
+        #[arg(long, value_name = "FILE")]
+        bind_password_file: Option<PathBuf>,
+        /// Members of this group have API access
+        #[arg(long)]
+        api_access_group: Option<String>,
+        /// Members of this group are administrators
+        #[arg(long)]
+        admin_group: Option<String>,
+        /// Upgrade ldap:// with StartTLS
+        #[arg(long)]
+        starttls: bool,
+        /// PEM file of CA certificates to trust for the directory
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Seconds allowed for each LDAP operation
+        #[arg(long, default_value_t = crate::component::DEFAULT_LDAP_TIMEOUT_SECONDS)]
+        timeout: u64,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// Stop using the directory (the settings are kept)
+    Disable {
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum NetworkCommand {
     /// Show the network settings
     Show {
@@ -334,6 +387,7 @@ pub fn run() -> Result<()> {
         Command::User(cmd) => user_command(&root, cmd, &mut out),
         Command::Token(cmd) => token_command(&root, cmd, &mut out),
         Command::Network(cmd) => network_command(&root, cmd, &mut out),
+        Command::Ldap(cmd) => ldap_command(&root, cmd, &mut out),
     }
 }
 
@@ -604,6 +658,107 @@ fn user_command(root: &Path, cmd: UserCommand, out: &mut impl Write) -> Result<(
                     if u.api_access { "yes" } else { "no" }
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+fn ldap_command(root: &Path, cmd: LdapCommand, out: &mut impl Write) -> Result<()> {
+    match cmd {
+        LdapCommand::Show { json } => {
+            let view = open(root)?.ldap()?;
+            if json {
+                return print_json(out, &view);
+            }
+            let Some(v) = view else {
+                writeln!(out, "LDAP is not configured.")?;
+                return Ok(());
+            };
+            let s = &v.settings;
+            let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
+            writeln!(
+                out,
+                "Enabled:           {}",
+                if s.enabled { "yes" } else { "no" }
+            )?;
+            writeln!(
+                out,
+                "URL:               {}{}",
+                s.url,
+                if s.starttls { " (StartTLS)" } else { "" }
+            )?;
+            writeln!(out, "Base DN:           {}", s.base_dn)?;
+            writeln!(out, "User filter:       {}", s.user_filter)?;
+            writeln!(
+                out,
+                "Bind DN:           {}",
+                s.bind_dn.clone().unwrap_or_else(|| "anonymous".into())
+            )?;
+            writeln!(
+                out,
+                "Bind password:     {}",
+                if v.bind_password_set { "set" } else { "none" }
+            )?;
+            writeln!(out, "API access group:  {}", opt(&s.api_access_group))?;
+            writeln!(out, "Admin group:       {}", opt(&s.admin_group))?;
+            writeln!(
+                out,
+                "CA certificates:   {}",
+                if s.ca_pem.is_some() { "set" } else { "system" }
+            )?;
+            writeln!(out, "Timeout:           {} s", s.timeout_seconds)?;
+        }
+        LdapCommand::Set {
+            url,
+            base_dn,
+            user_filter,
+            bind_dn,
+            bind_password_file,
+            api_access_group,
+            admin_group,
+            starttls,
+            ca_file,
+            timeout,
+            creds,
+        } => {
+            let ca_pem = ca_file
+                .map(|f| {
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read {}", f.display()))
+                })
+                .transpose()?;
+            let ops = admin(root, &creds)?;
+            let password = match &bind_dn {
+                Some(_) => Some(secrets::read_bytes(&SecretSource {
+                    file: bind_password_file.as_deref(),
+                    env: "TACCTL_LDAP_BIND_PASSWORD",
+                    flag: "--bind-password-file",
+                    prompt: "LDAP bind password",
+                    confirm: None,
+                })?),
+                None => None,
+            };
+            ops.set_ldap(
+                crate::component::LdapCommon {
+                    enabled: true,
+                    url,
+                    base_dn,
+                    user_filter,
+                    bind_dn,
+                    api_access_group,
+                    admin_group,
+                    starttls,
+                    ca_pem,
+                    timeout_seconds: timeout,
+                },
+                password.as_ref(),
+            )?;
+            writeln!(out, "LDAP configured and enabled")?;
+        }
+        LdapCommand::Disable { creds } => {
+            let ops = admin(root, &creds)?;
+            ops.disable_ldap()?;
+            writeln!(out, "LDAP disabled; local users only")?;
         }
     }
     Ok(())

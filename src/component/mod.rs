@@ -8,6 +8,7 @@
 //! [`schemas`] and committed under `schemas/`.
 
 mod jwt;
+mod ldap;
 mod network;
 mod node;
 mod users;
@@ -16,6 +17,7 @@ pub use jwt::{
     DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport,
     JwtSettings, SealedKey, SecretBase64, StoredRetiredKey,
 };
+pub use ldap::{DEFAULT_LDAP_TIMEOUT_SECONDS, LdapCommon, LdapExport, LdapSettings};
 pub use network::{Network, SyslogProtocol, SyslogTarget, check_host};
 pub use node::Node;
 pub use users::{Role, User, Users};

@@ -24,8 +24,8 @@ use crate::bundle::manifest::{
 };
 use crate::bundle::stream::payload_error;
 use crate::component::{
-    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, SealedKey, SecretBase64, Stored,
-    StoredRetiredKey, Users,
+    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, LdapExport, SealedKey,
+    SecretBase64, Stored, StoredRetiredKey, Users,
 };
 use crate::jwt::{self, Claims, JwtKey, Policy};
 
@@ -37,6 +37,8 @@ pub enum Kind {
     Jwt,
     /// Local users.
     Users,
+    /// External LDAP settings, the bind password included.
+    Ldap,
     /// DNS, NTP, syslog; and the host name, which is node-local.
     Network,
     /// Custom files: everything under the appliance's `files/` directory.
@@ -48,13 +50,20 @@ pub const FILES_DIR: &str = "files";
 
 impl Kind {
     /// Every kind, in bundle order.
-    pub const ALL: [Kind; 4] = [Kind::Jwt, Kind::Users, Kind::Network, Kind::Files];
+    pub const ALL: [Kind; 5] = [
+        Kind::Jwt,
+        Kind::Users,
+        Kind::Ldap,
+        Kind::Network,
+        Kind::Files,
+    ];
 
     /// The name used in `-c` and manifests.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Jwt => "jwt",
             Kind::Users => "users",
+            Kind::Ldap => "ldap",
             Kind::Network => "network",
             Kind::Files => "files",
         }
@@ -65,6 +74,7 @@ impl Kind {
         match self {
             Kind::Jwt => "Appliances JWT Configuration",
             Kind::Users => "Local users",
+            Kind::Ldap => "LDAP settings",
             Kind::Network => "Network settings",
             Kind::Files => "Custom files",
         }
@@ -74,6 +84,7 @@ impl Kind {
         match self {
             Kind::Jwt => JwtExport::FILE,
             Kind::Users => "components/users.yaml",
+            Kind::Ldap => LdapExport::FILE,
             Kind::Network => "components/network.yaml",
             Kind::Files => FILES_DIR,
         }
@@ -168,6 +179,8 @@ pub struct Opened {
     pub jwt: Option<JwtExport>,
     /// The users component, when present.
     pub users: Option<Users>,
+    /// The LDAP component, when present.
+    pub ldap: Option<LdapExport>,
     /// The network component, when present.
     pub network: Option<component::Network>,
     /// The staged tree of custom files, when present.
@@ -260,6 +273,27 @@ impl Ops {
             let text = match kind {
                 Kind::Jwt => component::render(&export_jwt(self, &settings, now)?)?,
                 Kind::Users => component::render(&self.app.users()?)?,
+                Kind::Ldap => {
+                    let Some(l) = self.app.ldap()? else {
+                        return Err(OpsError::Invalid(
+                            "LDAP is not configured on this appliance; configure it with `tacctl ldap set` or leave ldap out of -c".into(),
+                        ));
+                    };
+                    let bind_password = l
+                        .bind_password_sealed
+                        .as_deref()
+                        .map(|s| {
+                            self.app
+                                .open_ldap_password(s)
+                                .map(|p| SecretBase64::encode(&p))
+                        })
+                        .transpose()?;
+                    component::render(&LdapExport {
+                        version: component::FORMAT_VERSION,
+                        common: l.common,
+                        bind_password,
+                    })?
+                }
                 Kind::Network => {
                     let mut n = self.app.network()?;
                     if !include_node_local {
@@ -480,6 +514,52 @@ impl Ops {
             }
             components.push(ComponentPlan::new("users", changes));
         }
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Ldap), &opened.ldap) {
+            let cur = self.app.ldap()?;
+            let mut changes = Vec::new();
+            match &cur {
+                None => changes.push(Change {
+                    what: "added".into(),
+                    detail: format!("{} (base {})", incoming.common.url, incoming.common.base_dn),
+                }),
+                Some(c) => {
+                    let a = serde_json::to_value(&c.common).expect("settings serialise");
+                    let b = serde_json::to_value(&incoming.common).expect("settings serialise");
+                    if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+                        for (k, v) in b {
+                            if a.get(k) != Some(v) {
+                                changes.push(Change {
+                                    what: "changed".into(),
+                                    detail: format!(
+                                        "{k}: {} -> {v}",
+                                        a.get(k).cloned().unwrap_or_default()
+                                    ),
+                                });
+                            }
+                        }
+                        for k in a.keys().filter(|k| !b.contains_key(*k)) {
+                            changes.push(Change {
+                                what: "removed".into(),
+                                detail: k.clone(),
+                            });
+                        }
+                    }
+                    let old_pw = c
+                        .bind_password_sealed
+                        .as_deref()
+                        .map(|s| self.app.open_ldap_password(s))
+                        .transpose()?;
+                    let new_pw = incoming.bind_password.as_ref().and_then(|p| p.decode());
+                    if old_pw.as_deref().map(|p| &p[..]) != new_pw.as_deref().map(|p| &p[..]) {
+                        changes.push(Change {
+                            what: "changed".into(),
+                            detail: "bind password".into(),
+                        });
+                    }
+                }
+            }
+            components.push(ComponentPlan::new("ldap", changes));
+        }
         if let (true, Some(incoming)) = (kinds.contains(&Kind::Network), &opened.network) {
             let cur = self.app.network()?;
             let new = self.merged_network(opened, incoming, &cur, include_node_local)?;
@@ -650,6 +730,23 @@ impl Ops {
             changes.push((
                 Users::FILE.into(),
                 component::render(incoming)?.into_bytes(),
+            ));
+        }
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Ldap), &opened.ldap) {
+            let sealed = incoming
+                .bind_password
+                .as_ref()
+                .and_then(|p| p.decode())
+                .map(|p| self.app.seal_ldap_password(&p))
+                .transpose()?;
+            let settings = component::LdapSettings {
+                version: component::FORMAT_VERSION,
+                common: incoming.common.clone(),
+                bind_password_sealed: sealed,
+            };
+            changes.push((
+                <component::LdapSettings as Stored>::FILE.into(),
+                component::render(&settings)?.into_bytes(),
             ));
         }
         if let (true, Some(incoming)) = (kinds.contains(&Kind::Network), &opened.network) {
@@ -866,6 +963,7 @@ pub fn open_into<R: Read + Send>(
         kdf: info.kdf,
         jwt: None,
         users: None,
+        ldap: None,
         network: None,
         files: None,
     };
@@ -917,6 +1015,10 @@ pub fn open_into<R: Read + Send>(
             }
             Kind::Users => {
                 opened.users =
+                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
+            }
+            Kind::Ldap => {
+                opened.ldap =
                     Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
             }
             Kind::Network => {

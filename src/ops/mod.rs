@@ -253,6 +253,16 @@ pub struct UserView {
     pub api_access: bool,
 }
 
+/// `ldap show`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LdapView {
+    /// The settings.
+    #[serde(flatten)]
+    pub settings: component::LdapCommon,
+    /// Whether a bind password is stored (never the password).
+    pub bind_password_set: bool,
+}
+
 /// What `network set` changes; `None` keeps the current value.
 #[derive(Debug, Default)]
 pub struct NetworkChange {
@@ -481,6 +491,48 @@ impl Ops {
             .map_err(|e| OpsError::Invalid(format!("{}: {}", e.field, e.problem)))?;
         self.app.write(&n)?;
         Ok(n)
+    }
+
+    /// `ldap show`: the settings, never the bind password.
+    pub fn ldap(&self) -> Result<Option<LdapView>> {
+        Ok(self.app.ldap()?.map(|l| LdapView {
+            bind_password_set: l.bind_password_sealed.is_some(),
+            settings: l.common,
+        }))
+    }
+
+    /// `ldap set`: replaces the LDAP settings; the bind password is sealed.
+    pub fn set_ldap(
+        &self,
+        common: component::LdapCommon,
+        bind_password: Option<&SecretSlice<u8>>,
+    ) -> Result<()> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let sealed = bind_password
+            .map(|p| self.app.seal_ldap_password(p.expose_secret()))
+            .transpose()?;
+        let settings = component::LdapSettings {
+            version: component::FORMAT_VERSION,
+            common,
+            bind_password_sealed: sealed,
+        };
+        <component::LdapSettings as component::Stored>::validate(&settings)
+            .map_err(|e| OpsError::Invalid(format!("{}: {}", e.field, e.problem)))?;
+        self.app.write(&settings)?;
+        Ok(())
+    }
+
+    /// `ldap disable`: keeps the settings, stops using them.
+    pub fn disable_ldap(&self) -> Result<()> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let Some(mut l) = self.app.ldap()? else {
+            return Err(OpsError::Invalid(
+                "LDAP is not configured; nothing to disable".into(),
+            ));
+        };
+        l.common.enabled = false;
+        self.app.write(&l)?;
+        Ok(())
     }
 
     /// `user add`.
