@@ -206,6 +206,7 @@ enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 enum LdapCommand {
     /// Show the LDAP settings (never the bind password)
     Show {
