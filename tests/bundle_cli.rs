@@ -780,3 +780,96 @@ fn ldap_settings_travel_with_the_bind_password_resealed_and_never_shown() {
         false
     );
 }
+
+fn pem_block(tag: &str, bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {tag}-----\n{}\n-----END {tag}-----\n",
+        lines.join("\n")
+    )
+}
+
+#[test]
+fn the_tls_certificate_is_node_local_and_travels_only_when_asked() {
+    let env = Env::new();
+    let out = env.run("esa1", &["tls", "show"]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tls set"));
+    let key_marker = b"private-key-bytes-that-must-stay-sealed";
+    std::fs::write(
+        env.path("cert.pem"),
+        pem_block("CERTIFICATE", b"certificate der bytes"),
+    )
+    .unwrap();
+    std::fs::write(env.path("key.pem"), pem_block("PRIVATE KEY", key_marker)).unwrap();
+    let out = env.run(
+        "esa1",
+        &["tls", "set", "--cert", "key.pem", "--key", "key.pem"],
+    );
+    assert_eq!(code(&out), 2, "a key is not a certificate");
+    let set = env.ok(
+        "esa1",
+        &["tls", "set", "--cert", "cert.pem", "--key", "key.pem"],
+    );
+    let fp = env.ok("esa1", &["tls", "show"]).trim().to_owned();
+    assert!(
+        fp.starts_with("SHA256:") && set.contains(&fp),
+        "{set} / {fp}"
+    );
+    let key_pem = std::fs::read(env.path("key.pem")).unwrap();
+    for (path, data) in tree(&env.root("esa1")) {
+        assert!(
+            !data.windows(key_pem.len()).any(|w| w == key_pem),
+            "the key is in {} in the clear",
+            path.display()
+        );
+    }
+
+    let out = env.run(
+        "esa1",
+        &[
+            "export",
+            "-c",
+            "tls",
+            "--kdf-cost",
+            "test",
+            "-o",
+            "t.tacbundle",
+        ],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node-local"));
+    let full = env.export("esa1", &["--all"], "full.tacbundle");
+    let plan = env.ok(
+        "esa2",
+        &["import", full.to_str().unwrap(), "-c", "tls", "--dry-run"],
+    );
+    assert!(plan.contains("skipped certificate"), "{plan}");
+    env.ok(
+        "esa2",
+        &["import", full.to_str().unwrap(), "-c", "tls", "--yes"],
+    );
+    assert_eq!(
+        code(&env.run("esa2", &["tls", "show"])),
+        2,
+        "another node's certificate was applied"
+    );
+    env.ok(
+        "esa2",
+        &[
+            "import",
+            full.to_str().unwrap(),
+            "-c",
+            "tls",
+            "--include-node-local",
+            "--yes",
+        ],
+    );
+    assert_eq!(env.ok("esa2", &["tls", "show"]).trim(), fp);
+}

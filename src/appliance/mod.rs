@@ -45,6 +45,8 @@ pub const LOCK_FILE: &str = ".lock";
 const JWT_KEY_PURPOSE: &str = "jwt-key";
 /// The sealing purpose of the LDAP bind password.
 const LDAP_BIND_PURPOSE: &str = "ldap-bind";
+/// The sealing purpose of the TLS private key.
+const TLS_KEY_PURPOSE: &str = "tls-key";
 
 /// What can go wrong with an appliance directory.
 #[derive(Debug, thiserror::Error)]
@@ -346,6 +348,31 @@ impl Appliance {
         sealed: &str,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, ApplianceError> {
         Ok(self.master.open(LDAP_BIND_PURPOSE, sealed)?)
+    }
+
+    /// The API server's certificate and sealed key; `None` when never set.
+    pub fn tls(&self) -> Result<Option<component::TlsSettings>, ApplianceError> {
+        if !self
+            .root
+            .join(<component::TlsSettings as Stored>::FILE)
+            .exists()
+        {
+            return Ok(None);
+        }
+        self.read().map(Some)
+    }
+
+    /// Seals a TLS private key (PEM) under this node's master key.
+    pub fn seal_tls_key(&self, key_pem: &[u8]) -> Result<String, ApplianceError> {
+        Ok(self.master.seal(TLS_KEY_PURPOSE, key_pem)?)
+    }
+
+    /// Opens the sealed TLS private key.
+    pub fn open_tls_key(
+        &self,
+        sealed: &str,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, ApplianceError> {
+        Ok(self.master.open(TLS_KEY_PURPOSE, sealed)?)
     }
 
     /// Network settings; empty when never set.

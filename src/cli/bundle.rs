@@ -27,7 +27,7 @@ pub(super) enum KdfCost {
 
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
-    /// Components, comma-separated: jwt, users, ldap, network, files
+    /// Components, comma-separated: jwt, users, ldap, network, tls, files
     #[arg(
         short = 'c',
         long = "components",
@@ -144,9 +144,12 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     }
     let mut kinds = kinds(&a.components, a.all)?;
     let ops = admin(root, &a.creds)?;
+    // A full backup leaves out what this appliance never configured.
     if a.all && ops.ldap()?.is_none() {
-        // A full backup of an appliance that never used LDAP has nothing to carry for it.
         kinds.retain(|k| *k != Kind::Ldap);
+    }
+    if a.all && ops.tls_fingerprint()?.is_none() {
+        kinds.retain(|k| *k != Kind::Tls);
     }
     let pass = passphrase(a.passphrase_file.as_deref(), true)?;
     let score: u8 = zxcvbn::zxcvbn(pass.expose_secret(), &[]).score().into();

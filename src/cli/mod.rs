@@ -56,6 +56,9 @@ enum Command {
     /// External LDAP directory settings
     #[command(subcommand)]
     Ldap(LdapCommand),
+    /// The API server's TLS certificate
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// Export chosen components to an encrypted bundle ("Appliance OS Configuration")
     Export(bundle::ExportArgs),
     /// Show what a bundle holds: source, time, versions, components, key fingerprints
@@ -202,6 +205,23 @@ enum UserCommand {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Print the certificate's fingerprint, SHA256:..., the form `cluster add --fingerprint` takes
+    Show,
+    /// Install a certificate chain (PEM, leaf first) and its private key (PEM)
+    Set {
+        /// The certificate chain
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// The private key
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[command(flatten)]
+        creds: AdminCreds,
     },
 }
 
@@ -389,6 +409,20 @@ pub fn run() -> Result<()> {
         Command::Token(cmd) => token_command(&root, cmd, &mut out),
         Command::Network(cmd) => network_command(&root, cmd, &mut out),
         Command::Ldap(cmd) => ldap_command(&root, cmd, &mut out),
+        Command::Tls(TlsCommand::Show) => match open(&root)?.tls_fingerprint()? {
+            Some(fp) => Ok(writeln!(out, "{fp}")?),
+            None => Err(OpsError::Invalid(
+                "no TLS certificate is installed; install one with `tacctl tls set --cert F --key F`".into(),
+            )
+            .into()),
+        },
+        Command::Tls(TlsCommand::Set { cert, key, creds }) => {
+            let cert_pem = std::fs::read_to_string(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            let key_pem = secrets::read_secret_file(&key)?;
+            let ops = admin(&root, &creds)?;
+            let fp = ops.set_tls(&cert_pem, &SecretSlice::from(key_pem.to_vec()))?;
+            Ok(writeln!(out, "TLS certificate installed: {fp}")?)
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod jwt;
 mod ldap;
 mod network;
 mod node;
+mod tls;
 mod users;
 
 pub use jwt::{
@@ -20,6 +21,7 @@ pub use jwt::{
 pub use ldap::{DEFAULT_LDAP_TIMEOUT_SECONDS, LdapCommon, LdapExport, LdapSettings};
 pub use network::{Network, SyslogProtocol, SyslogTarget, check_host};
 pub use node::Node;
+pub use tls::{TlsExport, TlsSettings, cert_fingerprint, check_key_pem};
 pub use users::{Role, User, Users};
 
 use serde::Serialize;
@@ -153,7 +155,12 @@ pub fn schemas() -> Vec<(String, String)> {
         one::<Node>(),
         one::<JwtSettings>(),
         one::<Users>(),
+        one::<Network>(),
+        one::<LdapSettings>(),
+        one::<TlsSettings>(),
         one::<JwtExport>(),
+        one::<LdapExport>(),
+        one::<TlsExport>(),
     ]
 }
 

@@ -25,7 +25,7 @@ use crate::bundle::manifest::{
 use crate::bundle::stream::payload_error;
 use crate::component::{
     self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, LdapExport, SealedKey,
-    SecretBase64, Stored, StoredRetiredKey, Users,
+    SecretBase64, Stored, StoredRetiredKey, TlsExport, Users,
 };
 use crate::jwt::{self, Claims, JwtKey, Policy};
 
@@ -41,6 +41,8 @@ pub enum Kind {
     Ldap,
     /// DNS, NTP, syslog; and the host name, which is node-local.
     Network,
+    /// The API server's certificate and key: node-local.
+    Tls,
     /// Custom files: everything under the appliance's `files/` directory.
     Files,
 }
@@ -50,11 +52,12 @@ pub const FILES_DIR: &str = "files";
 
 impl Kind {
     /// Every kind, in bundle order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Jwt,
         Kind::Users,
         Kind::Ldap,
         Kind::Network,
+        Kind::Tls,
         Kind::Files,
     ];
 
@@ -65,6 +68,7 @@ impl Kind {
             Kind::Users => "users",
             Kind::Ldap => "ldap",
             Kind::Network => "network",
+            Kind::Tls => "tls",
             Kind::Files => "files",
         }
     }
@@ -76,6 +80,7 @@ impl Kind {
             Kind::Users => "Local users",
             Kind::Ldap => "LDAP settings",
             Kind::Network => "Network settings",
+            Kind::Tls => "TLS certificate (node-local)",
             Kind::Files => "Custom files",
         }
     }
@@ -86,6 +91,7 @@ impl Kind {
             Kind::Users => "components/users.yaml",
             Kind::Ldap => LdapExport::FILE,
             Kind::Network => "components/network.yaml",
+            Kind::Tls => TlsExport::FILE,
             Kind::Files => FILES_DIR,
         }
     }
@@ -96,8 +102,10 @@ impl Kind {
             .into_iter()
             .find(|k| k.name() == s.trim())
             .ok_or_else(|| {
+                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
                 OpsError::Invalid(format!(
-                    "unknown component {s:?}; choose from jwt, users, files"
+                    "unknown component {s:?}; choose from {}",
+                    names.join(", ")
                 ))
             })
     }
@@ -183,6 +191,8 @@ pub struct Opened {
     pub ldap: Option<LdapExport>,
     /// The network component, when present.
     pub network: Option<component::Network>,
+    /// The TLS component, when present.
+    pub tls: Option<TlsExport>,
     /// The staged tree of custom files, when present.
     pub files: Option<std::path::PathBuf>,
 }
@@ -238,7 +248,9 @@ pub struct Plan {
 impl Plan {
     /// Whether anything changes.
     pub fn is_noop(&self) -> bool {
-        self.components.iter().all(|c| c.changes.is_empty())
+        self.components
+            .iter()
+            .all(|c| c.changes.iter().all(|ch| ch.what == "skipped"))
     }
 }
 
@@ -292,6 +304,24 @@ impl Ops {
                         version: component::FORMAT_VERSION,
                         common: l.common,
                         bind_password,
+                    })?
+                }
+                Kind::Tls => {
+                    if !include_node_local {
+                        return Err(OpsError::Invalid(
+                            "tls is node-local: it goes only into full backups (--all) or with --include-node-local".into(),
+                        ));
+                    }
+                    let Some(t) = self.app.tls()? else {
+                        return Err(OpsError::Invalid(
+                            "no TLS certificate is installed; install one with `tacctl tls set` or leave tls out of -c".into(),
+                        ));
+                    };
+                    let key = self.app.open_tls_key(&t.key_sealed)?;
+                    component::render(&TlsExport {
+                        version: component::FORMAT_VERSION,
+                        cert_pem: t.cert_pem,
+                        key: SecretBase64::encode(&key),
                     })?
                 }
                 Kind::Network => {
@@ -603,6 +633,41 @@ impl Ops {
             }
             components.push(ComponentPlan::new("network", changes));
         }
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Tls), &opened.tls) {
+            let cur = self.app.tls()?;
+            let new_fp = component::cert_fingerprint(&incoming.cert_pem)
+                .map_err(|e| OpsError::Invalid(e.problem))?;
+            let cur_fp = cur
+                .as_ref()
+                .map(|t| {
+                    component::cert_fingerprint(&t.cert_pem)
+                        .map_err(|e| OpsError::Invalid(e.problem))
+                })
+                .transpose()?;
+            let mut changes = Vec::new();
+            if cur_fp.as_deref() != Some(new_fp.as_str()) {
+                if self.node_local_applies(opened, include_node_local)? {
+                    changes.push(Change {
+                        what: if cur.is_some() { "changed" } else { "added" }.into(),
+                        detail: format!(
+                            "certificate {} -> {new_fp}",
+                            cur_fp.unwrap_or_else(|| "none".into())
+                        ),
+                    });
+                } else {
+                    changes.push(Change {
+                        what: "skipped".into(),
+                        detail: "certificate (node-local, from another node): pass --include-node-local to apply it".into(),
+                    });
+                }
+            }
+            let applies = changes.iter().any(|c| c.what != "skipped");
+            let mut plan = ComponentPlan::new("tls", changes);
+            if !applies {
+                plan.status = "unchanged".into();
+            }
+            components.push(plan);
+        }
         if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files) {
             let io = |e| {
                 OpsError::from(ApplianceError::Io {
@@ -659,6 +724,12 @@ impl Ops {
         })
     }
 
+    /// Whether node-local parts of `opened` apply here: this node's own
+    /// backup, or `include_node_local`.
+    fn node_local_applies(&self, opened: &Opened, include_node_local: bool) -> Result<bool> {
+        Ok(include_node_local || opened.manifest.source.node_id == self.app.node()?.node_id)
+    }
+
     /// The network settings an import would leave: the bundle's cluster-wide
     /// lists, and its host name only when node-local parts apply (restoring
     /// this node's own backup, or `include_node_local`).
@@ -669,8 +740,9 @@ impl Ops {
         cur: &component::Network,
         include_node_local: bool,
     ) -> Result<component::Network> {
-        let own_backup = opened.manifest.source.node_id == self.app.node()?.node_id;
-        let hostname = if (include_node_local || own_backup) && incoming.hostname.is_some() {
+        let hostname = if self.node_local_applies(opened, include_node_local)?
+            && incoming.hostname.is_some()
+        {
             incoming.hostname.clone()
         } else {
             cur.hostname.clone()
@@ -755,6 +827,23 @@ impl Ops {
             changes.push((
                 <component::Network as Stored>::FILE.into(),
                 component::render(&merged)?.into_bytes(),
+            ));
+        }
+        if let (true, Some(incoming)) = (kinds.contains(&Kind::Tls), &opened.tls)
+            && self.node_local_applies(opened, include_node_local)?
+        {
+            let key = incoming
+                .key
+                .decode()
+                .ok_or_else(|| OpsError::Invalid("the bundled TLS key is not base64".into()))?;
+            let settings = component::TlsSettings {
+                version: component::FORMAT_VERSION,
+                cert_pem: incoming.cert_pem.clone(),
+                key_sealed: self.app.seal_tls_key(&key)?,
+            };
+            changes.push((
+                <component::TlsSettings as Stored>::FILE.into(),
+                component::render(&settings)?.into_bytes(),
             ));
         }
         let mut dirs = Vec::new();
@@ -965,6 +1054,7 @@ pub fn open_into<R: Read + Send>(
         users: None,
         ldap: None,
         network: None,
+        tls: None,
         files: None,
     };
     for c in &opened.manifest.components {
@@ -1023,6 +1113,10 @@ pub fn open_into<R: Read + Send>(
             }
             Kind::Network => {
                 opened.network =
+                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
+            }
+            Kind::Tls => {
+                opened.tls =
                     Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
             }
             Kind::Files => {}

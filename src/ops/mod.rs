@@ -535,6 +535,32 @@ impl Ops {
         Ok(())
     }
 
+    /// `tls show`: the certificate's fingerprint, when one is installed.
+    pub fn tls_fingerprint(&self) -> Result<Option<String>> {
+        self.app
+            .tls()?
+            .map(|t| {
+                component::cert_fingerprint(&t.cert_pem).map_err(|e| OpsError::Invalid(e.problem))
+            })
+            .transpose()
+    }
+
+    /// `tls set`: installs a certificate chain and its key (sealed).
+    pub fn set_tls(&self, cert_pem: &str, key_pem: &SecretSlice<u8>) -> Result<String> {
+        let fingerprint = component::cert_fingerprint(cert_pem)
+            .map_err(|e| OpsError::Invalid(format!("--cert: {}", e.problem)))?;
+        component::check_key_pem(key_pem.expose_secret())
+            .map_err(|e| OpsError::Invalid(format!("--key: {}", e.problem)))?;
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let settings = component::TlsSettings {
+            version: component::FORMAT_VERSION,
+            cert_pem: cert_pem.to_owned(),
+            key_sealed: self.app.seal_tls_key(key_pem.expose_secret())?,
+        };
+        self.app.write(&settings)?;
+        Ok(fingerprint)
+    }
+
     /// `user add`.
     pub fn add_user(
         &self,
