@@ -1011,19 +1011,28 @@ impl Ops {
 
 /// Opens a bundle into `staging` (an empty private directory) and checks it.
 ///
-/// Two threads share the work: one decrypts and decompresses, the other
-/// parses the archive, hashes and writes the files. Nothing is trusted until
-/// the decrypting side has authenticated the stream's last chunk and found
-/// nothing after the gzip member.
+/// Three threads share the work: one decrypts, one decompresses, and this
+/// one parses the archive, hashes and writes the files. Nothing is trusted
+/// until the decrypting side has authenticated the stream's last chunk and
+/// the decompressing side has found nothing after the gzip member.
 pub fn open_into<R: Read + Send>(
     input: R,
     passphrase: &SecretString,
     staging: &Path,
 ) -> Result<Opened> {
     let (info, reader) = header::open(input, passphrase).map_err(BundleError::from)?;
+    let (ctx, crx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
     let files = std::thread::scope(|scope| {
-        scope.spawn(move || decompress(reader, tx));
+        scope.spawn(move || decrypt(reader, ctx));
+        scope.spawn(move || {
+            let plaintext = ChannelReader {
+                rx: crx,
+                buf: Vec::new(),
+                pos: 0,
+            };
+            decompress(plaintext, tx)
+        });
         let mut pipe = ChannelReader {
             rx,
             buf: Vec::new(),
@@ -1208,10 +1217,32 @@ fn tree_digest(
 
 /// The decrypting side of [`open_into`]: gunzips the authenticated stream
 /// into the channel, then checks that the stream ends with the gzip member.
-fn decompress<R: Read>(
-    reader: crate::bundle::stream::StreamReader<R>,
+/// The first stage of [`open_into`]: authenticates and decrypts the payload
+/// chunk by chunk into the channel; the channel closes only after the last
+/// chunk was verified, and carries the error otherwise.
+fn decrypt<R: Read>(
+    mut reader: crate::bundle::stream::StreamReader<R>,
     tx: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
 ) {
+    loop {
+        let mut buf = vec![0u8; crate::bundle::stream::CHUNK_SIZE];
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+fn decompress(reader: impl Read, tx: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>) {
     let mut gz =
         flate2::bufread::GzDecoder::new(std::io::BufReader::with_capacity(64 * 1024, reader));
     loop {
