@@ -19,7 +19,7 @@ const MIN_PASSPHRASE_CHARS: usize = 12;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(super) enum KdfCost {
-    /// Argon2id with 64 MiB, 3 passes, 1 lane
+    /// Argon2id with 64 MiB, 3 passes, 4 lanes
     Default,
     /// Argon2id with 8 KiB, 1 pass: for tests only, offers no protection
     Test,
