@@ -1021,8 +1021,8 @@ pub fn open_into<R: Read + Send>(
     staging: &Path,
 ) -> Result<Opened> {
     let (info, reader) = header::open(input, passphrase).map_err(BundleError::from)?;
-    let (ctx, crx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
+    let (ctx, crx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
     let files = std::thread::scope(|scope| {
         scope.spawn(move || decrypt(reader, ctx));
         scope.spawn(move || {
@@ -1217,6 +1217,33 @@ fn tree_digest(
 
 /// The decrypting side of [`open_into`]: gunzips the authenticated stream
 /// into the channel, then checks that the stream ends with the gzip member.
+/// Bytes per message between the threads of [`open_into`].
+const PIECE: usize = 256 * 1024;
+
+/// Sends what `reader` yields into `tx`, `PIECE` bytes at a time. On an
+/// error, sends it and returns false; returns false too if the receiver is
+/// gone, and true at the end of `reader`.
+fn pump(
+    reader: &mut impl Read,
+    tx: &std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+) -> bool {
+    loop {
+        let mut buf = Vec::with_capacity(PIECE);
+        match reader.by_ref().take(PIECE as u64).read_to_end(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {
+                if tx.send(Ok(buf)).is_err() {
+                    return false;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return false;
+            }
+        }
+    }
+}
+
 /// The first stage of [`open_into`]: authenticates and decrypts the payload
 /// chunk by chunk into the channel; the channel closes only after the last
 /// chunk was verified, and carries the error otherwise.
@@ -1224,42 +1251,15 @@ fn decrypt<R: Read>(
     mut reader: crate::bundle::stream::StreamReader<R>,
     tx: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
 ) {
-    loop {
-        let mut buf = vec![0u8; crate::bundle::stream::CHUNK_SIZE];
-        match reader.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                buf.truncate(n);
-                if tx.send(Ok(buf)).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
-        }
-    }
+    pump(&mut reader, &tx);
 }
 
+/// The second stage: gunzips into the channel, then checks that nothing
+/// follows the gzip member.
 fn decompress(reader: impl Read, tx: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>) {
-    let mut gz =
-        flate2::bufread::GzDecoder::new(std::io::BufReader::with_capacity(64 * 1024, reader));
-    loop {
-        let mut buf = vec![0u8; 64 * 1024];
-        match gz.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                buf.truncate(n);
-                if tx.send(Ok(buf)).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
-        }
+    let mut gz = flate2::bufread::GzDecoder::new(std::io::BufReader::with_capacity(PIECE, reader));
+    if !pump(&mut gz, &tx) {
+        return;
     }
     let mut rest = gz.into_inner();
     let outcome = match std::io::BufRead::fill_buf(&mut rest) {
