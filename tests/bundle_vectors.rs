@@ -115,6 +115,7 @@ vectors! {
     archive_unlisted_file => "archive-unlisted-file.bundle",
     archive_not_gzip => "archive-not-gzip.bundle",
     archive_trailing_plaintext => "archive-trailing-plaintext.bundle",
+    archive_oversize => "archive-oversize.bundle",
 }
 
 #[test]
@@ -409,6 +410,7 @@ fn write_vectors() {
         &seal_raw(&with_tail),
         "authenticated plaintext after the archive",
     );
+    write_oversize();
     write_vector(
         "archive-not-gzip.bundle",
         "cannot be read",
@@ -416,4 +418,31 @@ fn write_vectors() {
         &seal_raw(b"plain text, not gzip"),
         "payload is not gzip",
     );
+}
+
+fn write_oversize() {
+    // One entry that claims 5 GiB: refused from its header, before any data.
+    let mut h = tar::Header::new_ustar();
+    h.set_path("files/huge.bin").unwrap();
+    h.set_size(5 << 30);
+    h.set_mode(0o600);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let mut t = h.as_bytes().to_vec();
+    t.extend_from_slice(&[0u8; 1024]);
+    write_vector(
+        "archive-oversize.bundle",
+        "larger than allowed",
+        PASS,
+        &seal_raw(&gz(t)),
+        "an entry claiming 5 GiB, over the 4 GiB limit",
+    );
+}
+
+#[test]
+#[ignore = "writes fixtures/bundles/archive-oversize.bundle; run with TACCTL_WRITE_VECTORS=1"]
+fn write_oversize_vector() {
+    if std::env::var_os("TACCTL_WRITE_VECTORS").is_some() {
+        write_oversize();
+    }
 }
