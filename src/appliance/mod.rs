@@ -327,14 +327,7 @@ impl Appliance {
 
     /// LDAP settings; `None` when never set.
     pub fn ldap(&self) -> Result<Option<component::LdapSettings>, ApplianceError> {
-        if !self
-            .root
-            .join(<component::LdapSettings as Stored>::FILE)
-            .exists()
-        {
-            return Ok(None);
-        }
-        self.read().map(Some)
+        self.read_optional()
     }
 
     /// Seals an LDAP bind password under this node's master key.
@@ -352,14 +345,7 @@ impl Appliance {
 
     /// The API server's certificate and sealed key; `None` when never set.
     pub fn tls(&self) -> Result<Option<component::TlsSettings>, ApplianceError> {
-        if !self
-            .root
-            .join(<component::TlsSettings as Stored>::FILE)
-            .exists()
-        {
-            return Ok(None);
-        }
-        self.read().map(Some)
+        self.read_optional()
     }
 
     /// Seals a TLS private key (PEM) under this node's master key.
@@ -377,16 +363,17 @@ impl Appliance {
 
     /// Network settings; empty when never set.
     pub fn network(&self) -> Result<component::Network, ApplianceError> {
-        if !self
-            .root
-            .join(<component::Network as Stored>::FILE)
-            .exists()
-        {
-            return Ok(component::Network {
-                version: component::FORMAT_VERSION,
-                ..Default::default()
-            });
+        Ok(self.read_optional()?.unwrap_or(component::Network {
+            version: component::FORMAT_VERSION,
+            ..Default::default()
+        }))
+    }
+
+    /// Reads a component file that exists only once configured.
+    fn read_optional<T: Stored>(&self) -> Result<Option<T>, ApplianceError> {
+        if !self.root.join(T::FILE).exists() {
+            return Ok(None);
         }
-        self.read()
+        self.read().map(Some)
     }
 }
