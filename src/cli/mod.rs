@@ -512,6 +512,16 @@ fn rfc3339(t: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
 }
 
+fn print_expiry(out: &mut impl Write, s: &crate::component::JwtSettings) -> Result<()> {
+    writeln!(
+        out,
+        "Token expiry set to {} {}",
+        s.expiry_value,
+        s.expiry_unit.label()
+    )?;
+    Ok(())
+}
+
 fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()> {
     let now = now();
     match cmd {
@@ -603,23 +613,13 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
             let u = u.as_deref().map(unit).transpose()?;
             let ops = admin(root, &creds)?;
             let s = ops.set_expiry(value, u, now)?;
-            writeln!(
-                out,
-                "Token expiry set to {} {}",
-                s.expiry_value,
-                s.expiry_unit.label()
-            )?;
+            print_expiry(out, &s)?;
         }
         JwtCommand::SetExpiryUnit { unit: u, creds } => {
             let u = unit(&u)?;
             let ops = admin(root, &creds)?;
             let s = ops.set_expiry_unit(u, now)?;
-            writeln!(
-                out,
-                "Token expiry set to {} {}",
-                s.expiry_value,
-                s.expiry_unit.label()
-            )?;
+            print_expiry(out, &s)?;
         }
         JwtCommand::SetMaxSession { duration, creds } => {
             let secs = jwt::parse_duration(&duration).map_err(|e| UsageError(e.to_string()))?;
