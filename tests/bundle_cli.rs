@@ -781,38 +781,31 @@ fn ldap_settings_travel_with_the_bind_password_resealed_and_never_shown() {
     );
 }
 
-fn pem_block(tag: &str, bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {tag}-----\n{}\n-----END {tag}-----\n",
-        lines.join("\n")
-    )
-}
-
 #[test]
 fn the_tls_certificate_is_node_local_and_travels_only_when_asked() {
     let env = Env::new();
-    let out = env.run("esa1", &["tls", "show"]);
-    assert_eq!(code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("tls set"));
-    let key_marker = b"private-key-bytes-that-must-stay-sealed";
-    std::fs::write(
-        env.path("cert.pem"),
-        pem_block("CERTIFICATE", b"certificate der bytes"),
-    )
-    .unwrap();
-    std::fs::write(env.path("key.pem"), pem_block("PRIVATE KEY", key_marker)).unwrap();
+    let esa2_own = env.ok("esa2", &["tls", "show"]).trim().to_owned();
+    assert!(esa2_own.starts_with("SHA256:"), "init made no certificate");
+    let (cert, key) = tacctl::tls::self_signed("esa1.example").unwrap();
+    std::fs::write(env.path("cert.pem"), &cert).unwrap();
+    std::fs::write(env.path("key.pem"), &key).unwrap();
     let out = env.run(
         "esa1",
         &["tls", "set", "--cert", "key.pem", "--key", "key.pem"],
     );
     assert_eq!(code(&out), 2, "a key is not a certificate");
+    let (_, other_key) = tacctl::tls::self_signed("other").unwrap();
+    std::fs::write(env.path("other.pem"), &other_key).unwrap();
+    let out = env.run(
+        "esa1",
+        &["tls", "set", "--cert", "cert.pem", "--key", "other.pem"],
+    );
+    assert_eq!(code(&out), 2, "a key of another certificate");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not belong to the certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let set = env.ok(
         "esa1",
         &["tls", "set", "--cert", "cert.pem", "--key", "key.pem"],
@@ -856,8 +849,8 @@ fn the_tls_certificate_is_node_local_and_travels_only_when_asked() {
         &["import", full.to_str().unwrap(), "-c", "tls", "--yes"],
     );
     assert_eq!(
-        code(&env.run("esa2", &["tls", "show"])),
-        2,
+        env.ok("esa2", &["tls", "show"]).trim(),
+        esa2_own,
         "another node's certificate was applied"
     );
     env.ok(

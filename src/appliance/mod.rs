@@ -134,6 +134,8 @@ pub struct Genesis {
     pub expiry: crate::jwt::Expiry,
     /// Max session, seconds.
     pub max_session_seconds: u64,
+    /// The API server's certificate (PEM) and private key (PEM).
+    pub tls: Option<(String, zeroize::Zeroizing<Vec<u8>>)>,
 }
 
 impl Appliance {
@@ -216,6 +218,13 @@ impl Appliance {
             previous_keys: Vec::new(),
         };
         self.write(&settings)?;
+        if let Some((cert_pem, key_pem)) = &g.tls {
+            self.write(&component::TlsSettings {
+                version: component::FORMAT_VERSION,
+                cert_pem: cert_pem.clone(),
+                key_sealed: self.seal_tls_key(key_pem)?,
+            })?;
+        }
         atomic_write(&self.root.join(LOCK_FILE), b"")
             .map_err(ApplianceError::io(self.root.join(LOCK_FILE)))?;
         Ok(())

@@ -21,7 +21,7 @@ pub use jwt::{
 pub use ldap::{DEFAULT_LDAP_TIMEOUT_SECONDS, LdapCommon, LdapExport, LdapSettings};
 pub use network::{Network, SyslogProtocol, SyslogTarget, check_host};
 pub use node::Node;
-pub use tls::{TlsExport, TlsSettings, cert_fingerprint, check_key_pem};
+pub use tls::{TlsExport, TlsSettings, cert_fingerprint, check_key_pem, fingerprint_der};
 pub use users::{Role, User, Users};
 
 use serde::Serialize;

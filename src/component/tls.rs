@@ -43,10 +43,13 @@ pub fn cert_fingerprint(cert_pem: &str) -> Result<String, Invalid> {
         .into_iter()
         .find(|p| p.tag() == "CERTIFICATE")
         .ok_or_else(|| Invalid::new("cert_pem", "holds no CERTIFICATE block"))?;
-    Ok(format!(
-        "SHA256:{}",
-        STANDARD_NO_PAD.encode(Sha256::digest(leaf.contents()))
-    ))
+    Ok(fingerprint_der(leaf.contents()))
+}
+
+/// The fingerprint of a DER certificate: `SHA256:` and the unpadded base64
+/// of its SHA-256.
+pub fn fingerprint_der(der: &[u8]) -> String {
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(der)))
 }
 
 /// Checks that `key_pem` is one PEM private key.

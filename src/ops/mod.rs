@@ -7,6 +7,9 @@
 //! validates and writes atomically, so a failed operation changes nothing.
 
 pub mod bundle;
+mod live;
+
+pub use live::{Issued, LdapConfig, Snapshot, Stamp, TlsMaterial};
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,7 +22,7 @@ use crate::appliance::{Appliance, ApplianceError, Genesis, MasterKey};
 use crate::auth::{self, AuthError, Identity, LocalUsers};
 use crate::component::{self, JwtSettings, Node, Role, StoredRetiredKey, User, Users};
 use crate::jwt::{
-    self, Algorithm, Claims, Expiry, ExpiryUnit, Grant, IssueError, JwtKey, KeyError, Policy,
+    self, Algorithm, Claims, Expiry, ExpiryUnit, IssueError, JwtKey, KeyError, Policy,
     RefreshError, Subject, TimeError, VerifyError,
 };
 
@@ -166,6 +169,7 @@ pub fn init(root: &Path, req: InitRequest, now: u64) -> Result<Appliance> {
         .and_then(|()| component::check_name("--cluster-id", &node.cluster_id))
         .and_then(|()| component::check_name("--admin-user", &req.admin_user))
         .map_err(|e| OpsError::Invalid(format!("{}: {}", e.field, e.problem)))?;
+    let node_name = node.name.clone();
     let users = Users {
         version: component::FORMAT_VERSION,
         users: vec![User {
@@ -183,6 +187,9 @@ pub fn init(root: &Path, req: InitRequest, now: u64) -> Result<Appliance> {
         algorithm: Algorithm::HS256,
         expiry: component::DEFAULT_EXPIRY,
         max_session_seconds: component::DEFAULT_MAX_SESSION_SECONDS,
+        tls: Some(
+            crate::tls::self_signed(&node_name).map_err(|e| OpsError::Invalid(e.to_string()))?,
+        ),
     };
     let master = MasterKey::generate().map_err(ApplianceError::from)?;
     Ok(Appliance::create(root, genesis, master)?)
@@ -274,15 +281,6 @@ pub struct NetworkChange {
     pub syslog_targets: Option<Vec<component::SyslogTarget>>,
     /// Host name.
     pub hostname: Option<String>,
-}
-
-/// A freshly issued token.
-#[derive(Debug)]
-pub struct Issued {
-    /// The compact JWS.
-    pub token: SecretString,
-    /// Its claims.
-    pub claims: Claims,
 }
 
 impl Ops {
@@ -551,6 +549,8 @@ impl Ops {
             .map_err(|e| OpsError::Invalid(format!("--cert: {}", e.problem)))?;
         component::check_key_pem(key_pem.expose_secret())
             .map_err(|e| OpsError::Invalid(format!("--key: {}", e.problem)))?;
+        crate::tls::certified_key(cert_pem, key_pem)
+            .map_err(|e| OpsError::Invalid(e.to_string()))?;
         let _lock = self.app.lock(self.lock_timeout)?;
         let settings = component::TlsSettings {
             version: component::FORMAT_VERSION,
@@ -628,56 +628,23 @@ impl Ops {
 
     /// Logging in with credentials: password, API access, then a new token.
     pub fn login(&self, name: &str, password: &SecretString, now: u64) -> Result<Issued> {
-        let users = self.app.users()?;
-        let id = auth::authenticate_api(&LocalUsers(&users), name, password)?;
-        let (node, settings) = (self.app.node()?, self.app.jwt_settings()?);
-        let keys = self.app.keyset(&settings, now)?;
-        let policy = self.policy(&settings, &node);
-        let grant = Grant {
-            subject: &id.name,
-            role: id.role.as_str(),
-            sid: new_id(),
-            jti: new_id(),
-            now,
-        };
-        let (token, claims) = jwt::issue(&grant, &keys, &policy)?;
-        Ok(Issued {
-            token: SecretString::from(token),
-            claims,
-        })
+        let snap = self.snapshot()?;
+        let id = auth::authenticate_api(&LocalUsers(&snap.users), name, password)?;
+        snap.issue(&id, now)
     }
 
     /// Verifies a token against this node's keys and policy.
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims> {
-        let (node, settings) = (self.app.node()?, self.app.jwt_settings()?);
-        let keys = self.app.keyset(&settings, now)?;
-        Ok(jwt::verify(
-            token.trim(),
-            &keys,
-            &self.policy(&settings, &node),
-            now,
-        )?)
+        Ok(self.snapshot()?.verify(token, now)?)
     }
 
-    /// Trades a valid token for a new one, by the refresh rules.
+    /// Trades a valid token for a new one, by the refresh rules. Only local
+    /// users' tokens: a directory user's is refreshed by the server, which
+    /// asks the directory.
     pub fn refresh(&self, token: &str, now: u64) -> Result<Issued> {
-        let (node, settings) = (self.app.node()?, self.app.jwt_settings()?);
-        let keys = self.app.keyset(&settings, now)?;
-        let policy = self.policy(&settings, &node);
-        let old = jwt::verify(token.trim(), &keys, &policy, now)?;
-        let users = self.app.users()?;
-        let subject = match users.get(&old.sub) {
-            None => Subject::Gone,
-            Some(u) if !u.api_access => Subject::NoApiAccess,
-            Some(u) => Subject::Active {
-                role: u.role.as_str(),
-            },
-        };
-        let claims = jwt::refresh_claims(&old, subject, &policy, new_id(), now)?;
-        let token = jwt::sign(&claims, &keys, policy.algorithm)?;
-        Ok(Issued {
-            token: SecretString::from(token),
-            claims,
-        })
+        let snap = self.snapshot()?;
+        let old = snap.verify(token, now)?;
+        let subject = snap.local_subject(&old.sub).unwrap_or(Subject::Gone);
+        snap.refresh(&old, subject, now)
     }
 }
