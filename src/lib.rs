@@ -12,4 +12,5 @@ pub mod cli;
 pub mod component;
 pub mod jwt;
 pub mod ops;
+pub mod server;
 pub mod tls;

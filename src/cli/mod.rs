@@ -5,6 +5,7 @@
 mod bundle;
 mod demo;
 mod secrets;
+mod serve;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,8 @@ enum Command {
     },
     /// Walk through the JWT life cycle and a move of JWT configuration between two appliances
     Demo,
+    /// Serve the REST API (HTTPS with the appliance's certificate) until SIGTERM or Ctrl-C
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +226,14 @@ enum TlsCommand {
         #[command(flatten)]
         creds: AdminCreds,
     },
+    /// Replace the certificate with a new self-signed one (ECDSA P-256)
+    Generate {
+        /// The name the certificate is issued to [default: the node name]
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -340,6 +351,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<OpsError>() {
             return e.exit_kind() as i32;
         }
+        if let Some(e) = cause.downcast_ref::<crate::server::ServerError>() {
+            return e.exit_kind() as i32;
+        }
         if cause.is::<UsageError>() || cause.is::<NoSecret>() {
             return ExitKind::Usage as i32;
         }
@@ -385,6 +399,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Init(args) => init(&root, args, &mut out),
         Command::Demo => demo::run(&mut out),
+        Command::Serve(a) => serve::run(&root, a, &mut out),
         Command::Export(a) => bundle::export(&root, a, &mut out),
         Command::Inspect(a) => bundle::inspect(a, &mut out),
         Command::Import(a) => bundle::import(&root, a, &mut out),
@@ -416,6 +431,18 @@ pub fn run() -> Result<()> {
             )
             .into()),
         },
+        Command::Tls(TlsCommand::Generate { name, creds }) => {
+            let ops = admin(&root, &creds)?;
+            let name = match name {
+                Some(n) => n,
+                None => ops.status()?.name,
+            };
+            let (cert, key) =
+                crate::tls::self_signed(&name).map_err(|e| OpsError::Invalid(e.to_string()))?;
+            let fp = ops.set_tls(&cert, &secrecy::SecretSlice::from(key.to_vec()))?;
+            writeln!(out, "Installed a new self-signed certificate for {name}: {fp}")?;
+            Ok(())
+        }
         Command::Tls(TlsCommand::Set { cert, key, creds }) => {
             let cert_pem = std::fs::read_to_string(&cert).with_context(|| format!("cannot read {}", cert.display()))?;
             let key_pem = secrets::read_secret_file(&key)?;

@@ -1,0 +1,652 @@
+//! The routes of the REST API, its authentication extractors and the
+//! per-request middleware (request id, access log, timeout).
+//!
+//! Handlers only parse and hand over: credentials go to the local users and
+//! the directory, tokens to the snapshot's `verify`, bundles to the same
+//! `open_bundle`/`plan`/`apply` as the CLI. A handler that takes [`Authed`]
+//! or [`Admin`] is authenticated; every failure is an [`ApiError`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState, now};
+use crate::auth::{AuthError, Authenticator, Identity, LocalUsers};
+use crate::component::Role;
+use crate::jwt::{Claims, Subject, VerifyError};
+use crate::ops::{Issued, OpsError, Snapshot};
+
+/// The response header existing appliance clients read the token from.
+pub const TOKEN_HEADER: &str = "PTY_ACCESS_JWT_TOKEN";
+/// The request header carrying a bundle's passphrase.
+pub const PASSPHRASE_HEADER: &str = "x-bundle-passphrase";
+/// Largest login or refresh body, bytes.
+pub const MAX_SMALL_BODY: usize = 16 * 1024;
+
+type Shared = Arc<AppState>;
+
+/// Every route, with the middleware.
+pub fn router(state: Shared) -> Router {
+    let import_timeout = state.options.request_timeout * 10;
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/auth/login/token", post(login))
+        .route("/api/v1/auth/login/token/refresh", post(refresh))
+        .route("/api/v1/appliance", get(appliance))
+        .route("/api/v1/jwt", get(jwt_settings))
+        .route_layer(middleware::from_fn_with_state(
+            state.options.request_timeout,
+            timeout,
+        ));
+    let import = Router::new()
+        .route("/api/v1/config/import", post(import))
+        .route_layer(middleware::from_fn_with_state(import_timeout, timeout));
+    api.merge(import)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+/// Every route the router serves, as `METHOD path`: the OpenAPI document
+/// must describe exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("post", "/api/v1/auth/login/token"),
+    ("post", "/api/v1/auth/login/token/refresh"),
+    ("get", "/api/v1/appliance"),
+    ("get", "/api/v1/jwt"),
+    ("post", "/api/v1/config/import"),
+];
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound(req.uri().path().to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::Unavailable(format!(
+            "the request took longer than {} s and was abandoned; try again",
+            limit.as_secs()
+        ))
+        .into_response(),
+    }
+}
+
+/// Who the request authenticated as, filled in by the extractors and
+/// the login handler, read by the access log.
+#[derive(Clone, Default)]
+struct LogUser(Arc<Mutex<Option<String>>>);
+
+impl LogUser {
+    fn set(&self, name: &str) {
+        *self.0.lock().expect("log user lock") = Some(name.to_owned());
+    }
+}
+
+fn log_user(parts: &Parts, name: &str) {
+    if let Some(slot) = parts.extensions.get::<LogUser>() {
+        slot.set(name);
+    }
+}
+
+/// One log line per request: method, path (never the query), status,
+/// latency, user and request id. Never a header or body.
+async fn access_log(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let user = LogUser::default();
+    req.extensions_mut().insert(user.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "-".into());
+    let mut response = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let user = user.0.lock().expect("log user lock").clone();
+    tracing::info!(
+        target: "tacctl::access",
+        request_id = %id,
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        user = user.as_deref().unwrap_or("-"),
+        client = %client,
+        "request"
+    );
+    response
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// A request with a valid token.
+#[derive(Debug)]
+pub struct Authed {
+    /// The token's claims.
+    pub claims: Claims,
+    /// The configuration it was checked against.
+    pub live: Arc<Snapshot>,
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "no token: send `Authorization: Bearer <token>`; get one from POST /api/v1/auth/login/token".into(),
+        )
+    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("the Authorization header is not ASCII".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::Unauthorized(
+            "the Authorization header is not `Bearer <token>`".into(),
+        )),
+    }
+}
+
+fn token_error(e: VerifyError) -> ApiError {
+    ApiError::Unauthorized(format!("token refused: {e}"))
+}
+
+impl FromRequestParts<Shared> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)?;
+        let live = state.live();
+        let claims = live.verify(token, now()).map_err(token_error)?;
+        log_user(parts, &claims.sub);
+        Ok(Authed { claims, live })
+    }
+}
+
+/// A request with a valid administrator's token.
+#[derive(Debug)]
+pub struct Admin(pub Authed);
+
+impl FromRequestParts<Shared> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let authed = Authed::from_request_parts(parts, state).await?;
+        if authed.claims.role != Role::Admin.as_str() {
+            return Err(ApiError::Forbidden(format!(
+                "user {:?} has role {}; this resource needs an administrator",
+                authed.claims.sub, authed.claims.role
+            )));
+        }
+        Ok(Admin(authed))
+    }
+}
+
+/// The body of a login or refresh answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenBody {
+    /// The compact JWS.
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until `expires_at`.
+    pub expires_in: u64,
+    /// Expiry, RFC 3339 UTC.
+    pub expires_at: String,
+}
+
+fn token_response(issued: Issued, now: u64) -> Response {
+    let token = issued.token.expose_secret();
+    let body = TokenBody {
+        token: token.to_owned(),
+        token_type: "Bearer".into(),
+        expires_in: issued.claims.exp.saturating_sub(now),
+        expires_at: humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_secs(issued.claims.exp),
+        )
+        .to_string(),
+    };
+    let mut response = axum::Json(body).into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(token) {
+        headers.insert(TOKEN_HEADER, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize)]
+struct FormLogin {
+    loginname: String,
+    password: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonLogin {
+    username: String,
+    password: SecretString,
+}
+
+/// The user name and password of a login request: form fields `loginname`
+/// and `password`, a JSON `{"username","password"}`, or HTTP Basic.
+fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<(String, SecretString), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match content_type.as_deref() {
+        Some("application/x-www-form-urlencoded") => {
+            let f: FormLogin = serde_urlencoded::from_bytes(body).map_err(|_| {
+                ApiError::BadRequest(
+                    "the form needs the fields `loginname` and `password`".into(),
+                )
+            })?;
+            Ok((f.loginname, f.password))
+        }
+        Some("application/json") => {
+            let j: JsonLogin = serde_json::from_slice(body).map_err(|_| {
+                ApiError::BadRequest(
+                    "the JSON body must be {\"username\": ..., \"password\": ...}".into(),
+                )
+            })?;
+            Ok((j.username, j.password))
+        }
+        Some(other) if !body.is_empty() => Err(ApiError::UnsupportedMediaType(format!(
+            "a login body must be application/x-www-form-urlencoded or application/json, not {other}"
+        ))),
+        _ if !body.is_empty() => Err(ApiError::UnsupportedMediaType(
+            "a login body needs a Content-Type: application/x-www-form-urlencoded or application/json".into(),
+        )),
+        _ => basic(headers),
+    }
+}
+
+fn basic(headers: &HeaderMap) -> Result<(String, SecretString), ApiError> {
+    let missing = || {
+        ApiError::BadRequest(
+            "no credentials: send form fields `loginname` and `password`, a JSON {\"username\",\"password\"}, or HTTP Basic".into(),
+        )
+    };
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(missing)?;
+    let (scheme, b64) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(missing());
+    }
+    let decoded = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| ApiError::BadRequest("the Basic credentials are not base64".into()))?,
+    );
+    let text = std::str::from_utf8(&decoded)
+        .map_err(|_| ApiError::BadRequest("the Basic credentials are not UTF-8".into()))?;
+    let (user, password) = text
+        .split_once(':')
+        .ok_or_else(|| ApiError::BadRequest("the Basic credentials have no `:`".into()))?;
+    Ok((user.to_owned(), SecretString::from(password.to_owned())))
+}
+
+async fn small_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_SMALL_BODY)
+        .await
+        .map_err(|_| ApiError::TooLarge(MAX_SMALL_BODY as u64))
+}
+
+fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::BadCredentials => {
+            ApiError::Unauthorized("login failed: wrong user name or password".into())
+        }
+        AuthError::NoApiAccess(name) => ApiError::Forbidden(format!(
+            "user {name:?} has no API access; an administrator can grant it"
+        )),
+        AuthError::NotAdmin(name) => {
+            ApiError::Forbidden(format!("user {name:?} is not an administrator"))
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Checks a password against the local users on the blocking pool, at most
+/// one hash per core at once.
+async fn check_local(
+    state: &Shared,
+    live: &Arc<Snapshot>,
+    name: &str,
+    password: &SecretString,
+) -> Result<Result<Identity, AuthError>, ApiError> {
+    let _permit = tokio::time::timeout(Duration::from_secs(10), state.hashing.acquire())
+        .await
+        .map_err(|_| {
+            ApiError::Unavailable("the appliance is busy checking passwords; try again".into())
+        })?
+        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
+    let (live, name, password) = (Arc::clone(live), name.to_owned(), password.clone());
+    tokio::task::spawn_blocking(move || LocalUsers(&live.users).authenticate(&name, &password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))
+}
+
+/// Local users first, then the directory when configured; then the API
+/// access check.
+async fn authenticate(
+    state: &Shared,
+    live: &Arc<Snapshot>,
+    name: &str,
+    password: &SecretString,
+) -> Result<Identity, ApiError> {
+    let local = check_local(state, live, name, password).await?;
+    let id = match local {
+        Err(AuthError::BadCredentials) if live.users.get(name).is_none() => match &live.ldap {
+            Some(ldap) => super::ldap::authenticate(ldap, name, password).await?,
+            None => return Err(auth_error(AuthError::BadCredentials)),
+        },
+        other => other.map_err(auth_error)?,
+    };
+    if !id.api_access {
+        return Err(auth_error(AuthError::NoApiAccess(id.name)));
+    }
+    Ok(id)
+}
+
+async fn login(State(state): State<Shared>, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = small_body(body).await?;
+    let (name, password) = credentials(&parts.headers, &body)?;
+    log_user(&parts, &name);
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let t = now();
+    if let Some(wait) = state.throttle.check(&name, client, t) {
+        return Err(ApiError::TooManyRequests(wait));
+    }
+    let live = state.live();
+    match authenticate(&state, &live, &name, &password).await {
+        Ok(id) => {
+            state.throttle.succeeded(&name);
+            let issued = live
+                .issue(&id, t)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(token_response(issued, t))
+        }
+        Err(e) => {
+            if matches!(e, ApiError::Unauthorized(_)) {
+                state.throttle.failed(&name, client, t);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn refresh(authed: Authed) -> Result<Response, ApiError> {
+    let Authed { claims, live } = authed;
+    let t = now();
+    let directory_identity;
+    let subject = match live.local_subject(&claims.sub) {
+        Some(s) => s,
+        None => match &live.ldap {
+            Some(ldap) => {
+                directory_identity = super::ldap::lookup(ldap, &claims.sub).await?;
+                match &directory_identity {
+                    Some(id) if id.api_access => Subject::Active {
+                        role: id.role.as_str(),
+                    },
+                    Some(_) => Subject::NoApiAccess,
+                    None => Subject::Gone,
+                }
+            }
+            None => Subject::Gone,
+        },
+    };
+    match live.refresh(&claims, subject, t) {
+        Ok(issued) => Ok(token_response(issued, t)),
+        Err(OpsError::Refresh(e)) => Err(ApiError::Unauthorized(format!("refresh refused: {e}"))),
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
+}
+
+/// `GET /api/v1/appliance`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApplianceBody {
+    /// Node name.
+    pub name: String,
+    /// Node id.
+    pub node_id: String,
+    /// Cluster id (the tokens' issuer).
+    pub cluster_id: String,
+    /// tacctl's version.
+    pub version: String,
+    /// JWT algorithm.
+    pub algorithm: String,
+    /// Token lifetime, seconds.
+    pub expiry_seconds: u64,
+    /// Longest session, seconds.
+    pub max_session_seconds: u64,
+    /// The active key's id.
+    pub kid: String,
+}
+
+async fn appliance(authed: Authed) -> axum::Json<ApplianceBody> {
+    let live = authed.live;
+    axum::Json(ApplianceBody {
+        name: live.node.name.clone(),
+        node_id: live.node.node_id.clone(),
+        cluster_id: live.node.cluster_id.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        algorithm: live.settings.algorithm.as_str().into(),
+        expiry_seconds: live.policy.lifetime,
+        max_session_seconds: live.policy.max_session,
+        kid: live.settings.active_key.kid.clone(),
+    })
+}
+
+async fn jwt_settings(Admin(authed): Admin) -> axum::Json<serde_json::Value> {
+    let s = &authed.live.settings;
+    axum::Json(serde_json::json!({
+        "algorithm": s.algorithm.as_str(),
+        "expiry_value": s.expiry_value,
+        "expiry_unit": s.expiry_unit,
+        "expiry_seconds": authed.live.policy.lifetime,
+        "max_session_seconds": s.max_session_seconds,
+        "kid": s.active_key.kid,
+        "previous_keys": s.previous_keys.iter().map(|k| serde_json::json!({
+            "kid": k.key.kid,
+            "accept_until": k.accept_until,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    components: Option<String>,
+    #[serde(default)]
+    include_node_local: bool,
+}
+
+async fn import(
+    State(state): State<Shared>,
+    Admin(authed): Admin,
+    req: Request,
+) -> Result<Response, ApiError> {
+    use crate::ops::bundle::Kind;
+    let (parts, body) = req.into_parts();
+    let query: ImportQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "bad query ({e}); it takes dry_run=true|false, components=jwt,users,... and include_node_local=true|false"
+            ))
+        })?;
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type != "application/octet-stream" {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the bundle as Content-Type: application/octet-stream".into(),
+        ));
+    }
+    let passphrase = parts
+        .headers
+        .get(PASSPHRASE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(|v| SecretString::from(v.to_owned()))
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "the bundle's passphrase goes in the X-Bundle-Passphrase header".into(),
+            )
+        })?;
+    let chosen = match &query.components {
+        Some(list) => Some(
+            list.split(',')
+                .map(|s| Kind::parse(s.trim()).map_err(|e| ApiError::BadRequest(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    // The body goes to a private file first: a bundle is read twice (to
+    // authenticate, then to extract) and may be large.
+    let spool = spool(body, &state).await?;
+    let st = Arc::clone(&state);
+    let user = authed.claims.sub.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
+        let file = std::fs::File::open(spool.path())
+            .map_err(|e| ApiError::Internal(format!("reading the spooled bundle: {e}")))?;
+        let opened = st
+            .ops()
+            .open_bundle(std::io::BufReader::new(file), &passphrase)
+            .map_err(import_error)?;
+        let in_bundle: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|k| opened.manifest.component(k.name()).is_some())
+            .collect();
+        let kinds = match chosen {
+            Some(k) => {
+                if let Some(missing) = k.iter().find(|k| !in_bundle.contains(k)) {
+                    return Err(ApiError::BadRequest(format!(
+                        "the bundle has no {} component",
+                        missing.name()
+                    )));
+                }
+                k
+            }
+            None => in_bundle,
+        };
+        let t = now();
+        let plan = st
+            .ops()
+            .plan(&opened, &kinds, query.include_node_local, t)
+            .map_err(import_error)?;
+        if query.dry_run {
+            return Ok(serde_json::json!({"dry_run": true, "plan": plan}));
+        }
+        let outcome = st
+            .ops()
+            .apply(&opened, &kinds, query.include_node_local, t)
+            .map_err(import_error)?;
+        tracing::info!(user = %user, outcome = %outcome.outcome, kid = %outcome.jwt_kid, "import through the API");
+        // The change is in force before the answer leaves.
+        st.reload(true).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(serde_json::json!({"dry_run": false, "plan": plan, "outcome": outcome}))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("import task failed: {e}")))??;
+    Ok(axum::Json(result).into_response())
+}
+
+fn import_error(e: OpsError) -> ApiError {
+    use crate::appliance::ApplianceError;
+    match e {
+        OpsError::Appliance(ApplianceError::Locked(..)) => ApiError::Unavailable(
+            "another change to this appliance is in progress; try again".into(),
+        ),
+        OpsError::Bundle(b) => ApiError::BadRequest(format!("bundle refused: {b}")),
+        OpsError::Invalid(m) => ApiError::BadRequest(m),
+        OpsError::Appliance(ApplianceError::Component(c)) => {
+            ApiError::BadRequest(format!("bundle refused: {c}"))
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Streams the request body into a private temporary file, refusing it
+/// past the size limit.
+async fn spool(body: Body, state: &Shared) -> Result<tempfile::NamedTempFile, ApiError> {
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    let limit = state.options.max_bundle_bytes;
+    let mut file = tempfile::Builder::new()
+        .prefix(".upload-")
+        .tempfile_in(state.root())
+        .map_err(|e| ApiError::Internal(format!("creating the upload file: {e}")))?;
+    let mut body = body;
+    let mut total = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            total += data.len() as u64;
+            if total > limit {
+                return Err(ApiError::TooLarge(limit));
+            }
+            file.write_all(&data)
+                .map_err(|e| ApiError::Internal(format!("writing the upload file: {e}")))?;
+        }
+    }
+    file.flush()
+        .map_err(|e| ApiError::Internal(format!("writing the upload file: {e}")))?;
+    Ok(file)
+}
