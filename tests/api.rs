@@ -1,0 +1,615 @@
+//! The REST API's routes, in memory: the router answers `oneshot` requests
+//! against a real appliance directory, without a socket.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use common::*;
+use http_body_util::BodyExt;
+use tacctl::auth::Identity;
+use tacctl::component::Role;
+use tacctl::ops::Ops;
+use tacctl::server::{self, AppState, Options, throttle::Limits};
+use tower::ServiceExt;
+
+struct Api {
+    app: TempAppliance,
+    state: Arc<AppState>,
+}
+
+fn options() -> Options {
+    let mut o = Options::new("127.0.0.1:0".parse().unwrap());
+    o.throttle = Limits {
+        per_user: 3,
+        per_address: 6,
+        block_seconds: 30,
+        max_block_seconds: 60,
+        window_seconds: 600,
+    };
+    o
+}
+
+impl Api {
+    fn new() -> Self {
+        Self::with(TempAppliance::new(), options())
+    }
+
+    fn with(app: TempAppliance, options: Options) -> Self {
+        tacctl::jwt::ensure_provider().unwrap();
+        let state = AppState::new(&app.root, options).unwrap();
+        Self { app, state }
+    }
+
+    async fn send(
+        &self,
+        req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let mut req = req;
+        req.extensions_mut().insert(ConnectInfo(
+            "192.0.2.7:40000".parse::<SocketAddr>().unwrap(),
+        ));
+        let res = server::router(Arc::clone(&self.state))
+            .oneshot(req)
+            .await
+            .unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let json = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (parts.status, parts.headers, json)
+    }
+
+    async fn login_form(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let body =
+            serde_urlencoded::to_string([("loginname", user), ("password", password)]).unwrap();
+        self.send(
+            Request::post("/api/v1/auth/login/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn token(&self, user: &str, password: &str) -> String {
+        let (status, _, body) = self.login_form(user, password).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let mut req = Request::get(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    /// A token signed with this appliance's key, for `name`, as of `now`.
+    fn token_at(&self, name: &str, now: u64) -> String {
+        let ops = Ops::open(&self.app.root, Duration::from_secs(5)).unwrap();
+        let snap = ops.snapshot().unwrap();
+        let id = Identity {
+            name: name.into(),
+            role: Role::Admin,
+            api_access: true,
+        };
+        use secrecy::ExposeSecret;
+        snap.issue(&id, now)
+            .unwrap()
+            .token
+            .expose_secret()
+            .to_owned()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn assert_error(status: StatusCode, body: &serde_json::Value, want: StatusCode, code: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.len() > 10),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn login_by_form_json_and_basic_then_call_and_refresh() {
+    let api = Api::new();
+    let (status, headers, body) = api.login_form(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(headers["PTY_ACCESS_JWT_TOKEN"], token);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 1800);
+    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+
+    let json = serde_json::json!({"username": ADMIN, "password": ADMIN_PASSWORD}).to_string();
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/auth/login/token")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN}:{ADMIN_PASSWORD}"));
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/auth/login/token")
+                .header(header::AUTHORIZATION, format!("Basic {basic}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, _, body) = api.get("/api/v1/appliance", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], NODE_NAME);
+    assert_eq!(body["cluster_id"], CLUSTER_ID);
+    assert_eq!(body["algorithm"], "HS256");
+    assert_eq!(body["kid"], api.app.status()["jwt_kid"]);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+
+    let (status, headers, body) = api
+        .send(
+            Request::post("/api/v1/auth/login/token/refresh")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fresh = body["token"].as_str().unwrap();
+    assert_ne!(fresh, token);
+    assert_eq!(headers["PTY_ACCESS_JWT_TOKEN"], fresh);
+    let (status, _, _) = api.get("/api/v1/appliance", Some(fresh)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, _, body) = api.get("/healthz", None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+}
+
+#[tokio::test]
+async fn every_bad_token_gets_401_with_www_authenticate() {
+    let api = Api::new();
+    let good = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let now = unix_now();
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let payload = good.split('.').nth(1).unwrap().to_owned();
+    let signature = good.split('.').nth(2).unwrap().to_owned();
+    let mut flipped = good.clone();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == 'A' { 'B' } else { 'A' });
+
+    let other = TempAppliance::new();
+    let foreign = other.token(ADMIN, ADMIN_PASSWORD);
+
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("no token", None, "no token"),
+        ("not a JWT", Some("not-a-token".into()), "malformed"),
+        ("garbage segments", Some("a.b.c".into()), "malformed"),
+        (
+            "alg none",
+            Some(format!(
+                "{}.{payload}.",
+                b64(serde_json::json!({"alg": "none", "typ": "JWT"}))
+            )),
+            "none",
+        ),
+        (
+            "RS256",
+            Some(format!(
+                "{}.{payload}.{signature}",
+                b64(serde_json::json!({"alg": "RS256", "typ": "JWT"}))
+            )),
+            "not an HMAC",
+        ),
+        ("wrong signature", Some(flipped), "signature"),
+        ("expired", Some(api.token_at(ADMIN, now - 7200)), "expired"),
+        (
+            "not yet valid",
+            Some(api.token_at(ADMIN, now + 3600)),
+            "not-before",
+        ),
+        ("another cluster's key", Some(foreign), "key"),
+    ];
+    for (what, token, needle) in cases {
+        let (status, headers, body) = api.get("/api/v1/appliance", token.as_deref()).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(
+            headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer"),
+            "{what}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{what}: {body}"
+        );
+    }
+    // A Basic header on a protected route is not a bearer token.
+    let (status, _, _) = api
+        .send(
+            Request::get("/api/v1/appliance")
+                .header(header::AUTHORIZATION, "Basic YWRtaW46eA==")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_token_from_another_cluster_with_the_same_secret_is_refused() {
+    // Same secret, different cluster id: the issuer does not match.
+    let api = Api::new();
+    let secret = "s".repeat(64);
+    let secret_file = api.app.file("secret", &secret);
+    api.app
+        .cmd()
+        .args(["jwt", "set-secret", "--secret-file"])
+        .arg(&secret_file)
+        .assert()
+        .success();
+    let dir = tempfile::tempdir().unwrap();
+    let other_root = dir.path().join("esa9");
+    tacctl()
+        .arg("init")
+        .arg("--root")
+        .arg(&other_root)
+        .args([
+            "--name",
+            "esa9",
+            "--cluster-id",
+            "another-cluster",
+            "--admin-password-file",
+        ])
+        .arg(&api.app.admin_password_file)
+        .assert()
+        .success();
+    tacctl()
+        .arg("--root")
+        .arg(&other_root)
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .args(["jwt", "set-secret", "--secret-file"])
+        .arg(&secret_file)
+        .assert()
+        .success();
+    let out = tacctl()
+        .arg("--root")
+        .arg(&other_root)
+        .args(["token", "issue", "--user", ADMIN])
+        .env("TACCTL_PASSWORD", ADMIN_PASSWORD)
+        .assert()
+        .success();
+    let foreign = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    api.state.reload(true).unwrap();
+    let (status, _, body) = api.get("/api/v1/appliance", Some(foreign.trim())).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(
+        body["message"].as_str().unwrap().contains("issuer"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_no_api_access_and_roles() {
+    let api = Api::new();
+    api.app
+        .add_user("viewer1", "viewer", "viewer-Pa55word", &[]);
+    api.app
+        .add_user("nokey", "viewer", "nokey-Pa55word", &["--no-api-access"]);
+    api.state.reload(true).unwrap();
+
+    let (status, _, body) = api.login_form(ADMIN, "wrong-password").await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (status, _, body) = api.login_form("nobody", "whatever-password").await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (status, headers, body) = api.login_form("nokey", "nokey-Pa55word").await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    assert!(!headers.contains_key("PTY_ACCESS_JWT_TOKEN"));
+    assert!(body.get("token").is_none());
+
+    let viewer = api.token("viewer1", "viewer-Pa55word").await;
+    let (status, _, body) = api.get("/api/v1/jwt", Some(&viewer)).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (status, _, _) = api.get("/api/v1/appliance", Some(&viewer)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let (status, _, body) = api.get("/api/v1/jwt", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["algorithm"], "HS256");
+    assert_eq!(body["expiry_seconds"], 1800);
+    let text = body.to_string();
+    assert!(
+        !text.contains("sealed") && !text.contains("secret"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_status_table_400_404_405_413_415() {
+    let api = Api::new();
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/auth/login/token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/auth/login/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("loginname=admin"))
+                .unwrap(),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/auth/login/token")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("admin:password"))
+                .unwrap(),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/auth/login/token")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(vec![b' '; 100_000]))
+                .unwrap(),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    let (status, _, body) = api.get("/api/v1/nothing-here", None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, _, body) = api.get("/api/v1/auth/login/token", None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_user_with_retry_after() {
+    let api = Api::new();
+    for _ in 0..3 {
+        let (status, _, _) = api.login_form(ADMIN, "wrong-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Now even the right password waits: the name is blocked.
+    let (status, headers, body) = api.login_form(ADMIN, ADMIN_PASSWORD).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+    );
+    let wait: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    // Another user from another address is not affected...
+    api.app.add_user("op", "operator", "op-Pa55word-long", &[]);
+    api.state.reload(true).unwrap();
+    // ...but this client address has 3 failures of its 6; three more names
+    // and the address itself is blocked.
+    for name in ["x1", "x2", "x3"] {
+        let (status, _, _) = api.login_form(name, "wrong-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = api.login_form("op", "op-Pa55word-long").await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is blocked"
+    );
+}
+
+#[tokio::test]
+async fn changes_on_disk_are_picked_up_by_reload() {
+    let api = Api::new();
+    let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    assert!(!api.state.reload(false).unwrap(), "nothing changed yet");
+    api.app
+        .cmd()
+        .args(["jwt", "set-algorithm", "HS512"])
+        .assert()
+        .success();
+    assert!(api.state.reload(false).unwrap());
+    let (status, _, body) = api.get("/api/v1/appliance", Some(&admin)).await;
+    // The old token is HS256; the appliance now pins HS512.
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let (_, _, body) = api.get("/api/v1/appliance", Some(&admin)).await;
+    assert_eq!(body["algorithm"], "HS512");
+
+    // A hand-edited, broken file: the last good configuration stays.
+    let path = api.app.root.join("config/jwt.yaml");
+    let good = std::fs::read(&path).unwrap();
+    std::fs::write(&path, "version: 1\nalgorithm: HS999\n").unwrap();
+    assert!(api.state.reload(false).is_err());
+    let (status, _, _) = api.get("/api/v1/appliance", Some(&admin)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "still serving the last good configuration"
+    );
+    std::fs::write(&path, good).unwrap();
+}
+
+#[tokio::test]
+async fn import_through_the_api_dry_run_then_apply() {
+    let api = Api::new();
+    let source = TempAppliance::new();
+    let bundle = source.dir().join("jwt.tacbundle");
+    source
+        .cmd()
+        .args(["export", "-c", "jwt", "--kdf-cost", "test", "-o"])
+        .arg(&bundle)
+        .env("TACCTL_PASSPHRASE", "correct horse battery staple 42")
+        .assert()
+        .success();
+    let foreign = source.token(ADMIN, ADMIN_PASSWORD);
+    let bytes = std::fs::read(&bundle).unwrap();
+    let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let post = |query: &str, pass: &str, ct: &str, token: &str| {
+        Request::post(format!("/api/v1/config/import{query}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, ct)
+            .header("X-Bundle-Passphrase", pass)
+            .body(Body::from(bytes.clone()))
+            .unwrap()
+    };
+    let before = api.app.snapshot();
+
+    let (status, _, body) = api
+        .send(post(
+            "",
+            "wrong passphrase entirely",
+            "application/octet-stream",
+            &admin,
+        ))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("passphrase"),
+        "{body}"
+    );
+    let (status, _, body) = api.send(post("", "x", "application/json", &admin)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let (status, _, body) = api
+        .send(post(
+            "?dry_run=true",
+            "correct horse battery staple 42",
+            "application/octet-stream",
+            &admin,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["dry_run"], true);
+    assert_eq!(body["plan"]["components"][0]["component"], "jwt");
+    assert_unchanged(&before, &api.app.snapshot());
+    let (status, _, _) = api.get("/api/v1/appliance", Some(&foreign)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "not shared yet");
+
+    let (status, _, body) = api
+        .send(post(
+            "",
+            "correct horse battery staple 42",
+            "application/octet-stream",
+            &admin,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"]["outcome"], "applied");
+    assert_eq!(body["outcome"]["jwt_kid"], source.status()["jwt_kid"]);
+    // In force at once, without waiting for the watcher.
+    let (status, _, body) = api.get("/api/v1/appliance", Some(&foreign)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The old key stays accepted for one expiry period.
+    let (status, _, _) = api.get("/api/v1/appliance", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Only administrators import.
+    api.app
+        .add_user("viewer1", "viewer", "viewer-Pa55word", &[]);
+    api.state.reload(true).unwrap();
+    let viewer = api.token("viewer1", "viewer-Pa55word").await;
+    let (status, _, _) = api
+        .send(post(
+            "",
+            "correct horse battery staple 42",
+            "application/octet-stream",
+            &viewer,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_oversized_bundle_is_refused_with_413() {
+    let mut options = options();
+    options.max_bundle_bytes = 1000;
+    let api = Api::with(TempAppliance::new(), options);
+    let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let before = api.app.snapshot();
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/config/import")
+                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header("X-Bundle-Passphrase", "whatever passphrase")
+                .body(Body::from(vec![0u8; 5000]))
+                .unwrap(),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    assert_unchanged(&before, &api.app.snapshot());
+}
