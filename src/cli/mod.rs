@@ -214,7 +214,11 @@ enum UserCommand {
 #[derive(Debug, Subcommand)]
 enum TlsCommand {
     /// Print the certificate's fingerprint, SHA256:..., the form `cluster add --fingerprint` takes
-    Show,
+    Show {
+        /// Print the certificate chain itself (PEM; public) instead
+        #[arg(long)]
+        pem: bool,
+    },
     /// Install a certificate chain (PEM, leaf first) and its private key (PEM)
     Set {
         /// The certificate chain
@@ -390,6 +394,8 @@ fn lock_timeout() -> Duration {
 /// Parses the arguments and runs the command.
 pub fn run() -> Result<()> {
     jwt::ensure_provider().map_err(|e| anyhow!(e))?;
+    // rustls's process-wide default, for libraries that do not take ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     if let Ok(point) = std::env::var("TACCTL_TEST_CRASH_AT") {
         crate::appliance::set_crash_point(point);
@@ -424,7 +430,14 @@ pub fn run() -> Result<()> {
         Command::Token(cmd) => token_command(&root, cmd, &mut out),
         Command::Network(cmd) => network_command(&root, cmd, &mut out),
         Command::Ldap(cmd) => ldap_command(&root, cmd, &mut out),
-        Command::Tls(TlsCommand::Show) => match open(&root)?.tls_fingerprint()? {
+        Command::Tls(TlsCommand::Show { pem: true }) => match open(&root)?.app.tls()? {
+            Some(t) => Ok(write!(out, "{}", t.cert_pem)?),
+            None => Err(OpsError::Invalid(
+                "no TLS certificate is installed; install one with `tacctl tls set --cert F --key F`".into(),
+            )
+            .into()),
+        },
+        Command::Tls(TlsCommand::Show { pem: false }) => match open(&root)?.tls_fingerprint()? {
             Some(fp) => Ok(writeln!(out, "{fp}")?),
             None => Err(OpsError::Invalid(
                 "no TLS certificate is installed; install one with `tacctl tls set --cert F --key F`".into(),
