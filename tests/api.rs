@@ -613,3 +613,141 @@ async fn an_oversized_bundle_is_refused_with_413() {
     );
     assert_unchanged(&before, &api.app.snapshot());
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_exactly_the_routes() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/openapi.yaml");
+    let doc: serde_json::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut served: Vec<(String, String)> = server::routes::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(
+        documented, served,
+        "schemas/openapi.yaml and the router disagree"
+    );
+
+    // Every listed route is really routed: neither 404 nor 405.
+    let api = Api::new();
+    for (method, path) in &served {
+        let req = Request::builder()
+            .method(method.to_uppercase().as_str())
+            .uri(path.as_str())
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = api.send(req).await;
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status} {body}"
+        );
+        // Protected routes document their 401.
+        let op = &doc["paths"][path.as_str()][method.as_str()];
+        if op.get("security").is_none() {
+            assert!(
+                op["responses"].get("401").is_some(),
+                "{method} {path} lacks 401"
+            );
+        }
+    }
+
+    // The error codes are the ones the status table produces.
+    use tacctl::server::ApiError;
+    let mut codes: Vec<&str> = [
+        ApiError::BadRequest(String::new()),
+        ApiError::Unauthorized(String::new()),
+        ApiError::Forbidden(String::new()),
+        ApiError::NotFound(String::new()),
+        ApiError::MethodNotAllowed,
+        ApiError::TooLarge(0),
+        ApiError::UnsupportedMediaType(String::new()),
+        ApiError::TooManyRequests(0),
+        ApiError::Unavailable(String::new()),
+        ApiError::Internal(String::new()),
+    ]
+    .iter()
+    .map(|e| e.status().1)
+    .collect();
+    codes.sort();
+    let mut enumerated: Vec<&str> = doc["components"]["responses"]["Error"]["content"]
+        ["application/json"]["schema"]["properties"]["error"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    enumerated.sort();
+    assert_eq!(codes, enumerated);
+}
+
+#[tokio::test]
+async fn a_request_past_its_timeout_gets_503() {
+    let mut options = options();
+    options.request_timeout = Duration::from_millis(300);
+    let api = Api::with(TempAppliance::new(), options);
+    // A body that never finishes arriving.
+    let stalled = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let started = std::time::Instant::now();
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/auth/login/token")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(stalled))
+                .unwrap(),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_does_not_starve_token_checks() {
+    let mut options = options();
+    options.hash_concurrency = 1;
+    options.throttle.per_user = 1000;
+    options.throttle.per_address = 1000;
+    let api = Arc::new(Api::with(TempAppliance::new(), options));
+    let token = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let started = std::time::Instant::now();
+    let flood: Vec<_> = (0..12)
+        .map(|_| {
+            let api = Arc::clone(&api);
+            tokio::spawn(async move { api.login_form(ADMIN, "wrong-password-x").await.0 })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // While a dozen password hashes queue for one slot, a token check is
+    // answered at once.
+    let check = std::time::Instant::now();
+    let (status, _, _) = api.get("/api/v1/appliance", Some(&token)).await;
+    let check = check.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    let mut statuses = Vec::new();
+    for f in flood {
+        statuses.push(f.await.unwrap());
+    }
+    let flood_time = started.elapsed();
+    assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED));
+    assert!(
+        check * 5 < flood_time,
+        "token check {check:?} vs flood {flood_time:?}"
+    );
+}
