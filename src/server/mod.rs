@@ -113,10 +113,36 @@ impl Options {
     }
 }
 
+/// The configuration in force, with what the hot routes answer from it
+/// rendered once per reload rather than once per request.
+#[derive(Debug)]
+pub struct Live {
+    snapshot: Snapshot,
+    /// `GET /api/v1/appliance`'s body.
+    pub appliance_json: axum::body::Bytes,
+}
+
+impl Live {
+    fn new(snapshot: Snapshot) -> Self {
+        let appliance_json = routes::appliance_json(&snapshot);
+        Self {
+            snapshot,
+            appliance_json,
+        }
+    }
+}
+
+impl std::ops::Deref for Live {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        &self.snapshot
+    }
+}
+
 /// What every request shares.
 pub struct AppState {
     ops: Ops,
-    live: ArcSwap<Snapshot>,
+    live: ArcSwap<Live>,
     stamp: Mutex<Stamp>,
     /// Failed-login counts.
     pub throttle: throttle::Throttle,
@@ -144,7 +170,7 @@ impl AppState {
         let snapshot = ops.snapshot()?;
         Ok(Arc::new(Self {
             ops,
-            live: ArcSwap::from_pointee(snapshot),
+            live: ArcSwap::from_pointee(Live::new(snapshot)),
             stamp: Mutex::new(stamp),
             throttle: throttle::Throttle::new(options.throttle),
             hashing: Semaphore::new(options.hash_concurrency.max(1)),
@@ -154,7 +180,7 @@ impl AppState {
     }
 
     /// The configuration in force.
-    pub fn live(&self) -> Arc<Snapshot> {
+    pub fn live(&self) -> Arc<Live> {
         self.live.load_full()
     }
 
@@ -202,7 +228,7 @@ impl AppState {
             key_changed = changed_key,
             "configuration reloaded"
         );
-        self.live.store(Arc::new(snapshot));
+        self.live.store(Arc::new(Live::new(snapshot)));
         // The stamp read before the snapshot: a change made while reading
         // makes the next tick reload again.
         *self.stamp.lock().expect("stamp lock") = stamp;

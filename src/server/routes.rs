@@ -22,7 +22,7 @@ use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, now};
+use super::{ApiError, AppState, Live, now};
 use crate::auth::{AuthError, Authenticator, Identity, LocalUsers};
 use crate::component::Role;
 use crate::jwt::{Claims, Subject, VerifyError};
@@ -161,7 +161,7 @@ pub struct Authed {
     /// The token's claims.
     pub claims: Claims,
     /// The configuration it was checked against.
-    pub live: Arc<Snapshot>,
+    pub live: Arc<Live>,
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
@@ -358,7 +358,7 @@ fn auth_error(e: AuthError) -> ApiError {
 /// one hash per core at once.
 async fn check_local(
     state: &Shared,
-    live: &Arc<Snapshot>,
+    live: &Arc<Live>,
     name: &str,
     password: &SecretString,
 ) -> Result<Result<Identity, AuthError>, ApiError> {
@@ -378,7 +378,7 @@ async fn check_local(
 /// access check.
 async fn authenticate(
     state: &Shared,
-    live: &Arc<Snapshot>,
+    live: &Arc<Live>,
     name: &str,
     password: &SecretString,
 ) -> Result<Identity, ApiError> {
@@ -475,9 +475,20 @@ pub struct ApplianceBody {
     pub kid: String,
 }
 
-async fn appliance(authed: Authed) -> axum::Json<ApplianceBody> {
-    let live = authed.live;
-    axum::Json(ApplianceBody {
+async fn appliance(authed: Authed) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        authed.live.appliance_json.clone(),
+    )
+        .into_response()
+}
+
+/// The body of `GET /api/v1/appliance` for a configuration.
+pub(super) fn appliance_json(live: &Snapshot) -> axum::body::Bytes {
+    let body = ApplianceBody {
         name: live.node.name.clone(),
         node_id: live.node.node_id.clone(),
         cluster_id: live.node.cluster_id.clone(),
@@ -486,7 +497,10 @@ async fn appliance(authed: Authed) -> axum::Json<ApplianceBody> {
         expiry_seconds: live.policy.lifetime,
         max_session_seconds: live.policy.max_session,
         kid: live.settings.active_key.kid.clone(),
-    })
+    };
+    serde_json::to_vec(&body)
+        .expect("a struct of strings and numbers serialises")
+        .into()
 }
 
 async fn jwt_settings(Admin(authed): Admin) -> axum::Json<serde_json::Value> {
