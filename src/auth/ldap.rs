@@ -387,6 +387,10 @@ impl Directory {
         })
     }
 
+    fn uses_tls(&self) -> bool {
+        self.settings.starttls || self.settings.url.starts_with("ldaps://")
+    }
+
     fn transport(&self) -> String {
         let url = &self.settings.url;
         let cas = if self.settings.ca_pem.is_some() {
@@ -452,6 +456,22 @@ impl Directory {
                     url,
                     reason: tls.to_string(),
                 },
+                // Connected, then hung up on during the handshake: a server
+                // that does not speak TLS on this port, typically.
+                None if operation == "connect"
+                    && self.uses_tls()
+                    && matches!(
+                        source.kind(),
+                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    LdapError::Tls {
+                        url,
+                        reason: format!(
+                            "the server closed the connection during the TLS handshake ({source}); check that the port speaks TLS"
+                        ),
+                    }
+                }
                 None if operation == "connect" => self.unreachable(source.to_string()),
                 None => self.unreachable(format!("the connection broke: {source}")),
             },
