@@ -9,6 +9,8 @@
 // Each test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod slapd;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -31,13 +33,14 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every environment variable tacctl reads, removed from each command so the
 /// caller's environment cannot change a test's outcome.
-const TACCTL_ENV: [&str; 6] = [
+const TACCTL_ENV: [&str; 7] = [
     "TACCTL_ROOT",
     "TACCTL_ADMIN_USER",
     "TACCTL_ADMIN_PASSWORD",
     "TACCTL_PASSWORD",
     "TACCTL_JWT_SECRET",
     "TACCTL_LOCK_TIMEOUT",
+    "TACCTL_LDAP_BIND_PASSWORD",
 ];
 
 /// `tacctl` with a clean tacctl environment and a timeout; stdin is empty.
