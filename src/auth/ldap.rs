@@ -368,17 +368,25 @@ impl Directory {
         }
 
         let groups = self.groups(&mut conn, &dn, name, password.is_some()).await;
-        let groups = groups.and_then(|(role, api_access, detail)| {
-            if require_api_access && !api_access {
-                Err(LdapError::NoApiAccess {
+        let (role, api_access) = match groups {
+            Ok((_, false, detail)) if require_api_access => {
+                let e = LdapError::NoApiAccess {
                     user: name.to_owned(),
                     api_access_group: self.settings.api_access_group.clone(),
-                })
-            } else {
-                Ok(((role, api_access), detail))
+                };
+                on_step(Step {
+                    kind: StepKind::Groups,
+                    passed: false,
+                    detail: format!("{detail}: {e}"),
+                });
+                return Err(e);
             }
-        });
-        let (role, api_access) = report(&mut on_step, StepKind::Groups, groups)?;
+            other => report(
+                &mut on_step,
+                StepKind::Groups,
+                other.map(|(role, api_access, detail)| ((role, api_access), detail)),
+            )?,
+        };
         self.close(conn).await;
         Ok(Identity {
             name: name.to_owned(),

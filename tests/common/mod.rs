@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: a temporary appliance made by the
 //! real `tacctl init`, a command builder with a clean environment, and a
 //! byte-for-byte snapshot of an appliance root so a test can show that a
-//! failed command changed nothing.
+//! failed command changed nothing; and, in [`slapd`], a real OpenLDAP server
+//! for the LDAP tests.
 //!
 //! Secrets never go on a command line here: passwords travel in files or in
 //! `TACCTL_ADMIN_PASSWORD` / `TACCTL_PASSWORD`, JWT secrets in files.
