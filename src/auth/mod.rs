@@ -4,7 +4,10 @@
 //! defaults: 19 MiB, 2 passes, 1 lane, as OWASP recommends). An unknown user
 //! costs the same as a known one: a dummy hash is checked, so user names
 //! cannot be probed by timing. Passwords arrive as [`SecretString`] and are
-//! never logged or echoed. LDAP comes behind the same trait later.
+//! never logged or echoed. Logins through an external LDAP directory are in
+//! [`ldap`]; they are asynchronous, so they sit beside the trait, not behind it.
+
+pub mod ldap;
 
 use std::sync::OnceLock;
 

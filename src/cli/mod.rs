@@ -261,16 +261,16 @@ enum LdapCommand {
         #[arg(long, default_value = "(uid={username})")]
         user_filter: String,
         /// DN to bind as for searches [default: anonymous]
-        #[arg(long, requires = "bind_password_file")]
+        #[arg(long)]
         bind_dn: Option<String>,
-        /// Read the bind password from FILE (or TACCTL_LDAP_BIND_PASSWORD)
-        #[arg(long, value_name = "FILE")]
+        /// Read the bind password from FILE [or TACCTL_LDAP_BIND_PASSWORD, or a prompt]
+        #[arg(long, value_name = "FILE", requires = "bind_dn")]
         bind_password_file: Option<PathBuf>,
-        /// Members of this group have API access
-        #[arg(long)]
+        /// Members of this group (DN) have API access; without it no directory user has any
+        #[arg(long, value_name = "DN")]
         api_access_group: Option<String>,
-        /// Members of this group are administrators
-        #[arg(long)]
+        /// Members of this group (DN) are administrators, with API access; the others are viewers
+        #[arg(long, value_name = "DN")]
         admin_group: Option<String>,
         /// Upgrade ldap:// with StartTLS
         #[arg(long)]
@@ -288,6 +288,14 @@ enum LdapCommand {
     Disable {
         #[command(flatten)]
         creds: AdminCreds,
+    },
+    /// Log a directory user in step by step (connect, bind, search, user bind, groups); exit 0 only when all pass
+    Test {
+        /// The directory user's name
+        user: String,
+        /// Read the user's password from FILE [or TACCTL_PASSWORD, or a prompt]
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
     },
 }
 
@@ -803,8 +811,9 @@ fn ldap_command(root: &Path, cmd: LdapCommand, out: &mut impl Write) -> Result<(
                 })
                 .transpose()?;
             let ops = admin(root, &creds)?;
+            // Text, not bytes: an LDAP simple bind sends a UTF-8 password.
             let password = match &bind_dn {
-                Some(_) => Some(secrets::read_bytes(&SecretSource {
+                Some(_) => Some(secrets::read_string(&SecretSource {
                     file: bind_password_file.as_deref(),
                     env: "TACCTL_LDAP_BIND_PASSWORD",
                     flag: "--bind-password-file",
@@ -812,7 +821,9 @@ fn ldap_command(root: &Path, cmd: LdapCommand, out: &mut impl Write) -> Result<(
                     confirm: None,
                 })?),
                 None => None,
-            };
+            }
+            .map(|p| SecretSlice::from(p.expose_secret().as_bytes().to_vec()));
+            let no_api_group = api_access_group.is_none();
             ops.set_ldap(
                 crate::component::LdapCommon {
                     enabled: true,
@@ -829,11 +840,49 @@ fn ldap_command(root: &Path, cmd: LdapCommand, out: &mut impl Write) -> Result<(
                 password.as_ref(),
             )?;
             writeln!(out, "LDAP configured and enabled")?;
+            if no_api_group {
+                writeln!(
+                    out,
+                    "No API access group is set: directory users cannot use the API until one is given with --api-access-group"
+                )?;
+            }
         }
         LdapCommand::Disable { creds } => {
             let ops = admin(root, &creds)?;
             ops.disable_ldap()?;
             writeln!(out, "LDAP disabled; local users only")?;
+        }
+        LdapCommand::Test {
+            user,
+            password_file,
+        } => {
+            let ops = open(root)?;
+            let Some(directory) = ops.directory()? else {
+                bail!(OpsError::Invalid(
+                    "LDAP is not configured or is disabled; configure it with `tacctl ldap set`"
+                        .into()
+                ));
+            };
+            let password = user_password(password_file.as_deref(), false)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the asynchronous runtime")?;
+            let mut printed = Ok(());
+            let outcome = runtime.block_on(directory.test(&user, &password, |step| {
+                if printed.is_ok() {
+                    printed = writeln!(
+                        out,
+                        "{:<10} {:<4} {}",
+                        step.kind.as_str(),
+                        if step.passed { "ok" } else { "FAIL" },
+                        step.detail
+                    );
+                }
+            }));
+            printed?;
+            let id = outcome.map_err(OpsError::from)?;
+            writeln!(out, "{} may use the API as {}", id.name, id.role)?;
         }
     }
     Ok(())

@@ -19,6 +19,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::appliance::{Appliance, ApplianceError, Genesis, MasterKey};
+use crate::auth::ldap::{Directory, LdapError};
 use crate::auth::{self, AuthError, Identity, LocalUsers};
 use crate::component::{self, JwtSettings, Node, Role, StoredRetiredKey, User, Users};
 use crate::jwt::{
@@ -88,6 +89,9 @@ pub enum OpsError {
     /// A bundle could not be read, checked or applied.
     #[error(transparent)]
     Bundle(#[from] bundle::BundleError),
+    /// The LDAP directory refused a login or could not be used.
+    #[error(transparent)]
+    Ldap(#[from] LdapError),
 }
 
 impl OpsError {
@@ -116,6 +120,10 @@ impl OpsError {
                 crate::bundle::header::HeaderError::WrongPassphrase,
             )) => ExitKind::Auth,
             OpsError::Bundle(_) => ExitKind::Verify,
+            OpsError::Ldap(LdapError::BadCredentials | LdapError::NoApiAccess { .. }) => {
+                ExitKind::Auth
+            }
+            OpsError::Ldap(_) => ExitKind::Other,
         }
     }
 }
@@ -518,6 +526,30 @@ impl Ops {
             .map_err(|e| OpsError::Invalid(format!("{}: {}", e.field, e.problem)))?;
         self.app.write(&settings)?;
         Ok(())
+    }
+
+    /// The external LDAP directory, when configured and enabled, with its
+    /// bind password opened from the seal.
+    pub fn directory(&self) -> Result<Option<Directory>> {
+        let Some(l) = self.app.ldap()? else {
+            return Ok(None);
+        };
+        if !l.common.enabled {
+            return Ok(None);
+        }
+        let password = match l.bind_password_sealed.as_deref() {
+            None => None,
+            Some(sealed) => {
+                let bytes = self.app.open_ldap_password(sealed)?;
+                let text = std::str::from_utf8(&bytes).map_err(|_| {
+                    OpsError::Invalid(
+                        "the stored LDAP bind password is not UTF-8; set it again with `tacctl ldap set --bind-password-file`".into(),
+                    )
+                })?;
+                Some(SecretString::from(text.to_owned()))
+            }
+        };
+        Ok(Some(Directory::new(l.common, password)?))
     }
 
     /// `ldap disable`: keeps the settings, stops using them.

@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: a temporary appliance made by the
 //! real `tacctl init`, a command builder with a clean environment, and a
 //! byte-for-byte snapshot of an appliance root so a test can show that a
-//! failed command changed nothing.
+//! failed command changed nothing; and, in [`slapd`], a real OpenLDAP server
+//! for the LDAP tests, and in [`server`] a real `tacctl serve`.
 //!
 //! Secrets never go on a command line here: passwords travel in files or in
 //! `TACCTL_ADMIN_PASSWORD` / `TACCTL_PASSWORD`, JWT secrets in files.
@@ -10,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod server;
+pub mod slapd;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -33,13 +35,14 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every environment variable tacctl reads, removed from each command so the
 /// caller's environment cannot change a test's outcome.
-const TACCTL_ENV: [&str; 6] = [
+const TACCTL_ENV: [&str; 7] = [
     "TACCTL_ROOT",
     "TACCTL_ADMIN_USER",
     "TACCTL_ADMIN_PASSWORD",
     "TACCTL_PASSWORD",
     "TACCTL_JWT_SECRET",
     "TACCTL_LOCK_TIMEOUT",
+    "TACCTL_LDAP_BIND_PASSWORD",
 ];
 
 /// `tacctl` with a clean tacctl environment and a timeout; stdin is empty.
