@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::component::Role;
 use crate::jwt::{self, Algorithm, ExpiryUnit};
-use crate::ops::{self, ExitKind, InitRequest, Ops, OpsError};
+use crate::ops::{self, ExitKind, InitRequest, Ops, OpsError, rfc3339};
 use secrets::{NoSecret, SecretSource};
 
 /// Manage an appliance's JWT configuration, users and tokens.
@@ -508,17 +508,10 @@ fn unit(s: &str) -> Result<ExpiryUnit> {
         .map_err(|e| UsageError(e.to_string()).into())
 }
 
-fn rfc3339(t: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
-}
-
-fn print_expiry(out: &mut impl Write, s: &crate::component::JwtSettings) -> Result<()> {
-    writeln!(
-        out,
-        "Token expiry set to {} {}",
-        s.expiry_value,
-        s.expiry_unit.label()
-    )?;
+/// Applies one JWT Settings change and prints what it did.
+fn change_jwt(ops: &Ops, change: ops::JwtChange, now: u64, out: &mut impl Write) -> Result<()> {
+    let s = ops.change_jwt(&change, now)?;
+    writeln!(out, "{}", change.summary(&s))?;
     Ok(())
 }
 
@@ -560,8 +553,7 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
                 .parse()
                 .map_err(|e: jwt::KeyError| UsageError(e.to_string()))?;
             let ops = admin(root, &creds)?;
-            ops.set_algorithm(alg, now)?;
-            writeln!(out, "JWT algorithm set to {alg}")?;
+            change_jwt(&ops, ops::JwtChange::Algorithm(alg), now, out)?;
         }
         JwtCommand::SetSecret {
             secret_file,
@@ -585,16 +577,11 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
                 }
                 s
             };
-            let s = ops.set_secret(secret, revoke_previous, now)?;
-            writeln!(out, "JWT secret set; active key {}", s.active_key.kid)?;
-            for p in &s.previous_keys {
-                writeln!(
-                    out,
-                    "Previous key {} stays accepted until {}",
-                    p.key.kid,
-                    rfc3339(p.accept_until)
-                )?;
-            }
+            let change = ops::JwtChange::Secret {
+                secret,
+                revoke_previous,
+            };
+            change_jwt(&ops, change, now, out)?;
         }
         JwtCommand::RevokePrevious { creds } => {
             let ops = admin(root, &creds)?;
@@ -612,14 +599,12 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
         } => {
             let u = u.as_deref().map(unit).transpose()?;
             let ops = admin(root, &creds)?;
-            let s = ops.set_expiry(value, u, now)?;
-            print_expiry(out, &s)?;
+            change_jwt(&ops, ops::JwtChange::Expiry { value, unit: u }, now, out)?;
         }
         JwtCommand::SetExpiryUnit { unit: u, creds } => {
             let u = unit(&u)?;
             let ops = admin(root, &creds)?;
-            let s = ops.set_expiry_unit(u, now)?;
-            print_expiry(out, &s)?;
+            change_jwt(&ops, ops::JwtChange::ExpiryUnit(u), now, out)?;
         }
         JwtCommand::SetMaxSession { duration, creds } => {
             let secs = jwt::parse_duration(&duration).map_err(|e| UsageError(e.to_string()))?;
