@@ -12,3 +12,4 @@ pub mod cli;
 pub mod component;
 pub mod jwt;
 pub mod ops;
+pub mod wizard;

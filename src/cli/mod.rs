@@ -73,6 +73,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The appliance menu on the terminal: Administration > JWT Configuration, Export/Import
+    Wizard,
     /// Walk through the JWT life cycle and a move of JWT configuration between two appliances
     Demo,
 }
@@ -340,6 +342,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<OpsError>() {
             return e.exit_kind() as i32;
         }
+        if let Some(e) = cause.downcast_ref::<crate::wizard::WizardError>() {
+            return e.exit_kind() as i32;
+        }
         if cause.is::<UsageError>() || cause.is::<NoSecret>() {
             return ExitKind::Usage as i32;
         }
@@ -385,6 +390,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Init(args) => init(&root, args, &mut out),
         Command::Demo => demo::run(&mut out),
+        Command::Wizard => wizard(&root),
         Command::Export(a) => bundle::export(&root, a, &mut out),
         Command::Inspect(a) => bundle::inspect(a, &mut out),
         Command::Import(a) => bundle::import(&root, a, &mut out),
@@ -424,6 +430,22 @@ pub fn run() -> Result<()> {
             Ok(writeln!(out, "TLS certificate installed: {fp}")?)
         }
     }
+}
+
+/// `tacctl wizard`: the menu on this terminal, until Exit.
+fn wizard(root: &Path) -> Result<()> {
+    use crate::wizard::{self, Context, TerminalPrompter, WizardError};
+    let ops = open(root)?;
+    let mut prompter = TerminalPrompter::new().map_err(WizardError::from)?;
+    let cx = Context {
+        ops: &ops,
+        clock: &now,
+        kdf: crate::bundle::header::KdfParams::DEFAULT,
+        export_dir: PathBuf::new(),
+        admin_user: std::env::var("TACCTL_ADMIN_USER").unwrap_or_else(|_| "admin".into()),
+    };
+    wizard::run(&mut prompter, &cx)?;
+    Ok(())
 }
 
 fn open(root: &Path) -> Result<Ops> {
