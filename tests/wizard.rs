@@ -742,3 +742,31 @@ fn tacctl_wizard_without_a_terminal_refuses_at_once_with_exit_2() {
         .assert()
         .code(5);
 }
+
+/// Regression: `Ops::open_bundle` dropped its staging directory on return,
+/// so the custom files it had staged were gone before the plan and apply.
+#[test]
+fn custom_files_exported_and_imported_through_the_wizard_arrive() {
+    let esa1 = esa("esa1");
+    std::fs::create_dir_all(esa1.root.join("files/ca")).unwrap();
+    std::fs::write(
+        esa1.root.join("files/ca/bundle.pem"),
+        b"-- a CA bundle --\n",
+    )
+    .unwrap();
+    let file = esa1.dir.path().join("files.tacbundle");
+    let (_, bundle) = export(&esa1, &["Custom files"], file.to_str().unwrap());
+    let esa2 = esa("esa2");
+    let p = esa2.run(leave_export_import(
+        import_script(&bundle, PASSPHRASE).confirm("import-apply", true),
+    ));
+    assert!(
+        p.notes().iter().any(|n| n.starts_with("Imported: applied")),
+        "{:?}",
+        p.notes()
+    );
+    assert_eq!(
+        std::fs::read(esa2.root.join("files/ca/bundle.pem")).unwrap(),
+        b"-- a CA bundle --\n"
+    );
+}
