@@ -14,3 +14,4 @@ pub mod jwt;
 pub mod ops;
 pub mod server;
 pub mod tls;
+pub mod wizard;

@@ -2,20 +2,19 @@
 
 use std::fs;
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::secrets::{self, SecretSource};
 use super::{AdminCreds, UsageError, admin, now, open, print_json, rfc3339};
 use crate::bundle::header::KdfParams;
-use crate::ops::bundle::{Kind, Opened, Plan, key_fingerprints, open_into};
-
-/// Shortest passphrase accepted without `--allow-weak-passphrase`.
-const MIN_PASSPHRASE_CHARS: usize = 12;
+use crate::ops::bundle::{
+    Kind, Opened, Plan, check_passphrase, default_bundle_name, export_summary, key_fingerprints,
+    open_into,
+};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(super) enum KdfCost {
@@ -152,13 +151,12 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         kinds.retain(|k| *k != Kind::Tls);
     }
     let pass = passphrase(a.passphrase_file.as_deref(), true)?;
-    let score: u8 = zxcvbn::zxcvbn(pass.expose_secret(), &[]).score().into();
-    if !a.allow_weak_passphrase
-        && (pass.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS || score < 3)
-    {
-        bail!(UsageError(format!(
-            "the passphrase is too weak (at least {MIN_PASSPHRASE_CHARS} characters and a strength score of 3 of 4 needed, it scores {score}); choose a longer one, or pass --allow-weak-passphrase"
-        )));
+    if !a.allow_weak_passphrase {
+        check_passphrase(&pass).map_err(|e| {
+            UsageError(format!(
+                "{e}; choose a longer one, or pass --allow-weak-passphrase"
+            ))
+        })?;
     }
     let kdf = match a.kdf_cost {
         KdfCost::Default => KdfParams::DEFAULT,
@@ -167,55 +165,17 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     let now = now();
     let path = match a.output {
         Some(p) => p,
-        None => {
-            let node = ops.app.node()?;
-            let t = humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(now),
-            )
-            .to_string()
-            .replace(':', "");
-            PathBuf::from(format!("{}-{t}.tacbundle", node.name))
-        }
+        None => default_bundle_name(&ops.app.node()?.name, now),
     };
-    if path.exists() {
-        bail!(UsageError(format!(
-            "{} exists; choose another -o FILE or remove it first",
-            path.display()
-        )));
-    }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".tacctl-export-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let (manifest, file) = ops.export(
+    let manifest = ops.export_to_file(
         &kinds,
         a.all || a.include_node_local,
         &pass,
         kdf,
-        std::io::BufWriter::new(tmp.reopen()?),
+        &path,
         now,
     )?;
-    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    tmp.persist_noclobber(&path)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))?;
-    let _ = fs::OpenOptions::new().mode(0o600).open(&path);
-    writeln!(
-        out,
-        "Exported {} from {} to {}",
-        manifest
-            .components
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        manifest.source.name,
-        path.display()
-    )?;
+    writeln!(out, "{}", export_summary(&manifest, &path))?;
     Ok(())
 }
 
@@ -308,20 +268,7 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
 }
 
 fn print_plan(out: &mut impl Write, plan: &Plan) -> Result<()> {
-    writeln!(
-        out,
-        "Import plan: bundle from {} (cluster {}), made {}",
-        plan.source.name,
-        plan.source.cluster_id,
-        rfc3339(plan.created_at)
-    )?;
-    for c in &plan.components {
-        writeln!(out, "  {}: {}", c.component, c.status)?;
-        for ch in &c.changes {
-            writeln!(out, "    {} {}", ch.what, ch.detail)?;
-        }
-    }
-    writeln!(out, "  live sessions ended: {}", plan.sessions_ended)?;
+    write!(out, "{plan}")?;
     Ok(())
 }
 
@@ -333,15 +280,8 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
         );
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".import-")
-        .tempdir_in(root)
-        .context("creating the staging directory")?;
-    let opened = open_file(&a.file, &pass, staging.path())?;
-    let in_bundle: Vec<Kind> = Kind::ALL
-        .into_iter()
-        .filter(|k| opened.manifest.component(k.name()).is_some())
-        .collect();
+    let opened = ops.open_bundle_file(&a.file, &pass)?;
+    let in_bundle = opened.kinds();
     let chosen = if a.components.is_empty() {
         in_bundle.clone()
     } else {
@@ -384,17 +324,7 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
     if a.json {
         return print_json(out, &serde_json::json!({"plan": plan, "outcome": outcome}));
     }
-    match &outcome.snapshot {
-        Some(s) => writeln!(
-            out,
-            "Imported: {}; active JWT key {}. Undo with `tacctl rollback {s}`.",
-            outcome.outcome, outcome.jwt_kid
-        )?,
-        None => writeln!(
-            out,
-            "Nothing to change: this appliance already has that configuration."
-        )?,
-    }
+    writeln!(out, "{outcome}")?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::component::Role;
 use crate::jwt::{self, Algorithm, ExpiryUnit};
-use crate::ops::{self, ExitKind, InitRequest, Ops, OpsError};
+use crate::ops::{self, ExitKind, InitRequest, Ops, OpsError, rfc3339};
 use secrets::{NoSecret, SecretSource};
 
 /// Manage an appliance's JWT configuration, users and tokens.
@@ -74,6 +74,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The appliance menu on the terminal: Administration > JWT Configuration, Export/Import
+    Wizard,
     /// Walk through the JWT life cycle and a move of JWT configuration between two appliances
     Demo,
     /// Serve the REST API (HTTPS with the appliance's certificate) until SIGTERM or Ctrl-C
@@ -366,6 +368,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<crate::server::ServerError>() {
             return e.exit_kind() as i32;
         }
+        if let Some(e) = cause.downcast_ref::<crate::wizard::WizardError>() {
+            return e.exit_kind() as i32;
+        }
         if cause.is::<UsageError>() || cause.is::<NoSecret>() {
             return ExitKind::Usage as i32;
         }
@@ -414,6 +419,7 @@ pub fn run() -> Result<()> {
         Command::Init(args) => init(&root, args, &mut out),
         Command::Demo => demo::run(&mut out),
         Command::Serve(a) => serve::run(&root, a, &mut out),
+        Command::Wizard => wizard(&root),
         Command::Export(a) => bundle::export(&root, a, &mut out),
         Command::Inspect(a) => bundle::inspect(a, &mut out),
         Command::Import(a) => bundle::import(&root, a, &mut out),
@@ -472,6 +478,22 @@ pub fn run() -> Result<()> {
             Ok(writeln!(out, "TLS certificate installed: {fp}")?)
         }
     }
+}
+
+/// `tacctl wizard`: the menu on this terminal, until Exit.
+fn wizard(root: &Path) -> Result<()> {
+    use crate::wizard::{self, Context, TerminalPrompter, WizardError};
+    let ops = open(root)?;
+    let mut prompter = TerminalPrompter::new().map_err(WizardError::from)?;
+    let cx = Context {
+        ops: &ops,
+        clock: &now,
+        kdf: crate::bundle::header::KdfParams::DEFAULT,
+        export_dir: PathBuf::new(),
+        admin_user: std::env::var("TACCTL_ADMIN_USER").unwrap_or_else(|_| "admin".into()),
+    };
+    wizard::run(&mut prompter, &cx)?;
+    Ok(())
 }
 
 fn open(root: &Path) -> Result<Ops> {
@@ -556,17 +578,10 @@ fn unit(s: &str) -> Result<ExpiryUnit> {
         .map_err(|e| UsageError(e.to_string()).into())
 }
 
-fn rfc3339(t: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
-}
-
-fn print_expiry(out: &mut impl Write, s: &crate::component::JwtSettings) -> Result<()> {
-    writeln!(
-        out,
-        "Token expiry set to {} {}",
-        s.expiry_value,
-        s.expiry_unit.label()
-    )?;
+/// Applies one JWT Settings change and prints what it did.
+fn change_jwt(ops: &Ops, change: ops::JwtChange, now: u64, out: &mut impl Write) -> Result<()> {
+    let s = ops.change_jwt(&change, now)?;
+    writeln!(out, "{}", change.summary(&s))?;
     Ok(())
 }
 
@@ -608,8 +623,7 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
                 .parse()
                 .map_err(|e: jwt::KeyError| UsageError(e.to_string()))?;
             let ops = admin(root, &creds)?;
-            ops.set_algorithm(alg, now)?;
-            writeln!(out, "JWT algorithm set to {alg}")?;
+            change_jwt(&ops, ops::JwtChange::Algorithm(alg), now, out)?;
         }
         JwtCommand::SetSecret {
             secret_file,
@@ -633,16 +647,11 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
                 }
                 s
             };
-            let s = ops.set_secret(secret, revoke_previous, now)?;
-            writeln!(out, "JWT secret set; active key {}", s.active_key.kid)?;
-            for p in &s.previous_keys {
-                writeln!(
-                    out,
-                    "Previous key {} stays accepted until {}",
-                    p.key.kid,
-                    rfc3339(p.accept_until)
-                )?;
-            }
+            let change = ops::JwtChange::Secret {
+                secret,
+                revoke_previous,
+            };
+            change_jwt(&ops, change, now, out)?;
         }
         JwtCommand::RevokePrevious { creds } => {
             let ops = admin(root, &creds)?;
@@ -660,14 +669,12 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
         } => {
             let u = u.as_deref().map(unit).transpose()?;
             let ops = admin(root, &creds)?;
-            let s = ops.set_expiry(value, u, now)?;
-            print_expiry(out, &s)?;
+            change_jwt(&ops, ops::JwtChange::Expiry { value, unit: u }, now, out)?;
         }
         JwtCommand::SetExpiryUnit { unit: u, creds } => {
             let u = unit(&u)?;
             let ops = admin(root, &creds)?;
-            let s = ops.set_expiry_unit(u, now)?;
-            print_expiry(out, &s)?;
+            change_jwt(&ops, ops::JwtChange::ExpiryUnit(u), now, out)?;
         }
         JwtCommand::SetMaxSession { duration, creds } => {
             let secs = jwt::parse_duration(&duration).map_err(|e| UsageError(e.to_string()))?;

@@ -10,12 +10,12 @@
 //! proof token with the configuration just applied, rolling back if it fails.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::{Ops, OpsError, new_id};
+use super::{Ops, OpsError, new_id, rfc3339};
 use crate::appliance::{ApplianceError, AuditRecord, SnapshotMeta};
 use crate::bundle::archive::{self, ArchiveError};
 use crate::bundle::header::{self, HeaderError, KdfParams};
@@ -195,6 +195,19 @@ pub struct Opened {
     pub tls: Option<TlsExport>,
     /// The staged tree of custom files, when present.
     pub files: Option<std::path::PathBuf>,
+    /// The staging directory, when this value owns it: the staged custom
+    /// files must outlive the plan and the apply that read them.
+    staging: Option<tempfile::TempDir>,
+}
+
+impl Opened {
+    /// The components the bundle carries, in bundle order.
+    pub fn kinds(&self) -> Vec<Kind> {
+        Kind::ALL
+            .into_iter()
+            .filter(|k| self.manifest.component(k.name()).is_some())
+            .collect()
+    }
 }
 
 /// One line of a plan.
@@ -245,6 +258,26 @@ pub struct Plan {
     pub sessions_ended: String,
 }
 
+/// The plan as `import` and `import --dry-run` print it.
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Import plan: bundle from {} (cluster {}), made {}",
+            self.source.name,
+            self.source.cluster_id,
+            rfc3339(self.created_at)
+        )?;
+        for c in &self.components {
+            writeln!(f, "  {}: {}", c.component, c.status)?;
+            for ch in &c.changes {
+                writeln!(f, "    {} {}", ch.what, ch.detail)?;
+            }
+        }
+        writeln!(f, "  live sessions ended: {}", self.sessions_ended)
+    }
+}
+
 impl Plan {
     /// Whether anything changes.
     pub fn is_noop(&self) -> bool {
@@ -263,6 +296,75 @@ pub struct ImportOutcome {
     pub snapshot: Option<String>,
     /// The active key fingerprint after the import.
     pub jwt_kid: String,
+}
+
+/// The outcome as `import` prints it, with the way to undo it.
+impl std::fmt::Display for ImportOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.snapshot {
+            Some(s) => write!(
+                f,
+                "Imported: {}; active JWT key {}. Undo with `tacctl rollback {s}`.",
+                self.outcome, self.jwt_kid
+            ),
+            None => write!(
+                f,
+                "Nothing to change: this appliance already has that configuration."
+            ),
+        }
+    }
+}
+
+/// What `export` reports once the bundle is written.
+pub fn export_summary(manifest: &Manifest, path: &Path) -> String {
+    format!(
+        "Exported {} from {} to {}",
+        manifest
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        manifest.source.name,
+        path.display()
+    )
+}
+
+/// The shortest bundle passphrase accepted unless weak ones are allowed.
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// The zxcvbn score (of 4) a bundle passphrase needs.
+pub const MIN_PASSPHRASE_SCORE: u8 = 3;
+
+/// A bundle passphrase the strength policy refuses.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the passphrase is too weak (at least {MIN_PASSPHRASE_CHARS} characters and a strength score of {MIN_PASSPHRASE_SCORE} of 4 needed, it scores {score})"
+)]
+pub struct WeakPassphrase {
+    /// Its zxcvbn score.
+    pub score: u8,
+}
+
+/// The strength policy for new bundle passphrases: at least
+/// [`MIN_PASSPHRASE_CHARS`] characters and a zxcvbn score of
+/// [`MIN_PASSPHRASE_SCORE`].
+pub fn check_passphrase(passphrase: &SecretString) -> Result<(), WeakPassphrase> {
+    use secrecy::ExposeSecret;
+    let p = passphrase.expose_secret();
+    let score: u8 = zxcvbn::zxcvbn(p, &[]).score().into();
+    if p.chars().count() < MIN_PASSPHRASE_CHARS || score < MIN_PASSPHRASE_SCORE {
+        return Err(WeakPassphrase { score });
+    }
+    Ok(())
+}
+
+/// The default bundle name: `NODE-UTCTIME.tacbundle`, colons left out.
+pub fn default_bundle_name(node_name: &str, now: u64) -> PathBuf {
+    PathBuf::from(format!(
+        "{node_name}-{}.tacbundle",
+        rfc3339(now).replace(':', "")
+    ))
 }
 
 impl Ops {
@@ -453,7 +555,68 @@ impl Ops {
             .prefix(".import-")
             .tempdir_in(self.app.root())
             .map_err(ApplianceError::io(self.app.root()))?;
-        open_into(input, passphrase, staging.path())
+        let mut opened = open_into(input, passphrase, staging.path())?;
+        opened.staging = Some(staging);
+        Ok(opened)
+    }
+
+    /// [`Ops::open_bundle`] on a file.
+    pub fn open_bundle_file(&self, path: &Path, passphrase: &SecretString) -> Result<Opened> {
+        if !path.is_file() {
+            return Err(OpsError::Invalid(format!(
+                "no bundle at {}",
+                path.display()
+            )));
+        }
+        let f = std::fs::File::open(path).map_err(ApplianceError::io(path))?;
+        self.open_bundle(std::io::BufReader::new(f), passphrase)
+    }
+
+    /// Writes a bundle of `kinds` to a new file at `path`, mode 0600: a
+    /// temporary file beside it, synced, then linked into place without
+    /// replacing anything, so `path` either does not exist or is complete.
+    pub fn export_to_file(
+        &self,
+        kinds: &[Kind],
+        include_node_local: bool,
+        passphrase: &SecretString,
+        kdf: KdfParams,
+        path: &Path,
+        now: u64,
+    ) -> Result<Manifest> {
+        if path.exists() {
+            return Err(OpsError::Invalid(format!(
+                "{} exists; choose another file name or remove it first",
+                path.display()
+            )));
+        }
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".tacctl-export-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(ApplianceError::io(dir))?;
+        let io = ApplianceError::io;
+        let tmp_path = tmp.path().to_path_buf();
+        let file = tmp.reopen().map_err(io(&tmp_path))?;
+        let (manifest, file) = self.export(
+            kinds,
+            include_node_local,
+            passphrase,
+            kdf,
+            std::io::BufWriter::new(file),
+            now,
+        )?;
+        file.into_inner()
+            .map_err(|e| io(&tmp_path)(e.into_error()))?
+            .sync_all()
+            .map_err(io(&tmp_path))?;
+        tmp.persist_noclobber(path)
+            .map_err(|e| ApplianceError::io(path)(e.error))?;
+        Ok(manifest)
     }
 
     /// The plan of importing `opened` (only `kinds`) onto this appliance.
@@ -1065,6 +1228,7 @@ pub fn open_into<R: Read + Send>(
         network: None,
         tls: None,
         files: None,
+        staging: None,
     };
     for c in &opened.manifest.components {
         let kind = Kind::parse(&c.name).map_err(|_| {

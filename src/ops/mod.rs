@@ -291,6 +291,62 @@ pub struct NetworkChange {
     pub hostname: Option<String>,
 }
 
+/// One change on the JWT Settings screen: the plain value that both the
+/// `jwt set-*` flags and the wizard's answers produce, applied by
+/// [`Ops::change_jwt`].
+#[derive(Debug)]
+pub enum JwtChange {
+    /// Set JWT Algorithm.
+    Algorithm(Algorithm),
+    /// Set JWT Secret: the new secret becomes active.
+    Secret {
+        /// The new secret.
+        secret: SecretSlice<u8>,
+        /// Drop the previous keys at once instead of after one expiry period.
+        revoke_previous: bool,
+    },
+    /// Set Token Expiry: a value in the current unit, or in `unit`.
+    Expiry {
+        /// How many units.
+        value: u64,
+        /// The unit, when it changes too.
+        unit: Option<ExpiryUnit>,
+    },
+    /// Set Token Expiry Unit.
+    ExpiryUnit(ExpiryUnit),
+}
+
+impl JwtChange {
+    /// What the change did, as the commands and the wizard report it: the
+    /// new value, or for a secret the new key's fingerprint (never the secret).
+    pub fn summary(&self, s: &JwtSettings) -> String {
+        match self {
+            JwtChange::Algorithm(_) => format!("JWT algorithm set to {}", s.algorithm),
+            JwtChange::Secret { .. } => {
+                let mut text = format!("JWT secret set; active key {}", s.active_key.kid);
+                for p in &s.previous_keys {
+                    text.push_str(&format!(
+                        "\nPrevious key {} stays accepted until {}",
+                        p.key.kid,
+                        rfc3339(p.accept_until)
+                    ));
+                }
+                text
+            }
+            JwtChange::Expiry { .. } | JwtChange::ExpiryUnit(_) => format!(
+                "Token expiry set to {} {}",
+                s.expiry_value,
+                s.expiry_unit.label()
+            ),
+        }
+    }
+}
+
+/// A Unix time as RFC 3339 in UTC, to the second.
+pub fn rfc3339(t: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t)).to_string()
+}
+
 impl Ops {
     /// Opens the appliance at `root`.
     /// An import interrupted by a crash is finished or undone here, before
@@ -445,6 +501,23 @@ impl Ops {
             s.expiry_unit = unit;
             Ok(())
         })
+    }
+
+    /// Applies one change of the JWT Settings screen.
+    pub fn change_jwt(&self, change: &JwtChange, now: u64) -> Result<JwtSettings> {
+        match change {
+            JwtChange::Algorithm(a) => self.set_algorithm(*a, now),
+            JwtChange::Secret {
+                secret,
+                revoke_previous,
+            } => self.set_secret(
+                SecretSlice::from(secret.expose_secret().to_vec()),
+                *revoke_previous,
+                now,
+            ),
+            JwtChange::Expiry { value, unit } => self.set_expiry(*value, *unit, now),
+            JwtChange::ExpiryUnit(u) => self.set_expiry_unit(*u, now),
+        }
     }
 
     /// `jwt set-max-session SECONDS`.

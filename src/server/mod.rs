@@ -120,14 +120,18 @@ pub struct Live {
     snapshot: Snapshot,
     /// `GET /api/v1/appliance`'s body.
     pub appliance_json: axum::body::Bytes,
+    /// The directory client, when LDAP is configured.
+    pub directory: ldap::Prepared,
 }
 
 impl Live {
     fn new(snapshot: Snapshot) -> Self {
         let appliance_json = routes::appliance_json(&snapshot);
+        let directory = ldap::prepare(snapshot.ldap.as_ref());
         Self {
             snapshot,
             appliance_json,
+            directory,
         }
     }
 }

@@ -384,10 +384,11 @@ async fn authenticate(
 ) -> Result<Identity, ApiError> {
     let local = check_local(state, live, name, password).await?;
     let id = match local {
-        Err(AuthError::BadCredentials) if live.users.get(name).is_none() => match &live.ldap {
-            Some(ldap) => super::ldap::authenticate(ldap, name, password).await?,
-            None => return Err(auth_error(AuthError::BadCredentials)),
-        },
+        Err(AuthError::BadCredentials) if live.users.get(name).is_none() => {
+            super::ldap::authenticate(&live.directory, name, password)
+                .await?
+                .ok_or_else(|| auth_error(AuthError::BadCredentials))?
+        }
         other => other.map_err(auth_error)?,
     };
     if !id.api_access {
@@ -430,20 +431,14 @@ async fn login(State(state): State<Shared>, req: Request) -> Result<Response, Ap
 async fn refresh(authed: Authed) -> Result<Response, ApiError> {
     let Authed { claims, live } = authed;
     let t = now();
-    let directory_identity;
+    let directory = super::ldap::lookup(&live.directory, &claims.sub);
     let subject = match live.local_subject(&claims.sub) {
         Some(s) => s,
-        None => match &live.ldap {
-            Some(ldap) => {
-                directory_identity = super::ldap::lookup(ldap, &claims.sub).await?;
-                match &directory_identity {
-                    Some(id) if id.api_access => Subject::Active {
-                        role: id.role.as_str(),
-                    },
-                    Some(_) => Subject::NoApiAccess,
-                    None => Subject::Gone,
-                }
-            }
+        None => match directory.await? {
+            Some(id) if id.api_access => Subject::Active {
+                role: id.role.as_str(),
+            },
+            Some(_) => Subject::NoApiAccess,
             None => Subject::Gone,
         },
     };

@@ -1,0 +1,220 @@
+//! Export/Import: the Appliance OS Configuration to and from an encrypted
+//! bundle file, through the same [`Ops`](crate::ops::Ops) functions and with
+//! the same texts as `tacctl export` and `tacctl import`.
+//!
+//! Node-local parts (the TLS certificate, the host name) are left out, as
+//! `tacctl export -c` and `tacctl import` leave them out: full backups are
+//! `tacctl export --all`.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+
+use crate::ops::bundle::{Kind, check_passphrase, default_bundle_name, export_summary};
+
+use super::prompt::{CheckItem, Confirm, Input, MultiSelect, Password, PromptError, Prompter};
+use super::{Context, Entry, Result, menu, refused, root_credentials};
+
+/// What the export screens produce; `tacctl export -c ... -o FILE` describes
+/// the same export with flags.
+#[derive(Debug)]
+pub struct ExportPlan {
+    /// The components, in bundle order.
+    pub kinds: Vec<Kind>,
+    /// The file to create.
+    pub path: PathBuf,
+    /// The passphrase, already checked against the strength policy.
+    pub passphrase: SecretString,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    Export,
+    Import,
+    Back,
+}
+
+/// Export/Import.
+const EXPORT_IMPORT_MENU: [Entry<Item>; 3] = [
+    (Item::Export, "Export to a file"),
+    (Item::Import, "Import from a file"),
+    (Item::Back, "Back"),
+];
+
+/// Why the TLS certificate cannot be ticked.
+const NODE_LOCAL: &str = "node-local: only in full backups, `tacctl export --all`";
+
+/// Export/Import: root credentials, then the menu until Back.
+pub(super) fn export_import(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+    if !root_credentials(p, cx)? {
+        return Ok(());
+    }
+    loop {
+        match menu(p, "export-import", "Export/Import", &EXPORT_IMPORT_MENU)? {
+            Item::Export => export(p, cx)?,
+            Item::Import => import(p, cx)?,
+            Item::Back => return Ok(()),
+        }
+    }
+}
+
+fn export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+    let Some(plan) = ask_export(p, cx)? else {
+        return Ok(());
+    };
+    let text = match cx.ops.export_to_file(
+        &plan.kinds,
+        false,
+        &plan.passphrase,
+        cx.kdf,
+        &plan.path,
+        cx.now(),
+    ) {
+        Ok(manifest) => export_summary(&manifest, &plan.path),
+        Err(e) => not_exported(&e),
+    };
+    p.note(&text)?;
+    Ok(())
+}
+
+fn not_exported(e: &dyn std::fmt::Display) -> String {
+    format!("{e}\nNothing was exported.")
+}
+
+/// The export screens: components as check boxes, the passphrase twice,
+/// the file. `None` when an answer is refused (reported on the screen).
+fn ask_export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<ExportPlan>> {
+    let ldap_configured = cx.ops.ldap()?.is_some();
+    let items: Vec<(Kind, CheckItem)> = Kind::ALL
+        .into_iter()
+        .map(|k| {
+            let item = match k {
+                Kind::Jwt => CheckItem::new(k.label(), true),
+                Kind::Ldap if !ldap_configured => CheckItem::disabled(k.label(), "not configured"),
+                Kind::Tls => CheckItem::disabled(k.label(), NODE_LOCAL),
+                _ => CheckItem::new(k.label(), false),
+            };
+            (k, item)
+        })
+        .collect();
+    let ticked = p.multi_select(&MultiSelect {
+        id: "export-components",
+        prompt: "Appliance OS Configuration".into(),
+        items: items.iter().map(|(_, i)| i.clone()).collect(),
+    })?;
+    if ticked.is_empty() {
+        p.note("No component was selected.\nNothing was exported.")?;
+        return Ok(None);
+    }
+    let kinds = ticked.iter().map(|&i| items[i].0).collect();
+
+    let q = Password::new("export-passphrase", "Bundle passphrase").confirm("Confirm passphrase");
+    let passphrase = match p.password(&q) {
+        Ok(pass) => pass,
+        Err(e @ PromptError::Mismatch { .. }) => {
+            p.note(&not_exported(&e))?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Err(e) = check_passphrase(&passphrase) {
+        p.note(&not_exported(&format!("{e}; choose a longer one")))?;
+        return Ok(None);
+    }
+
+    let default = cx
+        .export_dir
+        .join(default_bundle_name(&cx.ops.status()?.name, cx.now()));
+    let path = p.input(
+        &Input::new("export-file", "Export to file")
+            .default(default.display().to_string())
+            .validate(new_file),
+    )?;
+    Ok(Some(ExportPlan {
+        kinds,
+        path: PathBuf::from(path.trim()),
+        passphrase,
+    }))
+}
+
+/// A path where a new file can be created.
+fn new_file(s: &str) -> Result<(), String> {
+    let path = Path::new(s.trim());
+    if s.trim().is_empty() {
+        return Err("enter a file name".into());
+    }
+    if path.exists() {
+        return Err(format!(
+            "{} exists; choose another file name",
+            path.display()
+        ));
+    }
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(format!(
+            "there is no directory {}; choose an existing one",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An existing bundle file.
+fn bundle_file(s: &str) -> Result<(), String> {
+    if Path::new(s.trim()).is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no bundle at {}; enter the path of a bundle file",
+            s.trim()
+        ))
+    }
+}
+
+/// Import from a file: the passphrase, the plan as `tacctl import --dry-run`
+/// prints it, confirmation, then one atomic apply and its outcome.
+fn import(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+    let path = p.input(&Input::new("import-file", "Import from file").validate(bundle_file))?;
+    let passphrase = p.password(&Password::new("import-passphrase", "Bundle passphrase"))?;
+    let opened = match cx.ops.open_bundle_file(Path::new(path.trim()), &passphrase) {
+        Ok(o) => o,
+        Err(e) => return Ok(p.note(&refused(&e))?),
+    };
+    let kinds = opened.kinds();
+    let now = cx.now();
+    let plan = match cx.ops.plan(&opened, &kinds, false, now) {
+        Ok(plan) => plan,
+        Err(e) => return Ok(p.note(&refused(&e))?),
+    };
+    p.note(&plan.to_string())?;
+    if !plan.is_noop() && !p.confirm(&Confirm::new("import-apply", "Apply this plan?", false))? {
+        p.note("Nothing was changed.")?;
+        return Ok(());
+    }
+    let text = match cx.ops.apply(&opened, &kinds, false, now) {
+        Ok(outcome) => outcome.to_string(),
+        Err(e) => refused(&e),
+    };
+    p.note(&text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_files_must_be_new_in_an_existing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join("taken.tacbundle");
+        std::fs::write(&taken, b"x").unwrap();
+        assert!(new_file(dir.path().join("new.tacbundle").to_str().unwrap()).is_ok());
+        assert!(new_file("relative.tacbundle").is_ok());
+        let e = new_file(taken.to_str().unwrap()).unwrap_err();
+        assert!(e.ends_with("exists; choose another file name"), "{e}");
+        let e = new_file(dir.path().join("no/such.tacbundle").to_str().unwrap()).unwrap_err();
+        assert!(e.starts_with("there is no directory"), "{e}");
+        assert!(new_file("  ").is_err());
+        assert!(bundle_file(taken.to_str().unwrap()).is_ok());
+        assert!(bundle_file(dir.path().to_str().unwrap()).is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! `tacctl wizard`: the appliance's CLI Manager screens for a terminal.
+//!
+//! The main menu leads to Administration > JWT Configuration (root
+//! credentials first, then the JWT Settings screen, worded and ordered as
+//! the appliance's documentation describes it) and to Export/Import of the
+//! Appliance OS Configuration. Each screen's answers become a plain value
+//! ([`crate::ops::JwtChange`], [`ExportPlan`], an import [`crate::ops::bundle::Plan`])
+//! that the `jwt`, `export` and `import` commands also build from their
+//! flags, and is applied through the same [`Ops`] functions.
+//!
+//! The flows only build questions and read answers through [`Prompter`]:
+//! [`TerminalPrompter`] puts them on a terminal, [`ScriptedPrompter`] answers
+//! them from a script in tests. The clock is a parameter.
+
+mod bundle;
+mod jwt;
+pub mod prompt;
+pub mod scripted;
+pub mod terminal;
+
+use std::path::PathBuf;
+
+use crate::bundle::header::KdfParams;
+use crate::ops::{ExitKind, Ops, OpsError};
+
+pub use bundle::ExportPlan;
+pub use prompt::{
+    CheckItem, Confirm, Input, MultiSelect, Password, PromptError, Prompter, Question, Select,
+};
+pub use scripted::{Answer, Event, ScriptedPrompter};
+pub use terminal::TerminalPrompter;
+
+/// What the flows work on.
+pub struct Context<'a> {
+    /// The open appliance.
+    pub ops: &'a Ops,
+    /// The current time, Unix seconds, read at each change.
+    pub clock: &'a dyn Fn() -> u64,
+    /// The key derivation cost of exported bundles.
+    pub kdf: KdfParams,
+    /// Where the default export file name points (empty: the current directory).
+    pub export_dir: PathBuf,
+    /// The user name the root credentials screen offers.
+    pub admin_user: String,
+}
+
+impl Context<'_> {
+    fn now(&self) -> u64 {
+        (self.clock)()
+    }
+}
+
+/// Why the wizard stopped before its user chose Exit.
+#[derive(Debug, thiserror::Error)]
+pub enum WizardError {
+    /// A question could not be asked or answered.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    /// Reading the appliance failed (changes that fail are reported on the
+    /// screen instead, and the wizard goes on).
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+}
+
+impl WizardError {
+    /// The exit code class, as the README documents them.
+    pub fn exit_kind(&self) -> ExitKind {
+        match self {
+            WizardError::Prompt(PromptError::NoTerminal) => ExitKind::Usage,
+            WizardError::Prompt(_) => ExitKind::Other,
+            WizardError::Ops(e) => e.exit_kind(),
+        }
+    }
+}
+
+type Result<T, E = WizardError> = std::result::Result<T, E>;
+
+/// A menu entry: what it leads to and its label on the screen.
+type Entry<T> = (T, &'static str);
+
+/// Shows a menu and returns the value of the entry chosen.
+fn menu<T: Copy>(
+    p: &mut dyn Prompter,
+    id: &'static str,
+    prompt: &str,
+    entries: &[Entry<T>],
+) -> Result<T> {
+    let i = p.select(&Select::new(id, prompt, entries.iter().map(|e| e.1)))?;
+    Ok(entries
+        .get(i)
+        .expect("a prompter returns the index of an option")
+        .0)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Main {
+    Administration,
+    ExportImport,
+    Cluster,
+    Exit,
+}
+
+/// The main menu.
+const MAIN_MENU: [Entry<Main>; 4] = [
+    (Main::Administration, "Administration"),
+    (Main::ExportImport, "Export/Import"),
+    (Main::Cluster, "Trusted Appliances Cluster"),
+    (Main::Exit, "Exit"),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Administration {
+    Jwt,
+    Back,
+}
+
+/// Administration.
+const ADMINISTRATION_MENU: [Entry<Administration>; 2] = [
+    (Administration::Jwt, "JWT Configuration"),
+    (Administration::Back, "Back"),
+];
+
+/// What the Trusted Appliances Cluster entry says until the cluster
+/// commands exist. The slot is kept so the menu has its final shape.
+pub const CLUSTER_NOT_AVAILABLE: &str = "Trusted Appliances Cluster (members, status, the Cluster Export Wizard, verify) is not available in this build yet; move configuration with Export/Import meanwhile.";
+
+/// The main menu, until Exit.
+pub fn run(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+    let s = cx.ops.status()?;
+    p.note(&format!(
+        "tacctl {}: appliance {} (cluster {})",
+        env!("CARGO_PKG_VERSION"),
+        s.name,
+        s.cluster_id
+    ))?;
+    loop {
+        match menu(p, "main", "Main menu", &MAIN_MENU)? {
+            Main::Administration => administration(p, cx)?,
+            Main::ExportImport => bundle::export_import(p, cx)?,
+            Main::Cluster => p.note(CLUSTER_NOT_AVAILABLE)?,
+            Main::Exit => return Ok(()),
+        }
+    }
+}
+
+/// Administration, until Back.
+pub fn administration(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+    loop {
+        match menu(p, "administration", "Administration", &ADMINISTRATION_MENU)? {
+            Administration::Jwt => jwt::jwt_configuration(p, cx)?,
+            Administration::Back => return Ok(()),
+        }
+    }
+}
+
+/// The root credentials screen: an administrator's user name and password,
+/// checked with [`Ops::require_admin`]. Wrong ones are reported and may be
+/// tried again; `false` when the user gives up.
+pub fn root_credentials(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<bool> {
+    p.note("Enter the root credentials.")?;
+    loop {
+        let user = p.input(
+            &Input::new("root-user", "User name")
+                .default(cx.admin_user.clone())
+                .validate(not_blank),
+        )?;
+        let password = p.password(&Password::new("root-password", "Password"))?;
+        match cx.ops.require_admin(user.trim(), &password) {
+            Ok(_) => return Ok(true),
+            Err(e) if e.exit_kind() == ExitKind::Auth => {
+                p.note(&format!("{e}."))?;
+                if !p.confirm(&Confirm::new("root-retry", "Try again?", true))? {
+                    return Ok(false);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn not_blank(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        Err("enter a user name".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// How a refused change is reported: the error, and that nothing changed.
+fn refused(e: &dyn std::fmt::Display) -> String {
+    format!("{e}\nNothing was changed.")
+}

@@ -1,0 +1,129 @@
+//! [`TerminalPrompter`]: the questions on a terminal through dialoguer, drawn
+//! on standard error. The only code in tacctl that touches dialoguer's
+//! interactive prompts for the wizard.
+
+use std::io::{IsTerminal, Write};
+
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use super::prompt::{Confirm, Input, MultiSelect, Password, PromptError, Prompter, Select};
+
+/// Asks on the terminal. Refuses to exist without one, so the wizard never
+/// waits for input that cannot come.
+#[derive(Debug)]
+pub struct TerminalPrompter {
+    _private: (),
+}
+
+impl TerminalPrompter {
+    /// A prompter on this process's terminal, or [`PromptError::NoTerminal`]
+    /// when standard input or standard error is not a terminal.
+    pub fn new() -> Result<Self, PromptError> {
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return Err(PromptError::NoTerminal);
+        }
+        Ok(Self { _private: () })
+    }
+}
+
+fn label(item: &super::prompt::CheckItem) -> String {
+    match &item.disabled {
+        None => item.label.clone(),
+        Some(why) => format!("{} ({why})", item.label),
+    }
+}
+
+impl Prompter for TerminalPrompter {
+    fn select(&mut self, q: &Select) -> Result<usize, PromptError> {
+        Ok(dialoguer::Select::new()
+            .with_prompt(&q.prompt)
+            .items(&q.options)
+            .default(q.default)
+            .interact()?)
+    }
+
+    fn multi_select(&mut self, q: &MultiSelect) -> Result<Vec<usize>, PromptError> {
+        // dialoguer cannot lock a check box, so a disabled one that gets
+        // ticked is refused with its reason and the question asked again.
+        let labels: Vec<String> = q.items.iter().map(label).collect();
+        let mut ticks: Vec<bool> = q
+            .items
+            .iter()
+            .map(|i| i.checked && i.disabled.is_none())
+            .collect();
+        loop {
+            let chosen = dialoguer::MultiSelect::new()
+                .with_prompt(format!("{} (space ticks, enter accepts)", q.prompt))
+                .items(&labels)
+                .defaults(&ticks)
+                .interact()?;
+            let refused: Vec<&super::prompt::CheckItem> = chosen
+                .iter()
+                .map(|&i| &q.items[i])
+                .filter(|i| i.disabled.is_some())
+                .collect();
+            if refused.is_empty() {
+                return Ok(chosen);
+            }
+            for item in refused {
+                self.note(&format!(
+                    "{} cannot be selected: {}",
+                    item.label,
+                    item.disabled.as_deref().unwrap_or_default()
+                ))?;
+            }
+            ticks = (0..q.items.len())
+                .map(|i| chosen.contains(&i) && q.items[i].disabled.is_none())
+                .collect();
+        }
+    }
+
+    fn input(&mut self, q: &Input) -> Result<String, PromptError> {
+        let mut input = dialoguer::Input::<String>::new().with_prompt(&q.prompt);
+        if let Some(d) = &q.default {
+            input = input.default(d.clone());
+        }
+        if let Some(v) = q.validate {
+            input = input.validate_with(move |s: &String| v(s));
+        }
+        Ok(input.interact_text()?)
+    }
+
+    fn password(&mut self, q: &Password) -> Result<SecretString, PromptError> {
+        let first = Zeroizing::new(
+            dialoguer::Password::new()
+                .with_prompt(&q.prompt)
+                .interact()?,
+        );
+        if let Some(confirmation) = &q.confirmation {
+            let second = Zeroizing::new(
+                dialoguer::Password::new()
+                    .with_prompt(confirmation)
+                    .interact()?,
+            );
+            if *first != *second {
+                return Err(PromptError::Mismatch {
+                    prompt: q.prompt.clone(),
+                    confirmation: confirmation.clone(),
+                });
+            }
+        }
+        Ok(SecretString::from(first.as_str()))
+    }
+
+    fn confirm(&mut self, q: &Confirm) -> Result<bool, PromptError> {
+        Ok(dialoguer::Confirm::new()
+            .with_prompt(&q.prompt)
+            .default(q.default)
+            .interact()?)
+    }
+
+    fn note(&mut self, text: &str) -> Result<(), PromptError> {
+        let mut err = std::io::stderr().lock();
+        let end = if text.ends_with('\n') { "" } else { "\n" };
+        write!(err, "{text}{end}")
+            .and_then(|()| err.flush())
+            .map_err(PromptError::Terminal)
+    }
+}

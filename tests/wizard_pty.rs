@@ -1,0 +1,122 @@
+//! `tacctl wizard` driven through a real pseudo-terminal: the JWT
+//! Configuration screens with the root credentials, Set JWT Algorithm
+//! (HS512), Set JWT Secret typed twice without echo, Set Token Expiry and
+//! Set Token Expiry Unit, Done, Back and Exit; then `tacctl jwt show` must
+//! show every change.
+//!
+//! Keys are sent only once the screen that reads them is drawn, and after a
+//! short pause: a hidden prompt turns echo off just after drawing itself, and
+//! anything typed before that would be echoed.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{ADMIN_PASSWORD, TempAppliance};
+use rexpect::session::{PtySession, spawn_command};
+
+const TIMEOUT_MS: Option<u64> = Some(30_000);
+const DOWN: &str = "\x1b[B";
+const UP: &str = "\x1b[A";
+const ENTER: &str = "\r";
+
+/// A wizard session that keeps everything the terminal showed.
+struct Screen {
+    p: PtySession,
+    shown: String,
+}
+
+impl Screen {
+    /// Waits for `text`, then types `keys`.
+    fn at(&mut self, text: &str, keys: &str) {
+        let before = self
+            .p
+            .exp_string(text)
+            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}\nshown so far:\n{}", self.shown));
+        self.shown.push_str(&before);
+        self.shown.push_str(text);
+        if !keys.is_empty() {
+            std::thread::sleep(Duration::from_millis(150));
+            self.p.send(keys).unwrap();
+            self.p.flush().unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_jwt_configuration_screens_on_a_terminal() {
+    let app = TempAppliance::new();
+    let secret = "pty-typed-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ";
+    assert!(secret.len() >= 64, "long enough for HS512");
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tacctl"));
+    cmd.arg("--root").arg(&app.root).arg("wizard");
+    for var in [
+        "TACCTL_ROOT",
+        "TACCTL_ADMIN_USER",
+        "TACCTL_ADMIN_PASSWORD",
+        "TACCTL_JWT_SECRET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut s = Screen {
+        p: spawn_command(cmd, TIMEOUT_MS).unwrap(),
+        shown: String::new(),
+    };
+
+    // Main menu > Administration > JWT Configuration.
+    s.at("Exit", ENTER);
+    s.at("Main menu: Administration", "");
+    s.at("Back", ENTER);
+    s.at("Administration: JWT Configuration", "");
+    // The root credentials: the default user name, then the password.
+    s.at("User name [admin]", ENTER);
+    s.at("Password", &format!("{ADMIN_PASSWORD}{ENTER}"));
+    // Set JWT Algorithm: HS512 is two up from the current HS256.
+    s.at("Done", ENTER);
+    s.at("JWT Settings: Set JWT Algorithm", "");
+    s.at("HS256", &format!("{UP}{UP}{ENTER}"));
+    s.at("JWT algorithm set to HS512", "");
+    // Set JWT Secret: New Secret and Confirm Secret.
+    s.at("Done", &format!("{DOWN}{ENTER}"));
+    s.at("JWT Settings: Set JWT Secret", "");
+    s.at("New Secret", &format!("{secret}{ENTER}"));
+    s.at("Confirm Secret", &format!("{secret}{ENTER}"));
+    s.at("JWT secret set; active key", "");
+    // Set Token Expiry: 45 (minutes).
+    s.at("Done", &format!("{DOWN}{DOWN}{ENTER}"));
+    s.at("Set Token Expiry (minute(s)) [30]", &format!("45{ENTER}"));
+    s.at("Token expiry set to 45 minute(s)", "");
+    // Set Token Expiry Unit: hour(s), one down from minute(s).
+    s.at("Done", &format!("{DOWN}{DOWN}{DOWN}{ENTER}"));
+    s.at("year(s)", &format!("{DOWN}{ENTER}"));
+    s.at("Token expiry set to 45 hour(s)", "");
+    // Done, Back, Exit.
+    s.at("Done", &format!("{DOWN}{DOWN}{DOWN}{DOWN}{ENTER}"));
+    s.at("JWT Settings: Done", "");
+    s.at("Back", &format!("{DOWN}{ENTER}"));
+    s.at("Administration: Back", "");
+    s.at("Exit", &format!("{DOWN}{DOWN}{DOWN}{ENTER}"));
+    s.at("Main menu: Exit", "");
+    let rest = s.p.exp_eof().unwrap();
+    s.shown.push_str(&rest);
+
+    for (what, value) in [("JWT secret", secret), ("admin password", ADMIN_PASSWORD)] {
+        common::assert_no_secret("the terminal", s.shown.as_bytes(), what, value.as_bytes());
+    }
+    let kid = tacctl::jwt::fingerprint(secret.as_bytes());
+    assert!(
+        s.shown
+            .contains(&format!("JWT secret set; active key {kid}")),
+        "{}",
+        s.shown
+    );
+
+    let shown = app.jwt_show();
+    assert_eq!(shown["algorithm"], "HS512");
+    assert_eq!(shown["kid"], kid);
+    assert_eq!(shown["expiry_value"], 45);
+    assert_eq!(shown["expiry_unit"], "hours");
+    assert_eq!(shown["expiry_seconds"], 45 * 3600);
+}
