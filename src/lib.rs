@@ -9,6 +9,7 @@ pub mod appliance;
 pub mod auth;
 pub mod bundle;
 pub mod cli;
+pub mod cluster;
 pub mod component;
 pub mod jwt;
 pub mod ops;

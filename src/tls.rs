@@ -184,6 +184,72 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
+/// Learns a new peer's certificate fingerprint, as SSH shows a new host key:
+/// the handshake is refused after the certificate is seen, so nothing is
+/// ever sent to an unverified peer.
+#[derive(Debug, Default)]
+pub struct FirstContact {
+    seen: std::sync::Mutex<Option<String>>,
+}
+
+impl FirstContact {
+    /// The fingerprint the peer presented, once a handshake was tried.
+    pub fn seen(&self) -> Option<String> {
+        self.seen.lock().expect("first contact lock").clone()
+    }
+}
+
+impl ServerCertVerifier for FirstContact {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.seen.lock().expect("first contact lock") = Some(fingerprint_der(end_entity.as_ref()));
+        Err(rustls::Error::General(
+            "certificate recorded for confirmation; not trusted yet".into(),
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("not trusted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("not trusted".into()))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A client configuration that records the peer's fingerprint in `probe`
+/// and trusts nothing.
+pub fn first_contact_config(probe: Arc<FirstContact>) -> Result<rustls::ClientConfig, TlsError> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(probe)
+        .with_no_client_auth())
+}
+
 /// A client configuration that trusts only the pinned certificate.
 pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig, TlsError> {
     let mut config = rustls::ClientConfig::builder_with_provider(provider())

@@ -334,3 +334,79 @@ fn plain_http_only_on_loopback() {
         assert_eq!(res.status(), 200);
     });
 }
+
+#[tokio::test]
+async fn the_cluster_client_pins_learns_and_reports_each_failure() {
+    use secrecy::{ExposeSecret, SecretString};
+    use tacctl::cluster::client::{self, Client, ClientError, Peer};
+    let app = TempAppliance::new();
+    let server = Served::start(&app.root, &[]);
+    let fp = server.fingerprint.clone().unwrap();
+    let learned = client::fetch_fingerprint(&server.url, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(learned, fp);
+
+    let peer = Peer {
+        name: "esa1".into(),
+        url: format!("{}/", server.url),
+        fingerprint: fp.clone(),
+    };
+    let c = Client::new(peer.clone()).unwrap();
+    let node = c.node().await.unwrap();
+    assert_eq!(node.appliance.name, NODE_NAME);
+    assert!(node.time > 1_700_000_000);
+    let token = c
+        .login(ADMIN, &SecretString::from(ADMIN_PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(c.appliance(&token).await.unwrap().kid, node.appliance.kid);
+    assert!(c.jwt_settings(&token).await.is_ok());
+    let fresh = c.refresh(&token).await.unwrap();
+    assert_ne!(fresh.expose_secret(), token.expose_secret());
+    match c
+        .login(ADMIN, &SecretString::from("Wrong-password-1"))
+        .await
+    {
+        Err(ClientError::Refused {
+            status: 401, code, ..
+        }) => assert_eq!(code, "unauthorized"),
+        other => panic!("{other:?}"),
+    }
+    let answer = c
+        .import(
+            &token,
+            b"not a bundle".to_vec(),
+            &SecretString::from(PASSPHRASE),
+            true,
+            None,
+        )
+        .await;
+    assert!(
+        matches!(answer, Err(ClientError::Refused { status: 400, .. })),
+        "{answer:?}"
+    );
+
+    let wrong = Client::new(Peer {
+        fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        ..peer.clone()
+    })
+    .unwrap();
+    match wrong.node().await {
+        Err(ClientError::FingerprintMismatch { seen, .. }) => assert_eq!(seen, fp),
+        other => panic!("{other:?}"),
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let down = Client::new(Peer {
+        url: format!("https://127.0.0.1:{port}"),
+        ..peer
+    })
+    .unwrap();
+    let err = down.node().await.unwrap_err();
+    assert!(err.is_unreachable(), "{err:?}");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+    assert!(client::normalise_url("http://x:1").is_err());
+}

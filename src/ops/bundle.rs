@@ -288,7 +288,7 @@ impl Plan {
 }
 
 /// The outcome of an import.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ImportOutcome {
     /// `applied` or `unchanged`.
     pub outcome: String,

@@ -46,6 +46,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/auth/login/token/refresh", post(refresh))
         .route("/api/v1/appliance", get(appliance))
         .route("/api/v1/jwt", get(jwt_settings))
+        .route("/api/v1/cluster/node", get(cluster_node))
         .route_layer(middleware::from_fn_with_state(
             state.options.request_timeout,
             timeout,
@@ -68,6 +69,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login/token/refresh"),
     ("get", "/api/v1/appliance"),
     ("get", "/api/v1/jwt"),
+    ("get", "/api/v1/cluster/node"),
     ("post", "/api/v1/config/import"),
 ];
 
@@ -450,7 +452,7 @@ async fn refresh(authed: Authed) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/appliance`.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ApplianceBody {
     /// Node name.
     pub name: String,
@@ -479,6 +481,27 @@ async fn appliance(authed: Authed) -> Response {
         authed.live.appliance_json.clone(),
     )
         .into_response()
+}
+
+/// `GET /api/v1/cluster/node`, without authentication: what cluster members
+/// compare (identity, JWT algorithm, expiry, the active key's id, the
+/// clock), never a secret. The key id is a one-way fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeBody {
+    /// Everything `GET /api/v1/appliance` says.
+    #[serde(flatten)]
+    pub appliance: ApplianceBody,
+    /// The node's clock, Unix seconds, for skew checks.
+    pub time: u64,
+}
+
+async fn cluster_node(State(state): State<Shared>) -> axum::Json<NodeBody> {
+    let appliance: ApplianceBody = serde_json::from_slice(&state.live().appliance_json)
+        .expect("the body we rendered parses back");
+    axum::Json(NodeBody {
+        appliance,
+        time: now(),
+    })
 }
 
 /// The body of `GET /api/v1/appliance` for a configuration.
