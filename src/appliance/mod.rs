@@ -370,6 +370,14 @@ impl Appliance {
         Ok(self.master.open(TLS_KEY_PURPOSE, sealed)?)
     }
 
+    /// Cluster members; none when never set.
+    pub fn members(&self) -> Result<component::Members, ApplianceError> {
+        Ok(self.read_optional()?.unwrap_or(component::Members {
+            version: component::FORMAT_VERSION,
+            members: Vec::new(),
+        }))
+    }
+
     /// Network settings; empty when never set.
     pub fn network(&self) -> Result<component::Network, ApplianceError> {
         Ok(self.read_optional()?.unwrap_or(component::Network {

@@ -7,6 +7,7 @@
 //! name for messages. Schemas are generated from these types by
 //! [`schemas`] and committed under `schemas/`.
 
+mod cluster;
 mod jwt;
 mod ldap;
 mod network;
@@ -14,6 +15,7 @@ mod node;
 mod tls;
 mod users;
 
+pub use cluster::{Member, Members, check_fingerprint};
 pub use jwt::{
     DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport,
     JwtSettings, SealedKey, SecretBase64, StoredRetiredKey,
@@ -158,6 +160,7 @@ pub fn schemas() -> Vec<(String, String)> {
         one::<Network>(),
         one::<LdapSettings>(),
         one::<TlsSettings>(),
+        one::<Members>(),
         one::<JwtExport>(),
         one::<LdapExport>(),
         one::<TlsExport>(),

@@ -638,6 +638,42 @@ impl Ops {
         Ok(())
     }
 
+    /// The cluster members this node knows.
+    pub fn members(&self) -> Result<Vec<component::Member>> {
+        Ok(self.app.members()?.members)
+    }
+
+    /// Adds a member whose fingerprint the administrator confirmed.
+    pub fn add_member(&self, member: component::Member) -> Result<()> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let mut ms = self.app.members()?;
+        if ms.get(&member.name).is_some() {
+            return Err(OpsError::Invalid(format!(
+                "{:?} is a member already; `tacctl cluster remove {}` first to replace it",
+                member.name, member.name
+            )));
+        }
+        ms.members.push(member);
+        <component::Members as component::Stored>::validate(&ms)
+            .map_err(|e| OpsError::Invalid(format!("{}: {}", e.field, e.problem)))?;
+        self.app.write(&ms)?;
+        Ok(())
+    }
+
+    /// Removes a member; the removed entry.
+    pub fn remove_member(&self, name: &str) -> Result<component::Member> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        let mut ms = self.app.members()?;
+        let Some(i) = ms.members.iter().position(|m| m.name == name) else {
+            return Err(OpsError::Invalid(format!(
+                "{name:?} is not a member; `tacctl cluster list` shows the members"
+            )));
+        };
+        let removed = ms.members.remove(i);
+        self.app.write(&ms)?;
+        Ok(removed)
+    }
+
     /// `tls show`: the certificate's fingerprint, when one is installed.
     pub fn tls_fingerprint(&self) -> Result<Option<String>> {
         self.app
