@@ -5,7 +5,9 @@
 # then over HTTPS. Usage: bench/api.sh [SECONDS] [CONNECTIONS]
 #
 # Defaults: 30 seconds per route and 64 connections, wrk with 2 threads on
-# the same machine as the server. Needs Debian's wrk. The token reaches wrk
+# the same machine as the server. `healthz-same-headers` sends /healthz the
+# same Authorization header as the authenticated route, so the two requests
+# differ only in the token check and the response. Needs Debian's wrk. The token reaches wrk
 # through a private Lua script, never a command-line argument.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,9 +61,10 @@ run() {
 }
 
 summary() { # summary SCHEME
-    local auth health
+    local auth health same
     auth=$(cat "$WORK/rps-$1-appliance") health=$(cat "$WORK/rps-$1-healthz")
-    python3 -c "print(f'$1: authenticated/unauthenticated = {$auth/$health:.3f}')"
+    same=$(cat "$WORK/rps-$1-healthz-same-headers")
+    python3 -c "print(f'$1: appliance/healthz = {$auth/$health:.3f}; appliance/healthz-same-headers = {$auth/$same:.3f}')"
 }
 
 for scheme in http https; do
@@ -73,6 +76,7 @@ for scheme in http https; do
     printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$WORK/auth.lua"
     echo "== $scheme ($BASE), $CONNECTIONS connections, ${SECONDS_EACH}s each"
     run "$scheme-healthz" "$BASE/healthz"
+    run "$scheme-healthz-same-headers" "$BASE/healthz" "$WORK/auth.lua"
     run "$scheme-appliance" "$BASE/api/v1/appliance" "$WORK/auth.lua"
     summary "$scheme"
     stop

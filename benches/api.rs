@@ -67,6 +67,14 @@ fn bench(c: &mut Criterion) {
             black_box(res)
         })
     });
+    let live = state.live();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    g.bench_function("verify_only", |b| {
+        b.iter(|| black_box(live.verify(black_box(token.expose_secret()), now).unwrap()))
+    });
     g.finish();
 }
 

@@ -466,6 +466,11 @@ async fn failed_logins_are_throttled_per_user_with_retry_after() {
 async fn changes_on_disk_are_picked_up_by_reload() {
     let api = Api::new();
     let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    // Used once, so the server remembers it as verified.
+    assert_eq!(
+        api.get("/api/v1/appliance", Some(&admin)).await.0,
+        StatusCode::OK
+    );
     assert!(!api.state.reload(false).unwrap(), "nothing changed yet");
     api.app
         .cmd()
@@ -474,8 +479,27 @@ async fn changes_on_disk_are_picked_up_by_reload() {
         .success();
     assert!(api.state.reload(false).unwrap());
     let (status, _, body) = api.get("/api/v1/appliance", Some(&admin)).await;
-    // The old token is HS256; the appliance now pins HS512.
+    // The old token is HS256; the appliance now pins HS512. A token verified
+    // under the old configuration is not answered from memory.
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // Revoking the previous key ends a remembered token at once too.
+    let token = api.token(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(
+        api.get("/api/v1/appliance", Some(&token)).await.0,
+        StatusCode::OK
+    );
+    let secret = api.app.file("s2", "t".repeat(64));
+    api.app
+        .cmd()
+        .args(["jwt", "set-secret", "--revoke-previous", "--secret-file"])
+        .arg(&secret)
+        .assert()
+        .success();
+    api.state.reload(false).unwrap();
+    assert_eq!(
+        api.get("/api/v1/appliance", Some(&token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
     let (_, _, body) = api.get("/api/v1/appliance", Some(&admin)).await;
     assert_eq!(body["algorithm"], "HS512");

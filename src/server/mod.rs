@@ -10,6 +10,7 @@
 //! reloaded with the rest. Routes live in [`routes`], the error table in
 //! [`error`], login throttling in [`throttle`].
 
+pub mod cache;
 pub mod error;
 mod ldap;
 pub mod routes;
@@ -122,17 +123,40 @@ pub struct Live {
     pub appliance_json: axum::body::Bytes,
     /// The directory client, when LDAP is configured.
     pub directory: ldap::Prepared,
+    /// Tokens this configuration verified already.
+    pub tokens: cache::TokenCache,
 }
 
 impl Live {
     fn new(snapshot: Snapshot) -> Self {
         let appliance_json = routes::appliance_json(&snapshot);
         let directory = ldap::prepare(snapshot.ldap.as_ref());
+        let tokens = cache::TokenCache::new(
+            snapshot.policy.algorithm.as_str(),
+            &snapshot.settings.active_key.kid,
+            snapshot.policy.leeway,
+        );
         Self {
             snapshot,
             appliance_json,
             directory,
+            tokens,
         }
+    }
+
+    /// Verifies a token, from the cache when this exact token passed before.
+    pub fn verify_cached(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Arc<crate::jwt::Claims>, crate::jwt::VerifyError> {
+        let token = token.trim();
+        if let Some(claims) = self.tokens.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.snapshot.verify(token, now)?);
+        self.tokens.put(token, Arc::clone(&claims));
+        Ok(claims)
     }
 }
 
