@@ -2,9 +2,11 @@
 //! configuration to a second appliance, told step by step in a temporary
 //! directory that is removed afterwards.
 //!
-//! It drives the same operations as the commands (`ops`), with generated
-//! passwords and the real clock plus simulated minutes for the refresh, so
-//! it runs unattended in a second or two. Tokens are never printed whole.
+//! The administrator's side drives the same operations as the commands
+//! (`ops`); the clients' side talks HTTPS to real `tacctl serve` servers on
+//! loopback ports, pinned to each appliance's certificate, exactly as a
+//! client of the REST API would. Passwords are generated; tokens are never
+//! printed whole. It runs unattended in a few seconds.
 
 use std::io::Write;
 
@@ -12,6 +14,7 @@ use anyhow::{Context, Result};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::bundle::header::KdfParams;
+use crate::cluster::client::{Client, Peer};
 use crate::component::Role;
 use crate::jwt::{Algorithm, ExpiryUnit};
 use crate::ops::bundle::Kind;
@@ -103,74 +106,92 @@ pub fn run(out: &mut impl Write) -> Result<()> {
     o.add_user("alice", Role::Operator, true, &alice_pw)?;
     writeln!(out, "   password stored as an Argon2id hash\n")?;
 
-    writeln!(out, "4. alice logs in with her credentials")?;
-    let first = o.login("alice", &alice_pw, now)?;
+    writeln!(out, "4. ESA 1 serves its REST API")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let esa1 = DemoServer::start(&rt, &root, "esa1")?;
     writeln!(
         out,
-        "   token issued: HS384, kid {}, session {}, expires in 15 minutes",
-        kid_of(&first.token),
-        first.claims.sid
+        "   https://{} with certificate {}\n",
+        esa1.peer.url.trim_start_matches("https://"),
+        esa1.peer.fingerprint
     )?;
-    let refused = o.login("alice", &SecretString::from("not her password"), now);
+    let api1 = Client::new(esa1.peer.clone())?;
+
     writeln!(
         out,
-        "   a wrong password gets no token: {}\n",
-        refused.err().map(|e| e.to_string()).unwrap_or_default()
+        "5. alice logs in with her credentials: POST /api/v1/auth/login/token"
+    )?;
+    let first = rt.block_on(api1.login("alice", &alice_pw))?;
+    writeln!(
+        out,
+        "   token issued: HS384, kid {}, expires in 15 minutes",
+        kid_of(&first)
+    )?;
+    match rt.block_on(api1.login("alice", &SecretString::from("not her password"))) {
+        Err(e) => writeln!(out, "   a wrong password gets no token: {e}\n")?,
+        Ok(_) => anyhow::bail!("a wrong password got a token"),
+    }
+
+    writeln!(
+        out,
+        "6. She calls a protected resource with the token in the header: GET /api/v1/appliance"
+    )?;
+    let seen = rt.block_on(api1.appliance(&first))?;
+    writeln!(
+        out,
+        "   200: appliance {}, cluster {}, algorithm {}\n",
+        seen.name, seen.cluster_id, seen.algorithm
     )?;
 
-    writeln!(out, "5. The appliance verifies the token")?;
-    let c = o.verify(first.token.expose_secret(), now)?;
     writeln!(
         out,
-        "   valid: sub {}, role {}, issuer {}\n",
-        c.sub, c.role, c.iss
+        "7. She refreshes instead of logging in again: POST /api/v1/auth/login/token/refresh"
+    )?;
+    let second = rt.block_on(api1.refresh(&first))?;
+    rt.block_on(api1.appliance(&second))?;
+    writeln!(
+        out,
+        "   a new token for the same session; it is accepted too\n"
     )?;
 
-    let later = now + 10 * 60;
-    writeln!(
-        out,
-        "6. Ten minutes later alice refreshes instead of logging in again"
-    )?;
-    let second = o.refresh(first.token.expose_secret(), later)?;
-    writeln!(
-        out,
-        "   new token: same session {} (began {} s ago), new jti, expires in 15 minutes\n",
-        second.claims.sid,
-        later - second.claims.auth_time
-    )?;
-
-    writeln!(out, "7. The administrator rotates the JWT secret")?;
+    writeln!(out, "8. The administrator rotates the JWT secret")?;
     let s = o.set_secret(
         SecretSlice::from(ops::random_bytes(48)?.to_vec()),
         false,
-        later,
+        super::now(),
     )?;
-    writeln!(out, "   new active key {}", s.active_key.kid)?;
-    let c = o.verify(second.token.expose_secret(), later)?;
+    wait_for_kid(&rt, &api1, &s.active_key.kid)?;
     writeln!(
         out,
-        "   alice's token (old key) is still accepted: valid for {}, until the previous key retires in 15 minutes",
-        c.sub
+        "   new active key {}; the running server picked it up without a restart",
+        s.active_key.kid
     )?;
-    let third = o.login("alice", &alice_pw, later)?;
+    rt.block_on(api1.appliance(&second))?;
+    writeln!(
+        out,
+        "   alice's token (old key) is still accepted until the previous key retires in 15 minutes"
+    )?;
+    let third = rt.block_on(api1.login("alice", &alice_pw))?;
     writeln!(
         out,
         "   a new login is signed with the new key {}\n",
-        kid_of(&third.token)
+        kid_of(&third)
     )?;
 
-    writeln!(out, "8. The administrator revokes the previous key")?;
-    o.revoke_previous(later)?;
-    match o.verify(second.token.expose_secret(), later) {
-        Err(e) => writeln!(out, "   the old token is now refused: {e}")?,
-        Ok(_) => anyhow::bail!("the old token was still accepted after revoking the previous key"),
-    }
-    o.verify(third.token.expose_secret(), later)?;
+    writeln!(out, "9. The administrator revokes the previous key")?;
+    o.revoke_previous(super::now())?;
+    let refused = wait_until(|| rt.block_on(api1.appliance(&second)).err())?;
+    writeln!(out, "   the old token is now refused: {refused}")?;
+    rt.block_on(api1.appliance(&third))?;
     writeln!(out, "   the new token is still accepted\n")?;
 
     writeln!(
         out,
-        "9. ESA 2 joins: it has its own secret, so it refuses ESA 1's token"
+        "10. ESA 2 joins: it has its own secret, so it refuses ESA 1's token"
     )?;
     let root2 = dir.path().join("esa2");
     ops::init(
@@ -181,17 +202,18 @@ pub fn run(out: &mut impl Write) -> Result<()> {
             admin_user: "admin".into(),
             admin_password: admin_pw.clone(),
         },
-        later,
+        super::now(),
     )?;
-    let o2 = Ops::open(&root2, std::time::Duration::from_secs(10))?;
-    match o2.verify(third.token.expose_secret(), later) {
+    let esa2 = DemoServer::start(&rt, &root2, "esa2")?;
+    let api2 = Client::new(esa2.peer.clone())?;
+    match rt.block_on(api2.appliance(&third)) {
         Err(e) => writeln!(out, "   ESA 2: {e}\n")?,
         Ok(_) => anyhow::bail!("ESA 2 accepted a token signed with ESA 1's key before any import"),
     }
 
     writeln!(
         out,
-        "10. Export the Appliance OS Configuration from ESA 1 with Appliances JWT Configuration ticked"
+        "11. Export the Appliance OS Configuration from ESA 1 with Appliances JWT Configuration ticked"
     )?;
     let passphrase = SecretString::from(hex::encode(&ops::random_bytes(24)?[..]));
     let kinds = [Kind::Jwt, Kind::Users];
@@ -201,7 +223,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         &passphrase,
         KdfParams::DEFAULT,
         Vec::new(),
-        later,
+        super::now(),
     )?;
     writeln!(
         out,
@@ -216,40 +238,118 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         manifest.source.name,
         manifest.jwt_kid
     )?;
-    let opened = o2.open_bundle(&bundle[..], &passphrase)?;
-    let plan = o2.plan(&opened, &kinds, false, later)?;
-    writeln!(out, "   ESA 2's import plan:")?;
-    for c in &plan.components {
-        for ch in &c.changes {
-            writeln!(out, "     {}: {} {}", c.component, ch.what, ch.detail)?;
-        }
-    }
-    let outcome = o2.apply(&opened, &kinds, false, later)?;
+    let admin2 = rt.block_on(api2.login("admin", &admin_pw))?;
+    let dry = rt.block_on(api2.import(&admin2, bundle.clone(), &passphrase, true, None))?;
     writeln!(
         out,
-        "   imported on ESA 2; its active key is now {}\n",
-        outcome.jwt_kid
+        "   ESA 2's import plan (POST /api/v1/config/import?dry_run=true):"
     )?;
+    for c in dry.plan["components"].as_array().into_iter().flatten() {
+        for ch in c["changes"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "     {}: {} {}",
+                c["component"].as_str().unwrap_or("?"),
+                ch["what"].as_str().unwrap_or("?"),
+                ch["detail"].as_str().unwrap_or("")
+            )?;
+        }
+    }
+    let applied = rt.block_on(api2.import(&admin2, bundle, &passphrase, false, None))?;
+    let kid2 = applied.outcome.map(|o| o.jwt_kid).unwrap_or_default();
+    writeln!(out, "   imported on ESA 2; its active key is now {kid2}\n")?;
 
     writeln!(
         out,
-        "11. The same token generated by ESA 1 is applicable on ESA 2"
+        "12. The same token generated by ESA 1 is applicable on ESA 2"
     )?;
-    let c = o2.verify(third.token.expose_secret(), later)?;
-    writeln!(
-        out,
-        "   ESA 2 accepts it: valid for {}, role {}",
-        c.sub, c.role
-    )?;
-    let refreshed = o2.refresh(third.token.expose_secret(), later + 60)?;
-    o.verify(refreshed.token.expose_secret(), later + 60)?;
+    let seen = rt.block_on(api2.appliance(&third))?;
+    writeln!(out, "   ESA 2 ({}) accepts it: 200", seen.name)?;
+    let refreshed = rt.block_on(api2.refresh(&third))?;
+    rt.block_on(api1.appliance(&refreshed))?;
     writeln!(
         out,
         "   ESA 2 refreshes it, and ESA 1 accepts the refreshed token\n"
     )?;
 
-    drop((o, o2));
+    esa1.stop(&rt);
+    esa2.stop(&rt);
+    drop(o);
     dir.close().context("removing the demo directory")?;
-    writeln!(out, "Done: the demo appliances were removed.")?;
+    writeln!(
+        out,
+        "Done: the demo servers were stopped and the appliances removed."
+    )?;
     Ok(())
+}
+
+/// A demo appliance's server, running on the demo's runtime.
+struct DemoServer {
+    peer: Peer,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), crate::server::ServerError>>,
+}
+
+impl DemoServer {
+    /// Serves `root` over HTTPS on a free loopback port.
+    fn start(rt: &tokio::runtime::Runtime, root: &std::path::Path, name: &str) -> Result<Self> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let root = root.to_path_buf();
+        let options = crate::server::Options::new(([127, 0, 0, 1], 0).into());
+        let task = rt.spawn(async move {
+            crate::server::serve(
+                &root,
+                options,
+                move |addr, _scheme, fingerprint| {
+                    let _ = ready_tx.send((addr, fingerprint.unwrap_or_default().to_owned()));
+                },
+                async move {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+        });
+        let (addr, fingerprint) = ready_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .context("the demo server did not start")?;
+        Ok(Self {
+            peer: Peer {
+                name: name.to_owned(),
+                url: format!("https://{addr}"),
+                fingerprint,
+            },
+            stop,
+            task,
+        })
+    }
+
+    fn stop(self, rt: &tokio::runtime::Runtime) {
+        let _ = self.stop.send(());
+        let _ = rt.block_on(self.task);
+    }
+}
+
+/// Waits (up to five seconds) until the server's active key is `kid`.
+fn wait_for_kid(rt: &tokio::runtime::Runtime, api: &Client, kid: &str) -> Result<()> {
+    wait_until(|| {
+        rt.block_on(api.node())
+            .ok()
+            .filter(|n| n.appliance.kid == kid)
+    })
+    .map(|_| ())
+}
+
+/// Polls `f` every 20 ms, up to five seconds, until it gives a value.
+fn wait_until<T>(mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(5) {
+            anyhow::bail!("the demo server did not pick up the change within 5 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

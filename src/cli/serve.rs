@@ -59,15 +59,20 @@ pub(super) fn run(root: &Path, a: ServeArgs, out: &mut impl Write) -> Result<()>
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(server::serve(root, options, |addr, scheme, fingerprint| {
-        let _ = match fingerprint {
-            Some(fp) => writeln!(out, "listening on {scheme}://{addr} (certificate {fp})"),
-            None => writeln!(
-                out,
-                "listening on {scheme}://{addr} (plain HTTP, loopback only)"
-            ),
-        };
-        let _ = out.flush();
-    }))?;
+    runtime.block_on(server::serve(
+        root,
+        options,
+        |addr, scheme, fingerprint| {
+            let _ = match fingerprint {
+                Some(fp) => writeln!(out, "listening on {scheme}://{addr} (certificate {fp})"),
+                None => writeln!(
+                    out,
+                    "listening on {scheme}://{addr} (plain HTTP, loopback only)"
+                ),
+            };
+            let _ = out.flush();
+        },
+        std::future::pending(),
+    ))?;
     Ok(())
 }

@@ -289,12 +289,14 @@ fn is_loopback(ip: IpAddr) -> bool {
         || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
 }
 
-/// Runs the server until SIGTERM or Ctrl-C. `ready` is told the bound
-/// address and the scheme once the socket listens.
+/// Runs the server until SIGTERM, Ctrl-C or `shutdown` completes. `ready`
+/// is told the bound address, the scheme and the certificate's fingerprint
+/// once the socket listens.
 pub async fn serve(
     root: &Path,
     options: Options,
     ready: impl FnOnce(SocketAddr, &str, Option<&str>),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     if options.insecure_http && !is_loopback(options.listen.ip()) {
         return Err(ServerError::InsecureNotLoopback(options.listen));
@@ -311,7 +313,7 @@ pub async fn serve(
         })?;
     let addr = listener.local_addr()?;
     let handle = axum_server::Handle::<SocketAddr>::new();
-    tokio::spawn(watch(Arc::clone(&state), handle.clone()));
+    tokio::spawn(watch(Arc::clone(&state), handle.clone(), shutdown));
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
 
     if options.insecure_http {
@@ -351,7 +353,12 @@ fn limit_http(
 
 /// Reloads on change and on SIGHUP; shuts down gracefully on SIGTERM and
 /// Ctrl-C.
-async fn watch(state: Arc<AppState>, handle: axum_server::Handle<SocketAddr>) {
+async fn watch(
+    state: Arc<AppState>,
+    handle: axum_server::Handle<SocketAddr>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -372,6 +379,7 @@ async fn watch(state: Arc<AppState>, handle: axum_server::Handle<SocketAddr>) {
                 state.reload_async(true).await;
             }
             _ = term.recv() => break,
+            _ = &mut shutdown => break,
             _ = int.recv() => break,
         }
     }
