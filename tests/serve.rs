@@ -410,3 +410,71 @@ async fn the_cluster_client_pins_learns_and_reports_each_failure() {
     assert!(err.to_string().contains("unreachable"), "{err}");
     assert!(client::normalise_url("http://x:1").is_err());
 }
+
+#[tokio::test]
+async fn json_logs_oversized_headers_and_equal_cost_for_unknown_users() {
+    let app = TempAppliance::new();
+    let server = Served::start(&app.root, &["--log-format", "json"]);
+    let (c, url) = (server.client(), server.url.clone());
+
+    // Request headers past the limit are refused before any handler runs.
+    let res = c
+        .get(format!("{url}/healthz"))
+        .header("x-padding", "a".repeat(100_000))
+        .send()
+        .await;
+    match res {
+        Ok(r) => assert!(r.status().is_client_error(), "{}", r.status()),
+        Err(e) => assert!(!e.is_timeout(), "{e:?}"),
+    }
+    let res = c.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the server is still serving");
+
+    // An unknown user costs the same password check as a known one.
+    let time = |user: &'static str| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let mut best = Duration::MAX;
+            for _ in 0..3 {
+                let start = Instant::now();
+                let res = c
+                    .post(format!("{url}/api/v1/auth/login/token"))
+                    .form(&[("loginname", user), ("password", "Wrong-password-123")])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 401);
+                best = best.min(start.elapsed());
+            }
+            best
+        }
+    };
+    let known = time(ADMIN).await;
+    let unknown = time("nobody-here").await;
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "known {known:?}, unknown {unknown:?}: user names can be probed by timing"
+    );
+
+    let log = server.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|l| l["path"] == "/api/v1/auth/login/token")
+        .expect("an access line for the login");
+    for field in [
+        "request_id",
+        "method",
+        "status",
+        "latency_us",
+        "user",
+        "client",
+    ] {
+        assert!(request.get(field).is_some(), "{field} missing in {request}");
+    }
+    assert!(!log.contains("Wrong-password-123"));
+}
