@@ -775,3 +775,47 @@ async fn a_login_flood_does_not_starve_token_checks() {
         "token check {check:?} vs flood {flood_time:?}"
     );
 }
+
+#[tokio::test]
+async fn a_crashed_import_never_reaches_the_server_half_applied() {
+    let api = Api::new();
+    let source = TempAppliance::new();
+    source.add_user("dave", "viewer", "dave-Pa55word-x", &[]);
+    let bundle = source.dir().join("jwt-users.tacbundle");
+    source
+        .cmd()
+        .args(["export", "-c", "jwt,users", "--kdf-cost", "test", "-o"])
+        .arg(&bundle)
+        .env("TACCTL_PASSPHRASE", "correct horse battery staple 42")
+        .assert()
+        .success();
+    let old_kid = api.app.status()["jwt_kid"].clone();
+    let new_kid = source.status()["jwt_kid"].clone();
+    // Killed after the first of two files was renamed into place, with the
+    // journal still open.
+    let out = api
+        .app
+        .cmd()
+        .arg("import")
+        .arg(&bundle)
+        .arg("--yes")
+        .env("TACCTL_PASSPHRASE", "correct horse battery staple 42")
+        .env("TACCTL_TEST_CRASH_AT", "applied-0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the import was expected to crash");
+    assert!(
+        api.app.root.join("txn").exists(),
+        "the journal is still open"
+    );
+    // The server's next look finishes the interrupted import before reading.
+    api.state.reload(false).unwrap();
+    let live = api.state.live();
+    let kid = serde_json::Value::from(live.settings.active_key.kid.clone());
+    let has_dave = live.users.get("dave").is_some();
+    assert!(
+        (kid == new_kid && has_dave) || (kid == old_kid && !has_dave),
+        "half an import is in force: kid {kid}, dave {has_dave}"
+    );
+    assert!(!api.app.root.join("txn").exists());
+}
