@@ -120,7 +120,7 @@ pub async fn first_contact(url: &str, timeout: Duration) -> Result<String, Clust
 
 /// Asks the peer who it is (`GET /api/v1/cluster/node`) over a connection
 /// pinned to `fingerprint`. A peer presenting another certificate is
-/// [`ClientError::FingerprintMismatch`]; one that answers but not as the
+/// [`ClusterError::NotThatCertificate`]; one that answers but not as the
 /// API documents is [`ClusterError::NotAnAppliance`].
 pub async fn probe(
     candidate: &Candidate,
@@ -141,6 +141,17 @@ pub async fn probe(
             peer: candidate.name.clone(),
             url: candidate.url.clone(),
             reason: source.to_string(),
+        }),
+        Err(ClientError::FingerprintMismatch {
+            peer,
+            url,
+            expected,
+            seen,
+        }) => Err(ClusterError::NotThatCertificate {
+            peer,
+            url,
+            expected,
+            seen,
         }),
         Err(e) => Err(e.into()),
     }

@@ -27,6 +27,21 @@ pub enum ClusterError {
     /// A name, URL or fingerprint given on the command line is not valid.
     #[error("{0}")]
     Invalid(String),
+    /// A new member presented another certificate than the one given (or
+    /// than the one it showed a moment before, at first contact).
+    #[error(
+        "{peer} at {url} presented certificate {seen}, not {expected}: someone may be impersonating it, or the fingerprint was mistyped. Check with `tacctl tls show` on that appliance; nothing was added"
+    )]
+    NotThatCertificate {
+        /// The name given for it.
+        peer: String,
+        /// Its URL.
+        url: String,
+        /// The fingerprint expected.
+        expected: String,
+        /// What it presented.
+        seen: String,
+    },
     /// The peer answers HTTPS but not as a tacctl appliance.
     #[error(
         "{peer} at {url} does not answer as a tacctl appliance ({reason}); check the URL and that `tacctl serve` runs there"
@@ -127,7 +142,9 @@ impl ClusterError {
             | ClusterError::Unpinned { .. }
             | ClusterError::NoJwtInBundle => ExitKind::Usage,
             ClusterError::NotAnAppliance { .. } => ExitKind::Other,
-            ClusterError::Declined { .. } | ClusterError::TokenRefused { .. } => ExitKind::Verify,
+            ClusterError::NotThatCertificate { .. }
+            | ClusterError::Declined { .. }
+            | ClusterError::TokenRefused { .. } => ExitKind::Verify,
             ClusterError::Unhealthy { mismatch, .. } => {
                 if *mismatch {
                     ExitKind::Verify
