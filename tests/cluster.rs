@@ -586,3 +586,55 @@ fn the_certificate_is_shown_and_trusted_only_when_confirmed_on_a_terminal() {
     let list = json_of(esa1.bare().args(["cluster", "list", "--json"]));
     assert_eq!(list[0]["fingerprint"], fp2.as_str());
 }
+
+#[test]
+fn a_member_of_another_cluster_id_is_drift_and_refuses_as_another_issuer() {
+    let esa1 = TempAppliance::named("esa1", "c1");
+    let esa2 = TempAppliance::named("esa2", "c9");
+    share_jwt(&esa1, &[&esa2]);
+    let s2 = Served::start(&esa2.root, &[]);
+    let fp2 = s2.fingerprint.clone().unwrap();
+    esa1.cmd()
+        .args([
+            "cluster",
+            "add",
+            "esa2",
+            &s2.url,
+            "--fingerprint",
+            &fp2,
+            "--yes",
+        ])
+        .assert()
+        .success();
+
+    // The same keys, but not the same issuer.
+    let (code, out, err) = run(esa1.bare().args(["cluster", "status", "--json"]));
+    assert_eq!(code, 4, "{out}{err}");
+    let drift = &json(&out)["members"][0]["drift"];
+    assert_eq!(
+        drift,
+        &serde_json::json!([{"field": "cluster_id", "this_node": "c1", "member": "c9"}])
+    );
+    let (code, out, err) = run(esa1
+        .bare()
+        .args(["verify", "cluster", "--json"])
+        .env("TACCTL_PASSWORD", ADMIN_PASSWORD));
+    assert_eq!(code, 4, "{out}{err}");
+    let m = json(&out);
+    for (issuer, verifier) in [("esa1", "esa2"), ("esa2", "esa1")] {
+        let c = m["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["issuer"] == issuer && c["verifier"] == verifier)
+            .unwrap();
+        assert_eq!(c["reason"], "issuer_differs", "{c}");
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("issuer differs (cluster id)"),
+            "{c}"
+        );
+    }
+}

@@ -319,15 +319,65 @@ pub fn render(m: &Matrix) -> String {
         return out;
     }
     out.push('\n');
-    for c in failed {
-        if let Some(f) = &c.failure {
-            out.push_str(&format!(
-                "{} -> {}: {}\n    {}\n",
-                c.issuer, c.verifier, f.message, f.detail
+    for (issuers, verifiers, f) in failure_groups(m) {
+        out.push_str(&format!(
+            "{} -> {}: {}\n    {}\n",
+            issuers.join(", "),
+            verifiers.join(", "),
+            f.message,
+            f.detail
+        ));
+    }
+    out
+}
+
+/// The failed cells, those failing alike gathered: a whole row that fails
+/// for one reason (an issuer without a token) is one entry, then a column
+/// (a verifier that cannot be reached), then each remaining cell.
+fn failure_groups(m: &Matrix) -> Vec<(Vec<&str>, Vec<&str>, &Failure)> {
+    let mut listed = std::collections::HashSet::new();
+    let mut groups = Vec::new();
+    fn alike<'a>(cells: &[&'a Cell]) -> Option<&'a Failure> {
+        let first = cells.first()?.failure.as_ref()?;
+        let same = cells.iter().all(|c| {
+            c.failure
+                .as_ref()
+                .is_some_and(|f| f.reason == first.reason && f.detail == first.detail)
+        });
+        (cells.len() > 1 && same).then_some(first)
+    }
+    for issuer in &m.issuers {
+        let row: Vec<&Cell> = m.cells.iter().filter(|c| &c.issuer == issuer).collect();
+        if let Some(f) = alike(&row) {
+            listed.extend(row.iter().map(|c| (&c.issuer, &c.verifier)));
+            groups.push((
+                vec![issuer.as_str()],
+                row.iter().map(|c| c.verifier.as_str()).collect(),
+                f,
             ));
         }
     }
-    out
+    for verifier in &m.verifiers {
+        let column: Vec<&Cell> = m
+            .cells
+            .iter()
+            .filter(|c| &c.verifier == verifier && !listed.contains(&(&c.issuer, &c.verifier)))
+            .collect();
+        if let Some(f) = alike(&column) {
+            listed.extend(column.iter().map(|c| (&c.issuer, &c.verifier)));
+            groups.push((
+                column.iter().map(|c| c.issuer.as_str()).collect(),
+                vec![verifier.as_str()],
+                f,
+            ));
+        }
+    }
+    for c in &m.cells {
+        if let (false, Some(f)) = (listed.contains(&(&c.issuer, &c.verifier)), &c.failure) {
+            groups.push((vec![c.issuer.as_str()], vec![c.verifier.as_str()], f));
+        }
+    }
+    groups
 }
 
 /// A node of the matrix and how it is reached.
@@ -369,22 +419,35 @@ struct NoToken {
     credentials: bool,
 }
 
+impl NoToken {
+    /// The credentials were refused on `node`.
+    fn refused(node: &str, why: &str) -> Self {
+        Self {
+            failure: Failure::new(Reason::NoToken, format!("login on {node} refused: {why}")),
+            credentials: true,
+        }
+    }
+
+    /// The login on `node` could not be done.
+    fn failed(node: &str, why: &str) -> Self {
+        Self {
+            failure: Failure::new(Reason::NoToken, format!("login on {node} failed: {why}")),
+            credentials: false,
+        }
+    }
+}
+
 /// Logs in on this node as its server would: local users first, then the
-/// directory for a name that is not local; API access required.
+/// directory for a name that is not local; API access required. `Err`
+/// tells whether the credentials were refused, and why.
 async fn login_here(
     snap: Arc<Snapshot>,
     user: String,
     password: SecretString,
     now: u64,
-) -> Result<SecretString, NoToken> {
-    let refused = |e: String| NoToken {
-        failure: Failure::new(Reason::NoToken, format!("login refused: {e}")),
-        credentials: true,
-    };
-    let failed = |e: String| NoToken {
-        failure: Failure::new(Reason::NoToken, format!("login failed: {e}")),
-        credentials: false,
-    };
+) -> Result<SecretString, (bool, String)> {
+    let refused = |e: String| (true, e);
+    let failed = |e: String| (false, e);
     let local = {
         let (snap, user, password) = (Arc::clone(&snap), user.clone(), password.clone());
         tokio::task::spawn_blocking(move || {
@@ -427,27 +490,31 @@ async fn login(
     now: u64,
 ) -> Result<SecretString, NoToken> {
     match &p.endpoint {
-        Endpoint::Local(snap) => {
-            login_here(Arc::clone(snap), user.into(), password.clone(), now).await
-        }
-        Endpoint::Remote(client) => client.login(user, password).await.map_err(|e| {
-            let credentials = matches!(
-                e,
-                ClientError::Refused {
-                    status: 401 | 403,
-                    ..
+        Endpoint::Local(snap) => login_here(Arc::clone(snap), user.into(), password.clone(), now)
+            .await
+            .map_err(|(credentials, why)| {
+                if credentials {
+                    NoToken::refused(&p.name, &why)
+                } else {
+                    NoToken::failed(&p.name, &why)
                 }
-            );
-            match Presented::of::<()>(Err(e)) {
-                Presented::Refused(m) | Presented::Error(m) => NoToken {
-                    failure: Failure::new(Reason::NoToken, format!("login refused: {m}")),
-                    credentials,
-                },
-                other => NoToken {
-                    failure: classify(&other, None).expect("not accepted"),
-                    credentials: false,
-                },
-            }
+            }),
+        Endpoint::Remote(client) => client.login(user, password).await.map_err(|e| match e {
+            ClientError::Refused {
+                status: 401 | 403,
+                message,
+                ..
+            } => NoToken::refused(
+                &p.name,
+                message.strip_prefix("login failed: ").unwrap_or(&message),
+            ),
+            ClientError::Refused {
+                status, message, ..
+            } => NoToken::failed(&p.name, &format!("HTTP {status}: {message}")),
+            other => NoToken {
+                failure: classify(&Presented::of::<()>(Err(other)), None).expect("not accepted"),
+                credentials: false,
+            },
         }),
     }
 }
@@ -838,6 +905,39 @@ mod tests {
         let all = Matrix::new(names.clone(), names, vec![cell("esa1", "esa1", None)]);
         assert!(all.passed && all.problem().is_none());
         assert!(render(&all).contains("All 1 checks passed"));
+    }
+
+    #[test]
+    fn failures_alike_across_a_row_or_a_column_are_listed_once() {
+        let names: Vec<String> = ["esa1", "esa2", "esa3"].map(String::from).to_vec();
+        let no_token = Failure::new(Reason::NoToken, "login on esa2 refused: wrong password");
+        let down = Failure::new(
+            Reason::Unreachable,
+            "the verifier esa3: esa3 is unreachable",
+        );
+        let mut cells = Vec::new();
+        for i in &names {
+            for v in &names {
+                let f = if i == "esa2" {
+                    Some(no_token.clone())
+                } else if v == "esa3" {
+                    Some(down.clone())
+                } else {
+                    None
+                };
+                cells.push(cell(i, v, f));
+            }
+        }
+        let text = render(&Matrix::new(names.clone(), names, cells));
+        let listed: Vec<&str> = text.lines().filter(|l| l.contains(" -> ")).collect();
+        assert_eq!(
+            listed,
+            [
+                "esa2 -> esa1, esa2, esa3: no token: the login on the issuer failed",
+                "esa1, esa3 -> esa3: member unreachable",
+            ],
+            "{text}"
+        );
     }
 
     #[test]
