@@ -179,7 +179,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     Ok(())
 }
 
-fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened> {
+pub(super) fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened> {
     let f = fs::File::open(path).map_err(|e| {
         crate::ops::OpsError::from(crate::appliance::ApplianceError::Io {
             path: path.to_path_buf(),
@@ -189,7 +189,7 @@ fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened>
     Ok(open_into(std::io::BufReader::new(f), pass, staging)?)
 }
 
-fn private_staging() -> Result<tempfile::TempDir> {
+pub(super) fn private_staging() -> Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
         .prefix("tacctl-inspect-")
         .tempdir()?;

@@ -3,6 +3,7 @@
 //! variables, the clock, or prints.
 
 mod bundle;
+mod cluster;
 mod demo;
 mod secrets;
 mod serve;
@@ -80,6 +81,12 @@ enum Command {
     Demo,
     /// Serve the REST API (HTTPS with the appliance's certificate) until SIGTERM or Ctrl-C
     Serve(serve::ServeArgs),
+    /// Trusted Appliances Cluster: members with pinned certificates, and their status
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Prove that tokens are accepted: across the cluster, or one token by a bundle or an appliance
+    #[command(subcommand)]
+    Verify(cluster::VerifyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -371,6 +378,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<crate::wizard::WizardError>() {
             return e.exit_kind() as i32;
         }
+        if let Some(e) = cause.downcast_ref::<crate::cluster::ClusterError>() {
+            return e.exit_kind() as i32;
+        }
         if cause.is::<UsageError>() || cause.is::<NoSecret>() {
             return ExitKind::Usage as i32;
         }
@@ -419,6 +429,8 @@ pub fn run() -> Result<()> {
         Command::Init(args) => init(&root, args, &mut out),
         Command::Demo => demo::run(&mut out),
         Command::Serve(a) => serve::run(&root, a, &mut out),
+        Command::Cluster(cmd) => cluster::cluster(&root, cmd, &mut out),
+        Command::Verify(cmd) => cluster::verify(&root, cmd, &mut out),
         Command::Wizard => wizard(&root),
         Command::Export(a) => bundle::export(&root, a, &mut out),
         Command::Inspect(a) => bundle::inspect(a, &mut out),

@@ -92,6 +92,12 @@ pub enum OpsError {
     /// The LDAP directory refused a login or could not be used.
     #[error(transparent)]
     Ldap(#[from] LdapError),
+    /// A cluster member of that name exists already.
+    #[error("{0:?} is a member already; `tacctl cluster remove {0}` first to replace it")]
+    MemberExists(String),
+    /// No cluster member of that name.
+    #[error("{0:?} is not a member; `tacctl cluster list` shows the members")]
+    MemberNotFound(String),
 }
 
 impl OpsError {
@@ -114,8 +120,8 @@ impl OpsError {
             | OpsError::Time(_)
             | OpsError::Invalid(_)
             | OpsError::LastAdmin(_) => ExitKind::Usage,
-            OpsError::UserExists(_) => ExitKind::Conflict,
-            OpsError::UserNotFound(_) => ExitKind::NotFound,
+            OpsError::UserExists(_) | OpsError::MemberExists(_) => ExitKind::Conflict,
+            OpsError::UserNotFound(_) | OpsError::MemberNotFound(_) => ExitKind::NotFound,
             OpsError::Bundle(bundle::BundleError::Header(
                 crate::bundle::header::HeaderError::WrongPassphrase,
             )) => ExitKind::Auth,
@@ -648,10 +654,7 @@ impl Ops {
         let _lock = self.app.lock(self.lock_timeout)?;
         let mut ms = self.app.members()?;
         if ms.get(&member.name).is_some() {
-            return Err(OpsError::Invalid(format!(
-                "{:?} is a member already; `tacctl cluster remove {}` first to replace it",
-                member.name, member.name
-            )));
+            return Err(OpsError::MemberExists(member.name));
         }
         ms.members.push(member);
         <component::Members as component::Stored>::validate(&ms)
@@ -665,9 +668,7 @@ impl Ops {
         let _lock = self.app.lock(self.lock_timeout)?;
         let mut ms = self.app.members()?;
         let Some(i) = ms.members.iter().position(|m| m.name == name) else {
-            return Err(OpsError::Invalid(format!(
-                "{name:?} is not a member; `tacctl cluster list` shows the members"
-            )));
+            return Err(OpsError::MemberNotFound(name.to_owned()));
         };
         let removed = ms.members.remove(i);
         self.app.write(&ms)?;

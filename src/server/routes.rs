@@ -515,18 +515,29 @@ async fn cluster_node(State(state): State<Shared>) -> axum::Json<NodeBody> {
     })
 }
 
+impl ApplianceBody {
+    /// What a node with this identity and these JWT settings says about
+    /// itself; members compare it to find drift.
+    pub fn describe(
+        node: &crate::component::Node,
+        settings: &crate::component::JwtSettings,
+    ) -> Self {
+        Self {
+            name: node.name.clone(),
+            node_id: node.node_id.clone(),
+            cluster_id: node.cluster_id.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            algorithm: settings.algorithm.as_str().into(),
+            expiry_seconds: settings.expiry().seconds(),
+            max_session_seconds: settings.max_session_seconds,
+            kid: settings.active_key.kid.clone(),
+        }
+    }
+}
+
 /// The body of `GET /api/v1/appliance` for a configuration.
 pub(super) fn appliance_json(live: &Snapshot) -> axum::body::Bytes {
-    let body = ApplianceBody {
-        name: live.node.name.clone(),
-        node_id: live.node.node_id.clone(),
-        cluster_id: live.node.cluster_id.clone(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        algorithm: live.settings.algorithm.as_str().into(),
-        expiry_seconds: live.policy.lifetime,
-        max_session_seconds: live.policy.max_session,
-        kid: live.settings.active_key.kid.clone(),
-    };
+    let body = ApplianceBody::describe(&live.node, &live.settings);
     serde_json::to_vec(&body)
         .expect("a struct of strings and numbers serialises")
         .into()

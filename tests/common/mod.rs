@@ -35,8 +35,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every environment variable tacctl reads, removed from each command so the
 /// caller's environment cannot change a test's outcome.
-const TACCTL_ENV: [&str; 7] = [
+const TACCTL_ENV: [&str; 8] = [
     "TACCTL_ROOT",
+    "TACCTL_PASSPHRASE",
     "TACCTL_ADMIN_USER",
     "TACCTL_ADMIN_PASSWORD",
     "TACCTL_PASSWORD",
@@ -78,19 +79,31 @@ pub struct TempAppliance {
     pub root: PathBuf,
     /// A file holding [`ADMIN_PASSWORD`] followed by a newline.
     pub admin_password_file: PathBuf,
+    /// Its node name.
+    pub name: String,
+    /// Its cluster id.
+    pub cluster_id: String,
 }
 
 impl TempAppliance {
     /// Runs `tacctl init --root DIR --name esa1 --cluster-id c1 --admin-password-file F`.
     pub fn new() -> Self {
+        Self::named(NODE_NAME, CLUSTER_ID)
+    }
+
+    /// Like [`TempAppliance::new`], with another node name and cluster id
+    /// (for clusters of several appliances).
+    pub fn named(name: &str, cluster_id: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join(NODE_NAME);
+        let root = dir.path().join(name);
         let admin_password_file = dir.path().join("admin.pw");
         write_private(&admin_password_file, format!("{ADMIN_PASSWORD}\n"));
         let app = Self {
             dir,
             root,
             admin_password_file,
+            name: name.to_owned(),
+            cluster_id: cluster_id.to_owned(),
         };
         app.init_cmd().assert().success();
         app
@@ -102,7 +115,7 @@ impl TempAppliance {
         cmd.arg("init")
             .arg("--root")
             .arg(&self.root)
-            .args(["--name", NODE_NAME, "--cluster-id", CLUSTER_ID])
+            .args(["--name", &self.name, "--cluster-id", &self.cluster_id])
             .arg("--admin-password-file")
             .arg(&self.admin_password_file);
         cmd
