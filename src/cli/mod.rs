@@ -3,6 +3,7 @@
 //! variables, the clock, or prints.
 
 mod bundle;
+mod cluster;
 mod demo;
 mod secrets;
 mod serve;
@@ -74,7 +75,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The appliance menu on the terminal: Administration > JWT Configuration, Export/Import
+    /// Trusted Appliances Cluster: the Cluster Export Wizard
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// The appliance menu on the terminal: Administration > JWT Configuration, Export/Import, Trusted Appliances Cluster
     Wizard,
     /// Walk through the JWT life cycle and a move of JWT configuration between two appliances
     Demo,
@@ -371,6 +375,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<crate::wizard::WizardError>() {
             return e.exit_kind() as i32;
         }
+        if cause.is::<cluster::PushFailed>() {
+            return ExitKind::Partial as i32;
+        }
         if cause.is::<UsageError>() || cause.is::<NoSecret>() {
             return ExitKind::Usage as i32;
         }
@@ -420,6 +427,7 @@ pub fn run() -> Result<()> {
         Command::Demo => demo::run(&mut out),
         Command::Serve(a) => serve::run(&root, a, &mut out),
         Command::Wizard => wizard(&root),
+        Command::Cluster(cmd) => cluster::run(&root, cmd, &mut out),
         Command::Export(a) => bundle::export(&root, a, &mut out),
         Command::Inspect(a) => bundle::inspect(a, &mut out),
         Command::Import(a) => bundle::import(&root, a, &mut out),
@@ -491,6 +499,7 @@ fn wizard(root: &Path) -> Result<()> {
         kdf: crate::bundle::header::KdfParams::DEFAULT,
         export_dir: PathBuf::new(),
         admin_user: std::env::var("TACCTL_ADMIN_USER").unwrap_or_else(|_| "admin".into()),
+        cluster: cluster::cluster_hooks(crate::cluster::push::DEFAULT_TARGET_TIMEOUT),
     };
     wizard::run(&mut prompter, &cx)?;
     Ok(())
