@@ -16,7 +16,7 @@ use tacctl::bundle::header::KdfParams;
 use tacctl::jwt::{Algorithm, ExpiryUnit};
 use tacctl::ops::{self, InitRequest, Ops};
 use tacctl::wizard::{
-    self, CLUSTER_NOT_AVAILABLE, Context, PromptError, Question, ScriptedPrompter, WizardError,
+    self, ClusterHooks, Context, PromptError, Question, ScriptedPrompter, WizardError,
 };
 
 /// The wizard's clock in these tests.
@@ -68,6 +68,7 @@ impl Esa {
             kdf: KdfParams::TEST,
             export_dir: self.dir.path().to_path_buf(),
             admin_user: ADMIN.into(),
+            cluster: ClusterHooks::default(),
         };
         wizard::run(script, &cx)
     }
@@ -422,14 +423,25 @@ fn giving_up_on_the_root_credentials_returns_to_the_menu_unchanged() {
 }
 
 #[test]
-fn the_cluster_slot_says_it_is_not_available_yet() {
+fn the_cluster_menu_names_the_screens_not_in_this_build() {
     let e = esa("esa1");
     let p = e.run(
         ScriptedPrompter::new()
             .choose("main", "Trusted Appliances Cluster")
+            .choose("cluster", "Members")
+            .choose("cluster", "Status")
+            .choose("cluster", "Verify")
+            .choose("cluster", "Back")
             .choose("main", "Exit"),
     );
-    assert!(p.notes().contains(&CLUSTER_NOT_AVAILABLE));
+    assert_eq!(
+        p.notes()[1..],
+        [
+            "Members (add, remove, list) is not available in this build yet.",
+            "Status is not available in this build yet.",
+            wizard::cluster::VERIFY_HINT,
+        ]
+    );
 }
 
 #[test]

@@ -43,6 +43,16 @@ pub(super) struct ExportArgs {
     /// Output file [default: NODE-UTCTIME.tacbundle in the current directory]
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Push to the appliance at https://HOST:PORT instead of writing a file (one that is not a member)
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["output", "all", "include_node_local", "passphrase_file", "allow_weak_passphrase"]
+    )]
+    to: Option<String>,
+    /// With --to: the certificate the appliance must present, SHA256:... [required without a terminal; otherwise shown and asked]
+    #[arg(long, value_name = "SHA256:...", requires = "to")]
+    fingerprint: Option<String>,
     /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt entered twice]
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
@@ -59,6 +69,9 @@ pub(super) struct ExportArgs {
     kdf_cost: KdfCost,
     #[command(flatten)]
     creds: AdminCreds,
+    /// With --to
+    #[command(flatten, next_help_heading = "Pushing with --to")]
+    push: super::cluster_export::PushArgs,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +149,24 @@ fn kinds(names: &[String], all_if_empty: bool) -> Result<Vec<Kind>> {
 }
 
 pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result<()> {
+    if let Some(url) = &a.to {
+        return super::cluster_export::export_to(
+            root,
+            url,
+            a.fingerprint.as_deref(),
+            &a.components,
+            &a.creds.admin_user,
+            a.creds.admin_password_file.as_deref(),
+            a.kdf_cost,
+            &a.push,
+            out,
+        );
+    }
+    if a.push.any() {
+        bail!(UsageError(
+            "--user, --password-file, --answers, --yes, --timeout, --quiet and --json go with --to URL".into()
+        ));
+    }
     if a.components.is_empty() && !a.all {
         bail!(UsageError(
             "choose what to export: -c jwt,users or --all".into()

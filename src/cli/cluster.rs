@@ -43,6 +43,8 @@ pub(super) enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The Cluster Export Wizard: push chosen components to members in parallel, then report per member
+    Export(super::cluster_export::ClusterExportArgs),
     /// Ask every member for its version and JWT settings; name every drift from this node
     Status {
         /// Print JSON
@@ -147,6 +149,7 @@ fn timeout(seconds: u64) -> Result<Duration> {
 
 pub(super) fn cluster(root: &Path, cmd: ClusterCommand, out: &mut impl Write) -> Result<()> {
     match cmd {
+        ClusterCommand::Export(a) => super::cluster_export::cluster_export(root, a, out),
         ClusterCommand::Add(a) => add(root, a, out),
         ClusterCommand::Remove { name, creds } => {
             let ops = admin(root, &creds)?;

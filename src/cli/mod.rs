@@ -4,6 +4,7 @@
 
 mod bundle;
 mod cluster;
+mod cluster_export;
 mod demo;
 mod secrets;
 mod serve;
@@ -75,13 +76,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The appliance menu on the terminal: Administration > JWT Configuration, Export/Import
+    /// The appliance menu on the terminal: Administration > JWT Configuration, Export/Import, Trusted Appliances Cluster
     Wizard,
     /// Walk through the JWT life cycle and a move of JWT configuration between two appliances
     Demo,
     /// Serve the REST API (HTTPS with the appliance's certificate) until SIGTERM or Ctrl-C
     Serve(serve::ServeArgs),
-    /// Trusted Appliances Cluster: members with pinned certificates, and their status
+    /// Trusted Appliances Cluster: members with pinned certificates, their status, the Cluster Export Wizard
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
     /// Prove that tokens are accepted: across the cluster, or one token by a bundle or an appliance
@@ -381,6 +382,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<crate::cluster::ClusterError>() {
             return e.exit_kind() as i32;
         }
+        if cause.is::<cluster_export::PushFailed>() {
+            return ExitKind::Partial as i32;
+        }
         if cause.is::<UsageError>() || cause.is::<NoSecret>() {
             return ExitKind::Usage as i32;
         }
@@ -503,6 +507,7 @@ fn wizard(root: &Path) -> Result<()> {
         kdf: crate::bundle::header::KdfParams::DEFAULT,
         export_dir: PathBuf::new(),
         admin_user: std::env::var("TACCTL_ADMIN_USER").unwrap_or_else(|_| "admin".into()),
+        cluster: cluster_export::cluster_hooks(crate::cluster::push::DEFAULT_TARGET_TIMEOUT),
     };
     wizard::run(&mut prompter, &cx)?;
     Ok(())

@@ -1,5 +1,6 @@
 //! The Trusted Appliances Cluster, from this node's side: the HTTPS client
-//! that talks to peers with pinned certificates ([`client`]), joining
+//! that talks to peers with pinned certificates ([`client`]), the push of
+//! one bundle to many of them for the Cluster Export Wizard ([`push`]), joining
 //! members by their certificate's fingerprint ([`members`]), comparing their
 //! public JWT settings with this node's ([`status`]), and the cross-node
 //! verifier that presents every node's token to every other node
@@ -12,6 +13,7 @@
 
 pub mod client;
 pub mod members;
+pub mod push;
 pub mod status;
 pub mod verify;
 

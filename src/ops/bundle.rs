@@ -211,7 +211,7 @@ impl Opened {
 }
 
 /// One line of a plan.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Change {
     /// `added`, `changed`, `removed`.
     pub what: String,
@@ -220,7 +220,7 @@ pub struct Change {
 }
 
 /// What an import would do to one component.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ComponentPlan {
     /// Component name.
     pub component: String,
@@ -246,7 +246,7 @@ impl ComponentPlan {
 }
 
 /// What an import would do.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Plan {
     /// Where the bundle came from.
     pub source: Source,

@@ -45,6 +45,9 @@ pub enum ExitKind {
     NotFound = 5,
     /// 6: it exists already, or another process holds the lock.
     Conflict = 6,
+    /// 7: a push failed on at least one target; the others hold the new
+    /// configuration, and the result table says which.
+    Partial = 7,
 }
 
 /// Why an operation failed.

@@ -2,17 +2,21 @@
 //!
 //! The main menu leads to Administration > JWT Configuration (root
 //! credentials first, then the JWT Settings screen, worded and ordered as
-//! the appliance's documentation describes it) and to Export/Import of the
-//! Appliance OS Configuration. Each screen's answers become a plain value
+//! the appliance's documentation describes it), to Export/Import of the
+//! Appliance OS Configuration, and to the Trusted Appliances Cluster with
+//! the Cluster Export Wizard ([`cluster`]). Each screen's answers become a plain value
 //! ([`crate::ops::JwtChange`], [`ExportPlan`], an import [`crate::ops::bundle::Plan`])
 //! that the `jwt`, `export` and `import` commands also build from their
 //! flags, and is applied through the same [`Ops`] functions.
 //!
 //! The flows only build questions and read answers through [`Prompter`]:
 //! [`TerminalPrompter`] puts them on a terminal, [`ScriptedPrompter`] answers
-//! them from a script in tests. The clock is a parameter.
+//! them from a script in tests, and [`Answered`] answers them from flags
+//! and answers files first. The clock is a parameter.
 
+pub mod answers;
 mod bundle;
+pub mod cluster;
 mod jwt;
 pub mod prompt;
 pub mod scripted;
@@ -23,9 +27,12 @@ use std::path::PathBuf;
 use crate::bundle::header::KdfParams;
 use crate::ops::{ExitKind, Ops, OpsError};
 
+pub use answers::{Answered, Answers, AnswersFile, Given, Hints};
 pub use bundle::ExportPlan;
+pub use cluster::{ClusterExportPlan, ClusterHooks, Finish};
 pub use prompt::{
-    CheckItem, Confirm, Input, MultiSelect, Password, PromptError, Prompter, Question, Select,
+    CheckItem, Confirm, Input, MultiSelect, Password, ProgressView, PromptError, Prompter,
+    Question, Select,
 };
 pub use scripted::{Answer, Event, ScriptedPrompter};
 pub use terminal::TerminalPrompter;
@@ -42,6 +49,8 @@ pub struct Context<'a> {
     pub export_dir: PathBuf,
     /// The user name the root credentials screen offers.
     pub admin_user: String,
+    /// The Trusted Appliances Cluster's timeout and screens.
+    pub cluster: ClusterHooks<'a>,
 }
 
 impl Context<'_> {
@@ -60,15 +69,33 @@ pub enum WizardError {
     /// screen instead, and the wizard goes on).
     #[error(transparent)]
     Ops(#[from] OpsError),
+    /// The bundle to push could not be made.
+    #[error(transparent)]
+    Push(#[from] crate::cluster::push::PushError),
+    /// An appliance to push to could not be reached before the push began
+    /// (its certificate could not be fetched).
+    #[error(transparent)]
+    Peer(#[from] crate::cluster::client::ClientError),
+    /// The runtime for the network calls could not start.
+    #[error("cannot start the asynchronous runtime: {0}")]
+    Runtime(String),
 }
 
 impl WizardError {
     /// The exit code class, as the README documents them.
     pub fn exit_kind(&self) -> ExitKind {
         match self {
-            WizardError::Prompt(PromptError::NoTerminal) => ExitKind::Usage,
+            WizardError::Prompt(
+                PromptError::NoTerminal
+                | PromptError::Missing { .. }
+                | PromptError::NoDefault { .. }
+                | PromptError::BadAnswer { .. },
+            ) => ExitKind::Usage,
             WizardError::Prompt(_) => ExitKind::Other,
             WizardError::Ops(e) => e.exit_kind(),
+            WizardError::Push(crate::cluster::push::PushError::Export(e)) => e.exit_kind(),
+            WizardError::Peer(crate::cluster::client::ClientError::BadUrl(_)) => ExitKind::Usage,
+            WizardError::Peer(_) | WizardError::Runtime(_) => ExitKind::Other,
         }
     }
 }
@@ -120,10 +147,6 @@ const ADMINISTRATION_MENU: [Entry<Administration>; 2] = [
     (Administration::Back, "Back"),
 ];
 
-/// What the Trusted Appliances Cluster entry says until the cluster
-/// commands exist. The slot is kept so the menu has its final shape.
-pub const CLUSTER_NOT_AVAILABLE: &str = "Trusted Appliances Cluster (members, status, the Cluster Export Wizard, verify) is not available in this build yet; move configuration with Export/Import meanwhile.";
-
 /// The main menu, until Exit.
 pub fn run(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
     let s = cx.ops.status()?;
@@ -137,7 +160,7 @@ pub fn run(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
         match menu(p, "main", "Main menu", &MAIN_MENU)? {
             Main::Administration => administration(p, cx)?,
             Main::ExportImport => bundle::export_import(p, cx)?,
-            Main::Cluster => p.note(CLUSTER_NOT_AVAILABLE)?,
+            Main::Cluster => cluster::cluster_menu(p, cx)?,
             Main::Exit => return Ok(()),
         }
     }
@@ -157,6 +180,17 @@ pub fn administration(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
 /// checked with [`Ops::require_admin`]. Wrong ones are reported and may be
 /// tried again; `false` when the user gives up.
 pub fn root_credentials(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<bool> {
+    Ok(root_identity(p, cx, true)?.is_some())
+}
+
+/// The root credentials screen, returning whom they proved. With `retry`,
+/// wrong ones are reported and may be tried again (`None` when the user
+/// gives up); without, they are an error.
+pub fn root_identity(
+    p: &mut dyn Prompter,
+    cx: &Context<'_>,
+    retry: bool,
+) -> Result<Option<crate::auth::Identity>> {
     p.note("Enter the root credentials.")?;
     loop {
         let user = p.input(
@@ -166,11 +200,12 @@ pub fn root_credentials(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<bool> 
         )?;
         let password = p.password(&Password::new("root-password", "Password"))?;
         match cx.ops.require_admin(user.trim(), &password) {
-            Ok(_) => return Ok(true),
-            Err(e) if e.exit_kind() == ExitKind::Auth => {
+            Ok(id) => return Ok(Some(id)),
+            Err(e) if retry && e.exit_kind() == ExitKind::Auth => {
                 p.note(&format!("{e}."))?;
-                if !p.confirm(&Confirm::new("root-retry", "Try again?", true))? {
-                    return Ok(false);
+                let q = Confirm::new("root-retry", "Try again?", true).unattended(Some(false));
+                if !p.confirm(&q)? {
+                    return Ok(None);
                 }
             }
             Err(e) => return Err(e.into()),

@@ -53,6 +53,10 @@ impl Select {
 pub struct CheckItem {
     /// Its label.
     pub label: String,
+    /// A short stable name that flags and answers files use for it (such
+    /// as a component's `jwt` or a member's name); `None` when the label is
+    /// all there is.
+    pub key: Option<String>,
     /// Ticked at first.
     pub checked: bool,
     /// `None` when it can be ticked; otherwise why not (it is still shown).
@@ -64,15 +68,32 @@ impl CheckItem {
     pub fn new(label: impl Into<String>, checked: bool) -> Self {
         Self {
             label: label.into(),
+            key: None,
             checked,
             disabled: None,
         }
+    }
+
+    /// Gives it a stable name for flags and answers files.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Whether `answer` names it: its key, or its label, ignoring case.
+    pub fn is_named(&self, answer: &str) -> bool {
+        let answer = answer.trim();
+        self.key
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case(answer))
+            || self.label.eq_ignore_ascii_case(answer)
     }
 
     /// A check box shown but not selectable, and why.
     pub fn disabled(label: impl Into<String>, why: impl Into<String>) -> Self {
         Self {
             label: label.into(),
+            key: None,
             checked: false,
             disabled: Some(why.into()),
         }
@@ -170,6 +191,10 @@ pub struct Confirm {
     pub prompt: String,
     /// The answer Enter gives.
     pub default: bool,
+    /// The answer taken when nobody is there to ask (`--yes`); `None` when
+    /// only a person or an explicit answer may decide (trusting a
+    /// certificate). Unless set, the default.
+    pub unattended: Option<bool>,
 }
 
 impl Confirm {
@@ -179,7 +204,14 @@ impl Confirm {
             id,
             prompt: prompt.into(),
             default,
+            unattended: Some(default),
         }
+    }
+
+    /// What `--yes` answers; `None`: it cannot answer this one.
+    pub fn unattended(mut self, answer: Option<bool>) -> Self {
+        self.unattended = answer;
+        self
     }
 }
 
@@ -241,6 +273,38 @@ pub enum PromptError {
         /// The second entry's label.
         confirmation: String,
     },
+    /// A question has no answer given and nobody to ask.
+    #[error(
+        "{prompt:?} ({id}) needs an answer and there is no terminal to ask on; give it with {how}"
+    )]
+    Missing {
+        /// The question.
+        id: String,
+        /// Its text.
+        prompt: String,
+        /// How to give the answer: the flag, the answers file key.
+        how: String,
+    },
+    /// `--yes` takes defaults, and this question has none.
+    #[error("--yes takes the default answers, but {prompt:?} ({id}) has none; give it with {how}")]
+    NoDefault {
+        /// The question.
+        id: String,
+        /// Its text.
+        prompt: String,
+        /// How to give the answer.
+        how: String,
+    },
+    /// An answer given by a flag or an answers file does not fit the question.
+    #[error("the answer given for {prompt:?} ({id}) does not fit: {problem}")]
+    BadAnswer {
+        /// The question.
+        id: String,
+        /// Its text.
+        prompt: String,
+        /// What is wrong and what would fit (never a secret's value).
+        problem: String,
+    },
     /// A scripted prompter has no answer left for a question.
     #[error("no scripted answer for question {id:?} ({prompt:?}); add one to the script")]
     NoAnswer {
@@ -288,4 +352,60 @@ pub trait Prompter {
     fn confirm(&mut self, q: &Confirm) -> Result<bool, PromptError>;
     /// Show a message or a result.
     fn note(&mut self, text: &str) -> Result<(), PromptError>;
+    /// A display of a push's progress, one line per target, for as long as
+    /// the returned value lives; by default, none.
+    fn progress(&mut self, targets: &[String]) -> ProgressView {
+        let _ = targets;
+        ProgressView::none()
+    }
+}
+
+/// A progress display: the callback the push reports to, and what to do
+/// when it is over.
+pub struct ProgressView {
+    /// Told of every target's stage.
+    pub update: crate::cluster::push::Progress,
+    finish: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl ProgressView {
+    /// No display.
+    pub fn none() -> Self {
+        Self {
+            update: crate::cluster::push::no_progress(),
+            finish: None,
+        }
+    }
+
+    /// A display updated through `update`, closed by `finish`.
+    pub fn new(
+        update: crate::cluster::push::Progress,
+        finish: impl FnOnce() + Send + 'static,
+    ) -> Self {
+        Self {
+            update,
+            finish: Some(Box::new(finish)),
+        }
+    }
+
+    /// Closes the display.
+    pub fn finish(mut self) {
+        if let Some(f) = self.finish.take() {
+            f();
+        }
+    }
+}
+
+impl std::fmt::Debug for ProgressView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressView").finish_non_exhaustive()
+    }
+}
+
+impl Drop for ProgressView {
+    fn drop(&mut self) {
+        if let Some(f) = self.finish.take() {
+            f();
+        }
+    }
 }

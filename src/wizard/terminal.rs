@@ -1,13 +1,17 @@
 //! [`TerminalPrompter`]: the questions on a terminal through dialoguer, drawn
-//! on standard error. The only code in tacctl that touches dialoguer's
-//! interactive prompts for the wizard.
+//! on standard error, and a push's progress as one indicatif bar per target.
+//! The only code in tacctl that touches dialoguer's interactive prompts or
+//! indicatif for the wizard.
 
 use std::io::{IsTerminal, Write};
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::prompt::{Confirm, Input, MultiSelect, Password, PromptError, Prompter, Select};
+use super::prompt::{
+    Confirm, Input, MultiSelect, Password, ProgressView, PromptError, Prompter, Select,
+};
+use crate::cluster::push::Stage;
 
 /// Asks on the terminal. Refuses to exist without one, so the wizard never
 /// waits for input that cannot come.
@@ -119,6 +123,10 @@ impl Prompter for TerminalPrompter {
             .interact()?)
     }
 
+    fn progress(&mut self, targets: &[String]) -> ProgressView {
+        progress_bars(targets)
+    }
+
     fn note(&mut self, text: &str) -> Result<(), PromptError> {
         let mut err = std::io::stderr().lock();
         let end = if text.ends_with('\n') { "" } else { "\n" };
@@ -126,4 +134,46 @@ impl Prompter for TerminalPrompter {
             .and_then(|()| err.flush())
             .map_err(PromptError::Terminal)
     }
+}
+
+/// One bar per target on standard error, each with the target's name and
+/// stage; indicatif draws nothing when standard error is not a terminal.
+pub fn progress_bars(targets: &[String]) -> ProgressView {
+    use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let width = targets.iter().map(|t| t.len()).max().unwrap_or(0).min(40);
+    let style =
+        ProgressStyle::with_template(&format!("{{prefix:<{width}}} [{{bar:20}}] {{wide_msg}}"))
+            .expect("the template is valid")
+            .progress_chars("=> ");
+    let bars: Vec<ProgressBar> = targets
+        .iter()
+        .map(|t| {
+            let bar = multi.add(ProgressBar::new(Stage::STEPS));
+            bar.set_style(style.clone());
+            bar.set_prefix(t.clone());
+            bar.set_message("waiting");
+            bar
+        })
+        .collect();
+    let shown = bars.clone();
+    ProgressView::new(
+        std::sync::Arc::new(move |i: usize, stage: &Stage| {
+            if let Some(bar) = shown.get(i) {
+                bar.set_position(stage.position());
+                bar.set_message(stage.to_string());
+                if stage.is_final() {
+                    bar.finish();
+                }
+            }
+        }),
+        move || {
+            for bar in &bars {
+                if !bar.is_finished() {
+                    bar.finish();
+                }
+            }
+            let _ = multi.clear();
+        },
+    )
 }

@@ -10,6 +10,7 @@
 // Each test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod server;
 pub mod slapd;
 

@@ -1,0 +1,884 @@
+//! The push of the Cluster Export Wizard and of `tacctl export --to`: one
+//! encrypted bundle sent to many appliances at once, each through its import
+//! endpoint over HTTPS with its pinned certificate.
+//!
+//! A push has two phases so that an administrator can look before anything
+//! changes. [`prepare`] signs in on every target (with this node's own
+//! administrator token where the target accepts it, otherwise with the
+//! administrator credentials given) and asks for a dry run, which is the
+//! target's plan. [`apply`] then imports for real on the targets that
+//! prepared, and for a bundle with the JWT configuration checks both the
+//! key id the import reports (read back by the target after applying) and
+//! the one its public node endpoint serves before reporting "applied".
+//!
+//! Every target runs in its own task, bounded by its own timeout; one that
+//! is down, refuses the credentials or the bundle, or presents another
+//! certificate fails alone, and the [`Report`] says exactly which members
+//! hold the new configuration. The bundle travels encrypted under a fresh
+//! random passphrase ([`PASSPHRASE_BYTES`] bytes from the operating system)
+//! sent in the same request's header; it never touches a disk on this node.
+//! Progress goes to a callback: this module never draws on a terminal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use super::client::{Client, ClientError, Peer};
+use crate::bundle::header::KdfParams;
+use crate::ops::bundle::{Kind, Plan};
+use crate::ops::{Ops, OpsError};
+use crate::server::routes::NodeBody;
+
+/// How long one target may take for each phase, sign-in and dry run, or
+/// import and check. A bundle of custom files may be large; a JWT bundle
+/// takes well under a second.
+pub const DEFAULT_TARGET_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Random bytes in a push's one-time passphrase (then base64url): 256 bits,
+/// so the passphrase is as strong as the bundle's key.
+pub const PASSPHRASE_BYTES: usize = 32;
+
+/// Why a push could not start. Failures of single targets are not errors
+/// but [`Outcome::Failed`] values in the [`Report`].
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// Making the bundle on this node failed.
+    #[error("the bundle to push could not be made: {0}")]
+    Export(#[from] OpsError),
+}
+
+/// The bundle a push sends, with its one-time passphrase.
+pub struct Payload {
+    bundle: Arc<Vec<u8>>,
+    passphrase: SecretString,
+    kinds: Vec<Kind>,
+    jwt_kid: Option<String>,
+    source: String,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("bytes", &self.bundle.len())
+            .field("kinds", &self.kinds)
+            .field("jwt_kid", &self.jwt_kid)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fresh passphrase: [`PASSPHRASE_BYTES`] random bytes, base64url.
+pub fn fresh_passphrase() -> Result<SecretString, OpsError> {
+    let bytes = crate::ops::random_bytes(PASSPHRASE_BYTES)?;
+    let text =
+        zeroize::Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&*bytes));
+    Ok(SecretString::from(text.as_str()))
+}
+
+impl Payload {
+    /// Exports `kinds` (cluster-wide parts only: never the TLS certificate
+    /// or the host name) under a fresh passphrase, into memory.
+    pub fn export(ops: &Ops, kinds: &[Kind], kdf: KdfParams, now: u64) -> Result<Self, PushError> {
+        let passphrase = fresh_passphrase()?;
+        let (manifest, bundle) = ops.export(kinds, false, &passphrase, kdf, Vec::new(), now)?;
+        Ok(Self {
+            bundle: Arc::new(bundle),
+            passphrase,
+            kinds: kinds.to_vec(),
+            jwt_kid: kinds.contains(&Kind::Jwt).then(|| manifest.jwt_kid.clone()),
+            source: manifest.source.name,
+        })
+    }
+
+    /// The components it carries.
+    pub fn kinds(&self) -> &[Kind] {
+        &self.kinds
+    }
+
+    /// The active JWT key id it carries, when it carries the JWT configuration.
+    pub fn jwt_kid(&self) -> Option<&str> {
+        self.jwt_kid.as_deref()
+    }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.bundle.len()
+    }
+
+    /// Whether it is empty (never, for an exported bundle).
+    pub fn is_empty(&self) -> bool {
+        self.bundle.is_empty()
+    }
+
+    /// The node it was made on.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The import endpoint's `components` parameter: exactly these.
+    fn components(&self) -> String {
+        self.kinds
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// An administrator's user name and password on the targets.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: SecretString,
+}
+
+/// How targets are signed in to: this node's own token first, where a
+/// target accepts it, else the login.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// A token this node issued for one of its administrators.
+    pub own_token: Option<SecretString>,
+    /// Credentials for the targets that do not accept `own_token`.
+    pub login: Option<Login>,
+}
+
+/// How a target was signed in to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// It accepted this node's own token: its JWT configuration already matches.
+    OwnToken,
+    /// With the administrator credentials given.
+    Login,
+}
+
+/// Where one target is in the push, for progress displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// Connecting and signing in.
+    SigningIn,
+    /// Asking for the dry run.
+    Planning,
+    /// The plan is in; `noop` when nothing would change.
+    Planned {
+        /// Nothing would change.
+        noop: bool,
+    },
+    /// Importing.
+    Importing,
+    /// Reading back the key the target now serves.
+    Checking,
+    /// Finished: applied.
+    Applied,
+    /// Finished: nothing needed to change.
+    Unchanged,
+    /// Finished: failed, and why.
+    Failed(String),
+}
+
+impl Stage {
+    /// Steps in a whole push, for a progress bar's length.
+    pub const STEPS: u64 = 5;
+
+    /// How far along this stage is, from 0 to [`Stage::STEPS`].
+    pub fn position(&self) -> u64 {
+        match self {
+            Stage::SigningIn => 0,
+            Stage::Planning => 1,
+            Stage::Planned { .. } => 2,
+            Stage::Importing => 3,
+            Stage::Checking => 4,
+            Stage::Applied | Stage::Unchanged | Stage::Failed(_) => 5,
+        }
+    }
+
+    /// Whether the target is done.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Stage::Applied | Stage::Unchanged | Stage::Failed(_))
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stage::SigningIn => write!(f, "signing in"),
+            Stage::Planning => write!(f, "dry run"),
+            Stage::Planned { noop: true } => write!(f, "planned: nothing to change"),
+            Stage::Planned { noop: false } => write!(f, "planned"),
+            Stage::Importing => write!(f, "importing"),
+            Stage::Checking => write!(f, "checking the key it serves"),
+            Stage::Applied => write!(f, "applied"),
+            Stage::Unchanged => write!(f, "unchanged"),
+            Stage::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+/// Told of every target's progress: its index among the targets, and its stage.
+pub type Progress = Arc<dyn Fn(usize, &Stage) + Send + Sync>;
+
+/// A progress callback that ignores everything.
+pub fn no_progress() -> Progress {
+    Arc::new(|_, _| {})
+}
+
+/// What kind of failure a target had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// No connection or no answer.
+    Unreachable,
+    /// It presented another certificate than the pinned one.
+    FingerprintMismatch,
+    /// It does not accept this node's token and no credentials were given.
+    NoCredentials,
+    /// It refused the credentials.
+    CredentialsRefused,
+    /// It refused the bundle or the import.
+    ImportRefused,
+    /// After the import it serves another JWT key than the bundle's.
+    KeyMismatch,
+    /// It took longer than the timeout.
+    Timeout,
+    /// Anything else (an answer the API does not document).
+    Error,
+}
+
+/// Why a target failed, in words an administrator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The kind.
+    pub kind: FailureKind,
+    /// What happened.
+    pub reason: String,
+}
+
+impl Failure {
+    fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// A client error, classified; `refused` is the kind a refusal gets.
+    fn client(e: ClientError, refused: FailureKind) -> Self {
+        let kind = match &e {
+            ClientError::Unreachable { .. } => FailureKind::Unreachable,
+            ClientError::FingerprintMismatch { .. } => FailureKind::FingerprintMismatch,
+            ClientError::Refused { .. } => refused,
+            ClientError::BadUrl(_) | ClientError::Protocol { .. } | ClientError::Tls(_) => {
+                FailureKind::Error
+            }
+        };
+        Self::new(kind, e.to_string())
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// What the target said before the push: who it is and whether it takes
+/// this node's token.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Its public node information, or why it could not be read.
+    pub node: Result<NodeBody, Failure>,
+    /// Whether it accepts this node's own token for administration;
+    /// `None` when that could not be asked.
+    pub accepts_own_token: Option<bool>,
+}
+
+/// Asks every target, in parallel, for its node information and whether
+/// it accepts `own_token`. No secret but the token crosses the wire.
+pub async fn probe(
+    targets: &[Peer],
+    own_token: Option<&SecretString>,
+    timeout: Duration,
+) -> Vec<Probe> {
+    let tasks: Vec<_> = targets
+        .iter()
+        .map(|peer| {
+            let peer = peer.clone();
+            let token = own_token.cloned();
+            tokio::spawn(async move {
+                let run = async {
+                    let client = match Client::with_timeout(peer, timeout) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            return Probe {
+                                node: Err(Failure::client(e, FailureKind::Error)),
+                                accepts_own_token: None,
+                            };
+                        }
+                    };
+                    let node = client
+                        .node()
+                        .await
+                        .map_err(|e| Failure::client(e, FailureKind::Error));
+                    let accepts = match (&node, token) {
+                        (Ok(_), Some(t)) => match client.jwt_settings(&t).await {
+                            Ok(_) => Some(true),
+                            Err(ClientError::Refused {
+                                status: 401 | 403, ..
+                            }) => Some(false),
+                            Err(_) => None,
+                        },
+                        _ => None,
+                    };
+                    Probe {
+                        node,
+                        accepts_own_token: accepts,
+                    }
+                };
+                tokio::time::timeout(timeout, run)
+                    .await
+                    .unwrap_or_else(|_| Probe {
+                        node: Err(timed_out(timeout)),
+                        accepts_own_token: None,
+                    })
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.unwrap_or_else(|e| Probe {
+            node: Err(Failure::new(
+                FailureKind::Error,
+                format!("the check stopped: {e}"),
+            )),
+            accepts_own_token: None,
+        }));
+    }
+    out
+}
+
+fn timed_out(timeout: Duration) -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        format!("no answer within {} s", timeout.as_secs_f64()),
+    )
+}
+
+/// A target signed in to, with its plan.
+pub struct Prepared {
+    client: Client,
+    token: SecretString,
+    /// How it was signed in to.
+    pub via: Via,
+    /// What the import would change there.
+    pub plan: Plan,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("peer", self.client.peer())
+            .field("via", &self.via)
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One target after [`prepare`].
+#[derive(Debug)]
+pub struct Attempt {
+    /// The target.
+    pub peer: Peer,
+    /// Its plan, or why it failed.
+    pub state: Result<Prepared, Failure>,
+}
+
+/// Signs in on every target and asks each for a dry run, in parallel.
+pub async fn prepare(
+    targets: &[Peer],
+    credentials: &Credentials,
+    payload: &Arc<Payload>,
+    timeout: Duration,
+    progress: &Progress,
+) -> Vec<Attempt> {
+    let credentials = Arc::new(credentials.clone());
+    let tasks: Vec<_> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, peer)| {
+            let (peer, credentials) = (peer.clone(), Arc::clone(&credentials));
+            let (payload, progress) = (Arc::clone(payload), Arc::clone(progress));
+            tokio::spawn(async move {
+                progress(i, &Stage::SigningIn);
+                let run = prepare_one(peer, &credentials, &payload, timeout, i, &progress);
+                let state = tokio::time::timeout(timeout, run)
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out(timeout)));
+                match &state {
+                    Ok(p) => progress(
+                        i,
+                        &Stage::Planned {
+                            noop: p.plan.is_noop(),
+                        },
+                    ),
+                    Err(f) => progress(i, &Stage::Failed(f.reason.clone())),
+                }
+                state
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for (t, peer) in tasks.into_iter().zip(targets) {
+        let state = t
+            .await
+            .unwrap_or_else(|e| Err(Failure::new(FailureKind::Error, format!("stopped: {e}"))));
+        out.push(Attempt {
+            peer: peer.clone(),
+            state,
+        });
+    }
+    out
+}
+
+async fn prepare_one(
+    peer: Peer,
+    credentials: &Credentials,
+    payload: &Payload,
+    timeout: Duration,
+    i: usize,
+    progress: &Progress,
+) -> Result<Prepared, Failure> {
+    let name = peer.name.clone();
+    let client =
+        Client::with_timeout(peer, timeout).map_err(|e| Failure::client(e, FailureKind::Error))?;
+    let (token, via) = sign_in(&client, &name, credentials).await?;
+    progress(i, &Stage::Planning);
+    let answer = client
+        .import(
+            &token,
+            payload.bundle.to_vec(),
+            &payload.passphrase,
+            true,
+            Some(&payload.components()),
+        )
+        .await
+        .map_err(|e| Failure::client(e, FailureKind::ImportRefused))?;
+    let plan: Plan = serde_json::from_value(answer.plan).map_err(|e| {
+        Failure::new(
+            FailureKind::Error,
+            format!("{name} answered a plan this version cannot read: {e}"),
+        )
+    })?;
+    Ok(Prepared {
+        client,
+        token,
+        via,
+        plan,
+    })
+}
+
+/// This node's token where the target accepts it for administration,
+/// else a login with the credentials given.
+async fn sign_in(
+    client: &Client,
+    name: &str,
+    credentials: &Credentials,
+) -> Result<(SecretString, Via), Failure> {
+    if let Some(own) = &credentials.own_token {
+        match client.jwt_settings(own).await {
+            Ok(_) => return Ok((own.clone(), Via::OwnToken)),
+            Err(ClientError::Refused {
+                status: 401 | 403, ..
+            }) => {}
+            Err(e) => return Err(Failure::client(e, FailureKind::Error)),
+        }
+    }
+    let Some(login) = &credentials.login else {
+        return Err(Failure::new(
+            FailureKind::NoCredentials,
+            format!(
+                "{name} does not accept this node's token (its JWT configuration differs) and no administrator credentials were given for it; give an administrator's user name and password on {name}"
+            ),
+        ));
+    };
+    let token = client
+        .login(&login.user, &login.password)
+        .await
+        .map_err(|e| Failure::client(e, FailureKind::CredentialsRefused))?;
+    Ok((token, Via::Login))
+}
+
+/// The result for one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum Outcome {
+    /// The new configuration is applied and, for the JWT configuration,
+    /// the target serves the bundle's key.
+    Applied,
+    /// The target had that configuration already.
+    Unchanged,
+    /// It failed; the target keeps its configuration (an import is atomic).
+    Failed(Failure),
+}
+
+/// One member's line in the result table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberResult {
+    /// The member's name (or the URL, for `export --to`).
+    pub member: String,
+    /// Its URL.
+    pub url: String,
+    /// Applied, unchanged or failed.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// The JWT key it serves afterwards, when read back.
+    pub kid: Option<String>,
+    /// The snapshot taken on it before applying (`tacctl rollback ID` there undoes it).
+    pub snapshot: Option<String>,
+}
+
+impl MemberResult {
+    /// Whether the member holds the pushed configuration afterwards.
+    pub fn holds(&self) -> bool {
+        matches!(self.outcome, Outcome::Applied | Outcome::Unchanged)
+    }
+}
+
+/// The result of a push.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The components pushed.
+    pub components: Vec<Kind>,
+    /// The JWT key id pushed, when the JWT configuration was.
+    pub jwt_kid: Option<String>,
+    /// Per target, in the order given.
+    pub members: Vec<MemberResult>,
+}
+
+impl Report {
+    /// The members that hold the pushed configuration.
+    pub fn holding(&self) -> Vec<&str> {
+        self.members
+            .iter()
+            .filter(|m| m.holds())
+            .map(|m| m.member.as_str())
+            .collect()
+    }
+
+    /// The members that failed.
+    pub fn failed(&self) -> Vec<&str> {
+        self.members
+            .iter()
+            .filter(|m| !m.holds())
+            .map(|m| m.member.as_str())
+            .collect()
+    }
+}
+
+/// The result table: member, result, and the key it serves or why it failed.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let width = self
+            .members
+            .iter()
+            .map(|m| m.member.len())
+            .chain([6])
+            .max()
+            .unwrap_or(6);
+        writeln!(f, "{:<width$}  {:<9}  DETAIL", "MEMBER", "RESULT")?;
+        for m in &self.members {
+            let (result, detail) = match &m.outcome {
+                Outcome::Applied => (
+                    "applied",
+                    match (&m.kid, &m.snapshot) {
+                        (Some(k), Some(s)) => {
+                            format!("serves key {k}; undo there with `tacctl rollback {s}`")
+                        }
+                        (Some(k), None) => format!("serves key {k}"),
+                        (None, Some(s)) => format!("undo there with `tacctl rollback {s}`"),
+                        (None, None) => String::new(),
+                    },
+                ),
+                Outcome::Unchanged => (
+                    "unchanged",
+                    match &m.kid {
+                        Some(k) => format!("already serves key {k}"),
+                        None => "had this configuration already".into(),
+                    },
+                ),
+                Outcome::Failed(why) => ("failed", why.reason.clone()),
+            };
+            writeln!(f, "{:<width$}  {result:<9}  {detail}", m.member)?;
+        }
+        let holding = self.holding();
+        let failed = self.failed();
+        if failed.is_empty() {
+            write!(
+                f,
+                "All {} members hold the new configuration.",
+                holding.len()
+            )
+        } else if holding.is_empty() {
+            write!(
+                f,
+                "No member holds the new configuration; failed: {}.",
+                failed.join(", ")
+            )
+        } else {
+            write!(
+                f,
+                "Holding the new configuration: {}. Failed: {}.",
+                holding.join(", "),
+                failed.join(", ")
+            )
+        }
+    }
+}
+
+/// Imports on every target that prepared, in parallel, and checks what
+/// each serves afterwards. Targets that failed to prepare are reported
+/// as they failed; targets whose plan changes nothing are not imported
+/// again but checked.
+pub async fn apply(
+    attempts: Vec<Attempt>,
+    payload: &Arc<Payload>,
+    timeout: Duration,
+    progress: &Progress,
+) -> Report {
+    let tasks: Vec<_> = attempts
+        .into_iter()
+        .enumerate()
+        .map(|(i, attempt)| {
+            let (payload, progress) = (Arc::clone(payload), Arc::clone(progress));
+            let peer = attempt.peer.clone();
+            let task = tokio::spawn(async move {
+                let result = match attempt.state {
+                    Err(f) => MemberResult {
+                        member: attempt.peer.name.clone(),
+                        url: attempt.peer.url.clone(),
+                        outcome: Outcome::Failed(f),
+                        kid: None,
+                        snapshot: None,
+                    },
+                    Ok(prepared) => {
+                        let run = apply_one(prepared, &payload, i, &progress);
+                        tokio::time::timeout(timeout, run)
+                            .await
+                            .unwrap_or_else(|_| failed(&attempt.peer, timed_out(timeout)))
+                    }
+                };
+                progress(
+                    i,
+                    &match &result.outcome {
+                        Outcome::Applied => Stage::Applied,
+                        Outcome::Unchanged => Stage::Unchanged,
+                        Outcome::Failed(f) => Stage::Failed(f.reason.clone()),
+                    },
+                );
+                result
+            });
+            (peer, task)
+        })
+        .collect();
+    let mut members = Vec::with_capacity(tasks.len());
+    for (peer, t) in tasks {
+        members.push(t.await.unwrap_or_else(|e| {
+            failed(
+                &peer,
+                Failure::new(FailureKind::Error, format!("stopped: {e}")),
+            )
+        }));
+    }
+    Report {
+        components: payload.kinds.clone(),
+        jwt_kid: payload.jwt_kid.clone(),
+        members,
+    }
+}
+
+fn failed(peer: &Peer, f: Failure) -> MemberResult {
+    MemberResult {
+        member: peer.name.clone(),
+        url: peer.url.clone(),
+        outcome: Outcome::Failed(f),
+        kid: None,
+        snapshot: None,
+    }
+}
+
+async fn apply_one(
+    prepared: Prepared,
+    payload: &Payload,
+    i: usize,
+    progress: &Progress,
+) -> MemberResult {
+    let peer = prepared.client.peer().clone();
+    let name = peer.name.clone();
+    let mut result = MemberResult {
+        member: peer.name.clone(),
+        url: peer.url.clone(),
+        outcome: Outcome::Unchanged,
+        kid: None,
+        snapshot: None,
+    };
+    if !prepared.plan.is_noop() {
+        progress(i, &Stage::Importing);
+        let answer = match prepared
+            .client
+            .import(
+                &prepared.token,
+                payload.bundle.to_vec(),
+                &payload.passphrase,
+                false,
+                Some(&payload.components()),
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return failed(&peer, Failure::client(e, FailureKind::ImportRefused)),
+        };
+        let Some(outcome) = answer.outcome else {
+            return failed(
+                &peer,
+                Failure::new(
+                    FailureKind::Error,
+                    format!("{name} answered the import without its outcome"),
+                ),
+            );
+        };
+        if let Some(expected) = payload.jwt_kid()
+            && outcome.jwt_kid != expected
+        {
+            return failed(
+                &peer,
+                Failure::new(
+                    FailureKind::KeyMismatch,
+                    format!(
+                        "{name} reports key {} after the import, not the bundle's {expected}",
+                        outcome.jwt_kid
+                    ),
+                ),
+            );
+        }
+        result.outcome = if outcome.outcome == "applied" {
+            Outcome::Applied
+        } else {
+            Outcome::Unchanged
+        };
+        result.kid = Some(outcome.jwt_kid);
+        result.snapshot = outcome.snapshot;
+    }
+    if let Some(expected) = payload.jwt_kid() {
+        progress(i, &Stage::Checking);
+        match prepared.client.node().await {
+            Ok(node) if node.appliance.kid == expected => result.kid = Some(node.appliance.kid),
+            Ok(node) => {
+                let what = if prepared.plan.is_noop() {
+                    "its plan changed nothing, yet it"
+                } else {
+                    "the import went through, yet it"
+                };
+                return MemberResult {
+                    outcome: Outcome::Failed(Failure::new(
+                        FailureKind::KeyMismatch,
+                        format!(
+                            "{name}: {what} serves key {}, not the bundle's {expected}",
+                            node.appliance.kid
+                        ),
+                    )),
+                    kid: Some(node.appliance.kid),
+                    ..result
+                };
+            }
+            Err(e) => {
+                let mut f = Failure::client(e, FailureKind::Error);
+                f.reason = format!(
+                    "the key it serves could not be read back, so the import is not confirmed: {}",
+                    f.reason
+                );
+                return MemberResult {
+                    outcome: Outcome::Failed(f),
+                    ..result
+                };
+            }
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passphrases_are_fresh_and_long() {
+        use secrecy::ExposeSecret;
+        let a = fresh_passphrase().unwrap();
+        let b = fresh_passphrase().unwrap();
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        assert_eq!(a.expose_secret().len(), 43, "32 bytes, base64url unpadded");
+        assert!(
+            a.expose_secret()
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            "fits an HTTP header as it is"
+        );
+    }
+
+    fn member(name: &str, outcome: Outcome) -> MemberResult {
+        MemberResult {
+            member: name.into(),
+            url: format!("https://{name}:8443"),
+            outcome,
+            kid: Some("k1".into()),
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn the_report_names_who_holds_the_configuration() {
+        let r = Report {
+            components: vec![Kind::Jwt],
+            jwt_kid: Some("k1".into()),
+            members: vec![
+                member("esa2", Outcome::Applied),
+                member("esa3", Outcome::Unchanged),
+                member(
+                    "esa4",
+                    Outcome::Failed(Failure::new(FailureKind::Unreachable, "esa4 is down")),
+                ),
+            ],
+        };
+        assert_eq!(r.holding(), ["esa2", "esa3"]);
+        assert_eq!(r.failed(), ["esa4"]);
+        let table = r.to_string();
+        assert!(table.contains("esa4    failed     esa4 is down"), "{table}");
+        assert!(
+            table.ends_with("Holding the new configuration: esa2, esa3. Failed: esa4."),
+            "{table}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["members"][0]["result"], "applied");
+        assert_eq!(json["members"][2]["result"], "failed");
+        assert_eq!(json["members"][2]["kind"], "unreachable");
+        assert_eq!(json["components"][0], "jwt");
+    }
+
+    #[test]
+    fn stages_move_forward() {
+        let order = [
+            Stage::SigningIn,
+            Stage::Planning,
+            Stage::Planned { noop: false },
+            Stage::Importing,
+            Stage::Checking,
+            Stage::Applied,
+        ];
+        assert!(order.windows(2).all(|w| w[0].position() < w[1].position()));
+        assert_eq!(Stage::Failed("x".into()).position(), Stage::STEPS);
+    }
+}
