@@ -433,11 +433,24 @@ fn an_import_killed_at_any_step_leaves_the_whole_old_or_the_whole_new_configurat
 
 #[test]
 fn the_committed_version_1_bundle_still_imports() {
+    committed_bundle_imports("success-jwt-users.bundle", 1);
+}
+
+#[test]
+fn the_committed_version_2_bundle_imports() {
+    committed_bundle_imports("v2-success-jwt-users.bundle", 2);
+}
+
+/// Applies a committed bundle of format `version` from fixtures/bundles
+/// (made from fixtures/appliances/v1) and checks that the fixture's token
+/// verifies with the imported keys.
+fn committed_bundle_imports(name: &str, version: u8) {
     tacctl::jwt::ensure_provider().unwrap();
     let env = Env::new();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let raw = std::fs::read(fixture.join("bundles/success-jwt-users.bundle")).unwrap();
+    let raw = std::fs::read(fixture.join("bundles").join(name)).unwrap();
     let at = raw.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    assert_eq!(raw[at + 8], version, "{name} is not of format {version}");
     let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
     let opened = ops
         .open_bundle(

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::secrets::{self, SecretSource};
 use super::{AdminCreds, UsageError, admin, now, open, print_json, rfc3339};
 use crate::bundle::header::KdfParams;
-use crate::ops::bundle::{Kind, Opened, Plan, key_fingerprints, open_into};
+use crate::ops::bundle::{Kind, NoProgress, Opened, Plan, key_fingerprints, open_into};
 
 /// Shortest passphrase accepted without `--allow-weak-passphrase`.
 const MIN_PASSPHRASE_CHARS: usize = 12;
@@ -199,6 +199,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         kdf,
         std::io::BufWriter::new(tmp.reopen()?),
         now,
+        &NoProgress,
     )?;
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     tmp.persist_noclobber(&path)
@@ -226,7 +227,12 @@ fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened>
             source: e,
         })
     })?;
-    Ok(open_into(std::io::BufReader::new(f), pass, staging)?)
+    Ok(open_into(
+        std::io::BufReader::with_capacity(256 * 1024, f),
+        pass,
+        staging,
+        &NoProgress,
+    )?)
 }
 
 fn private_staging() -> Result<tempfile::TempDir> {

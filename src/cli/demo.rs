@@ -202,6 +202,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         KdfParams::DEFAULT,
         Vec::new(),
         later,
+        &crate::ops::bundle::NoProgress,
     )?;
     writeln!(
         out,
