@@ -9,10 +9,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::progress::Bar;
 use super::secrets::{self, SecretSource};
 use super::{AdminCreds, UsageError, admin, now, open, print_json, rfc3339};
 use crate::bundle::header::KdfParams;
-use crate::ops::bundle::{Kind, NoProgress, Opened, Plan, key_fingerprints, open_into};
+use crate::ops::bundle::{Kind, NoProgress, Opened, Plan, Progress, key_fingerprints, open_into};
 
 /// Shortest passphrase accepted without `--allow-weak-passphrase`.
 const MIN_PASSPHRASE_CHARS: usize = 12;
@@ -58,6 +59,9 @@ pub(super) struct ExportArgs {
         hide_possible_values = false
     )]
     kdf_cost: KdfCost,
+    /// No progress bar (one is drawn on a terminal for a long export)
+    #[arg(short = 'q', long)]
+    quiet: bool,
     #[command(flatten)]
     creds: AdminCreds,
 }
@@ -96,6 +100,9 @@ pub(super) struct ImportArgs {
     /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt]
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    /// No progress bar (one is drawn on a terminal for a long import)
+    #[arg(short = 'q', long)]
+    quiet: bool,
     #[command(flatten)]
     creds: AdminCreds,
 }
@@ -192,6 +199,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .tempfile_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let bar = Bar::new("Exporting", 0, a.quiet);
     let (manifest, file) = ops.export(
         &kinds,
         a.all || a.include_node_local,
@@ -199,8 +207,9 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         kdf,
         std::io::BufWriter::new(tmp.reopen()?),
         now,
-        &NoProgress,
+        &bar,
     )?;
+    drop(bar);
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     tmp.persist_noclobber(&path)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {}", path.display(), e.error))?;
@@ -220,7 +229,12 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     Ok(())
 }
 
-fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened> {
+fn open_file(
+    path: &Path,
+    pass: &SecretString,
+    staging: &Path,
+    progress: &dyn Progress,
+) -> Result<Opened> {
     let f = fs::File::open(path).map_err(|e| {
         crate::ops::OpsError::from(crate::appliance::ApplianceError::Io {
             path: path.to_path_buf(),
@@ -231,7 +245,7 @@ fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened>
         std::io::BufReader::with_capacity(256 * 1024, f),
         pass,
         staging,
-        &NoProgress,
+        progress,
     )?)
 }
 
@@ -254,7 +268,7 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
     let staging = private_staging()?;
-    let opened = open_file(&a.file, &pass, staging.path())?;
+    let opened = open_file(&a.file, &pass, staging.path(), &NoProgress)?;
     let m = &opened.manifest;
     let fps = key_fingerprints(&opened);
     if a.json {
@@ -343,7 +357,10 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
         .prefix(".import-")
         .tempdir_in(root)
         .context("creating the staging directory")?;
-    let opened = open_file(&a.file, &pass, staging.path())?;
+    let size = fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
+    let bar = Bar::new("Importing", size, a.quiet);
+    let opened = open_file(&a.file, &pass, staging.path(), &bar)?;
+    drop(bar);
     let in_bundle: Vec<Kind> = Kind::ALL
         .into_iter()
         .filter(|k| opened.manifest.component(k.name()).is_some())

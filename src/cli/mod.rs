@@ -4,6 +4,7 @@
 
 mod bundle;
 mod demo;
+mod progress;
 mod secrets;
 
 use std::io::{Read, Write};
