@@ -354,9 +354,12 @@ fn parse_tar<R: Read>(
                 .map_err(|_| stopped())?;
                 let mut left = size;
                 while left > 0 {
-                    let mut piece = Zeroizing::new(vec![0u8; PIECE.min(left as usize)]);
-                    entry.read_exact(&mut piece)?;
-                    left -= piece.len() as u64;
+                    let want = PIECE.min(left as usize);
+                    let mut piece = Zeroizing::new(Vec::with_capacity(want));
+                    if (&mut entry).take(want as u64).read_to_end(&mut piece)? < want {
+                        return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+                    }
+                    left -= want as u64;
                     tx.send(ToWriter::Data(piece)).map_err(|_| stopped())?;
                 }
                 tx.send(ToWriter::End).map_err(|_| stopped())?;

@@ -328,8 +328,8 @@ fn dispatch<R: Read>(mut input: R, pool: &Pool<Frame, io::Result<Buf>>, order: &
         if !valid {
             break Err(malformed("its stored length does not fit its method"));
         }
-        let mut data = Zeroizing::new(vec![0u8; stored]);
-        match read_full(&mut input, &mut data) {
+        let mut data = Zeroizing::new(Vec::with_capacity(stored));
+        match (&mut input).take(stored as u64).read_to_end(&mut data) {
             Ok(n) if n == stored => {}
             Ok(_) => break Err(fail(BlockError::Unterminated)),
             Err(e) => break Err(e),
