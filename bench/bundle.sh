@@ -62,7 +62,7 @@ measure() { # label, command...
     # with a syncfs, which would otherwise also write out what the command
     # before it left in the page cache (the pipelines never sync).
     sync
-    /usr/bin/time -f "$label %e %M" -a -o "$WORK/times" "$@" >/dev/null
+    /usr/bin/time -f "$label %e %M %U %S" -a -o "$WORK/times" "$@" >/dev/null
 }
 
 for run in $(seq "$RUNS"); do
@@ -77,15 +77,16 @@ done
 echo "bundle $(stat -c %s "$WORK/out.tb") bytes, age file $(stat -c %s "$WORK/out.age") bytes"
 python3 - "$WORK/times" <<'PY'
 import statistics, sys
-rows = {}
+rows, cpu = {}, {}
 for line in open(sys.argv[1]):
-    label, wall, rss = line.split()
+    label, wall, rss, user, system = line.split()
     rows.setdefault(label, []).append((float(wall), int(rss)))
+    cpu.setdefault(label, []).append(float(user) + float(system))
 med = {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in rows.items()}
-print(f"{'command':<16} {'median wall s':>14} {'peak RSS MiB':>13}")
+print(f"{'command':<16} {'median wall s':>14} {'peak RSS MiB':>13} {'median CPU s':>13}")
 for k in ["tacctl-export", "pipeline-export", "tacctl-import", "pipeline-import"]:
     w, r = med[k]
-    print(f"{k:<16} {w:>14.2f} {r / 1024:>13.1f}")
+    print(f"{k:<16} {w:>14.2f} {r / 1024:>13.1f} {statistics.median(cpu[k]):>13.2f}")
 print(f"export ratio tacctl/pipeline: {med['tacctl-export'][0] / med['pipeline-export'][0]:.2f} (target <= 0.35)")
 print(f"import ratio tacctl/pipeline: {med['tacctl-import'][0] / med['pipeline-import'][0]:.2f} (target <= 0.70)")
 # Each tacctl run is timed right before its pipeline run: the ratio of each
