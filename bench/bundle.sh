@@ -7,7 +7,8 @@
 # times each (default 3), `tacctl export -c files` against
 # `tar -cf - | gzip -6 | age -r KEY` and `tacctl import` onto a second
 # appliance against `age -d | gzip -d | tar -xf -`, recording wall time and
-# peak memory with GNU time. Needs Debian's age and time packages.
+# peak memory with GNU time, each command after a `sync`. Needs Debian's age
+# and time packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-256}
@@ -57,7 +58,11 @@ RECIPIENT=$(age-keygen -y "$WORK/age.key")
 
 measure() { # label, command...
     local label=$1; shift
-    /usr/bin/time -f "$label %e %M" -a -o "$WORK/times" "$@" >/dev/null
+    # Start each command with nothing left to write: tacctl's import ends
+    # with a syncfs, which would otherwise also write out what the command
+    # before it left in the page cache (the pipelines never sync).
+    sync
+    /usr/bin/time -f "$label %e %M %U %S" -a -o "$WORK/times" "$@" >/dev/null
 }
 
 for run in $(seq "$RUNS"); do
@@ -72,15 +77,23 @@ done
 echo "bundle $(stat -c %s "$WORK/out.tb") bytes, age file $(stat -c %s "$WORK/out.age") bytes"
 python3 - "$WORK/times" <<'PY'
 import statistics, sys
-rows = {}
+rows, cpu = {}, {}
 for line in open(sys.argv[1]):
-    label, wall, rss = line.split()
+    label, wall, rss, user, system = line.split()
     rows.setdefault(label, []).append((float(wall), int(rss)))
+    cpu.setdefault(label, []).append(float(user) + float(system))
 med = {k: (statistics.median(w for w, _ in v), max(r for _, r in v)) for k, v in rows.items()}
-print(f"{'command':<16} {'median wall s':>14} {'peak RSS MiB':>13}")
+print(f"{'command':<16} {'median wall s':>14} {'peak RSS MiB':>13} {'median CPU s':>13}")
 for k in ["tacctl-export", "pipeline-export", "tacctl-import", "pipeline-import"]:
     w, r = med[k]
-    print(f"{k:<16} {w:>14.2f} {r / 1024:>13.1f}")
+    print(f"{k:<16} {w:>14.2f} {r / 1024:>13.1f} {statistics.median(cpu[k]):>13.2f}")
 print(f"export ratio tacctl/pipeline: {med['tacctl-export'][0] / med['pipeline-export'][0]:.2f} (target <= 0.35)")
 print(f"import ratio tacctl/pipeline: {med['tacctl-import'][0] / med['pipeline-import'][0]:.2f} (target <= 0.70)")
+# Each tacctl run is timed right before its pipeline run: the ratio of each
+# pair is less exposed to the load of a shared machine than the medians.
+for op in ["export", "import"]:
+    pairs = list(zip(rows[f"tacctl-{op}"], rows[f"pipeline-{op}"]))
+    ratios = [t / p for (t, _), (p, _) in pairs]
+    runs = "  ".join(f"{t:.2f}/{p:.2f}" for (t, _), (p, _) in pairs)
+    print(f"{op} runs tacctl/pipeline s: {runs}; median pair ratio {statistics.median(ratios):.2f}")
 PY

@@ -433,11 +433,24 @@ fn an_import_killed_at_any_step_leaves_the_whole_old_or_the_whole_new_configurat
 
 #[test]
 fn the_committed_version_1_bundle_still_imports() {
+    committed_bundle_imports("success-jwt-users.bundle", 1);
+}
+
+#[test]
+fn the_committed_version_2_bundle_imports() {
+    committed_bundle_imports("v2-success-jwt-users.bundle", 2);
+}
+
+/// Applies a committed bundle of format `version` from fixtures/bundles
+/// (made from fixtures/appliances/v1) and checks that the fixture's token
+/// verifies with the imported keys.
+fn committed_bundle_imports(name: &str, version: u8) {
     tacctl::jwt::ensure_provider().unwrap();
     let env = Env::new();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let raw = std::fs::read(fixture.join("bundles/success-jwt-users.bundle")).unwrap();
+    let raw = std::fs::read(fixture.join("bundles").join(name)).unwrap();
     let at = raw.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    assert_eq!(raw[at + 8], version, "{name} is not of format {version}");
     let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
     let opened = ops
         .open_bundle(
@@ -865,4 +878,106 @@ fn the_tls_certificate_is_node_local_and_travels_only_when_asked() {
         ],
     );
     assert_eq!(env.ok("esa2", &["tls", "show"]).trim(), fp);
+}
+
+/// Records what an export or import reports.
+#[derive(Default)]
+struct Recorder {
+    totals: std::sync::Mutex<Vec<u64>>,
+    done: std::sync::Mutex<Vec<u64>>,
+}
+
+impl tacctl::ops::bundle::Progress for Recorder {
+    fn total(&self, bytes: u64) {
+        self.totals.lock().unwrap().push(bytes);
+    }
+    fn done(&self, bytes: u64) {
+        self.done.lock().unwrap().push(bytes);
+    }
+}
+
+fn assert_grows_to(seen: &[u64], end: u64, what: &str) {
+    assert!(seen.len() > 2, "{what}: too few reports: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "{what}: reports went backwards: {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&end), "{what}: {seen:?}");
+}
+
+#[test]
+fn progress_grows_to_the_archived_bytes_on_export_and_to_the_bundle_size_on_import() {
+    tacctl::jwt::ensure_provider().unwrap();
+    let env = Env::new();
+    let files = env.root("esa1").join("files");
+    let mut expected = 0u64;
+    for (i, len) in [3 << 20, 1_500_000, 10, 0].into_iter().enumerate() {
+        // Incompressible, so that the bundle is as large as its content.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 + i as u64;
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(files.join(format!("f{i}.bin")), &data).unwrap();
+        expected += len as u64;
+    }
+    let ops = tacctl::ops::Ops::open(&env.root("esa1"), Duration::from_secs(5)).unwrap();
+    let pass = secrecy::SecretString::from(PASSPHRASE);
+    let export = Recorder::default();
+    let (_, bundle) = ops
+        .export(
+            &[tacctl::ops::bundle::Kind::Files],
+            false,
+            &pass,
+            tacctl::bundle::header::KdfParams::TEST,
+            Vec::new(),
+            1_800_000_000,
+            &export,
+        )
+        .unwrap();
+    assert_eq!(*export.totals.lock().unwrap(), vec![expected]);
+    assert_grows_to(&export.done.lock().unwrap(), expected, "export");
+
+    let import = Recorder::default();
+    let staging = tempfile::tempdir().unwrap();
+    tacctl::ops::bundle::open_into(&bundle[..], &pass, staging.path(), &import).unwrap();
+    assert!(import.totals.lock().unwrap().is_empty());
+    assert_grows_to(&import.done.lock().unwrap(), bundle.len() as u64, "import");
+}
+
+/// A files/ tree large enough for a progress bar at once: one sparse file.
+fn large_files(env: &Env, node: &str) {
+    let f = std::fs::File::create(env.root(node).join("files/large.bin")).unwrap();
+    f.set_len(65 << 20).unwrap();
+}
+
+#[test]
+fn no_progress_bar_when_standard_error_is_not_a_terminal() {
+    let env = Env::new();
+    large_files(&env, "esa1");
+    let out = env.run(
+        "esa1",
+        &[
+            "export",
+            "--kdf-cost",
+            "test",
+            "-c",
+            "files",
+            "-o",
+            "l.tacbundle",
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("Exported files from esa1 to l.tacbundle")
+    );
+    let out = env.run("esa2", &["import", "l.tacbundle", "--yes"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Imported: applied"));
 }

@@ -1,8 +1,13 @@
 //! Bundle test vectors: one small file per case in fixtures/bundles/, each a
 //! text header (`expect:`, `passphrase:`, and for successes `payload-sha256:`)
 //! followed by a blank line and the bundle's bytes, as age's testkit does.
-//! One test per file. `TACCTL_WRITE_VECTORS=1 cargo test --test
-//! bundle_vectors write_vectors -- --ignored` regenerates them.
+//! One test per file.
+//!
+//! The vectors without a `v2-` prefix hold format version 1 bundles and are
+//! frozen: this tacctl writes version 2 and can no longer make them (their
+//! generator is in the history, before format 2). `TACCTL_WRITE_VECTORS=1
+//! cargo test --test bundle_vectors write_v2_vectors -- --ignored` writes
+//! the version 2 vectors that do not exist yet; it never rewrites one.
 
 mod common;
 
@@ -11,9 +16,12 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
+use tacctl::bundle::blocks::{
+    BLOCK_SIZE, BlockWriter, FRAME_HEADER, METHOD_DEFLATE, METHOD_STORED, read_blocks,
+};
 use tacctl::bundle::header::{self, HEADER_LEN, KdfParams};
 use tacctl::bundle::stream::{CHUNK_SIZE, TAG_SIZE};
-use tacctl::ops::bundle::{Kind, open_into};
+use tacctl::ops::bundle::{Kind, NoProgress, open_into};
 
 const PASS: &str = "vector passphrase 2026";
 
@@ -54,10 +62,15 @@ fn load(name: &str) -> Vector {
     v
 }
 
-/// Opens the vector's bundle: decrypts the payload (hashing it) and then the full import check.
-fn run(name: &str) {
+/// Opens the vector's bundle: decrypts the payload (hashing it) and then the
+/// full import check. `now_expect` replaces the vector's expectation where
+/// this version of tacctl rightly differs from the one that made it.
+fn run(name: &str, now_expect: Option<&str>) {
     tacctl::jwt::ensure_provider().unwrap();
-    let v = load(name);
+    let mut v = load(name);
+    if let Some(e) = now_expect {
+        v.expect = e.to_owned();
+    }
     let pass = SecretString::from(v.passphrase.clone());
     let decrypted = header::open(&v.bundle[..], &pass)
         .map_err(|e| e.to_string())
@@ -68,7 +81,7 @@ fn run(name: &str) {
                 .map_err(|e| e.to_string())
         });
     let staging = tempfile::tempdir().unwrap();
-    let opened = open_into(&v.bundle[..], &pass, staging.path());
+    let opened = open_into(&v.bundle[..], &pass, staging.path(), &NoProgress);
     if v.expect == "success" {
         let payload = decrypted.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
@@ -91,8 +104,8 @@ fn run(name: &str) {
 }
 
 macro_rules! vectors {
-    ($($test:ident => $file:literal,)*) => {
-        $(#[test] fn $test() { run($file); })*
+    ($($test:ident => $file:literal $(now $now:literal)?,)*) => {
+        $(#[test] fn $test() { run($file, None$(.or(Some($now)))?); })*
         const ALL: &[&str] = &[$($file),*];
     };
 }
@@ -104,7 +117,13 @@ vectors! {
     header_damaged_salt => "header-damaged-salt.bundle",
     header_damaged_mac => "header-damaged-mac.bundle",
     header_truncated => "header-truncated.bundle",
-    newer_format => "newer-format.bundle",
+    // Made when 1 was the newest format: a version 1 bundle with its version
+    // byte set to 2 and its checksum fixed. Version 2 is now read, and the
+    // version byte is in the associated data that bound the wrapped file key
+    // to version 1, so the key does not unwrap: refused as for a wrong
+    // passphrase, as any header edited with its checksum fixed is.
+    // newer_format_3 pins the refusal of a version this tacctl does not know.
+    newer_format => "newer-format.bundle" now "wrong passphrase",
     kdf_too_costly => "kdf-too-costly.bundle",
     payload_damaged_chunk_1 => "payload-damaged-chunk-1.bundle",
     payload_truncated => "payload-truncated.bundle",
@@ -116,6 +135,19 @@ vectors! {
     archive_not_gzip => "archive-not-gzip.bundle",
     archive_trailing_plaintext => "archive-trailing-plaintext.bundle",
     archive_oversize => "archive-oversize.bundle",
+    newer_format_3 => "newer-format-3.bundle",
+    v2_success_jwt_and_users => "v2-success-jwt-users.bundle",
+    v2_wrong_passphrase => "v2-wrong-passphrase.bundle",
+    v2_payload_damaged_chunk_1 => "v2-payload-damaged-chunk-1.bundle",
+    v2_payload_truncated => "v2-payload-truncated.bundle",
+    v2_archive_path_traversal => "v2-archive-path-traversal.bundle",
+    v2_archive_checksum_mismatch => "v2-archive-checksum-mismatch.bundle",
+    v2_data_after_the_end_frame => "v2-data-after-end-frame.bundle",
+    v2_data_after_the_tar_end => "v2-data-after-tar-end.bundle",
+    v2_no_end_frame => "v2-no-end-frame.bundle",
+    v2_block_too_large => "v2-block-too-large.bundle",
+    v2_block_unknown_method => "v2-block-unknown-method.bundle",
+    v2_block_wrong_length => "v2-block-wrong-length.bundle",
 }
 
 #[test]
@@ -131,9 +163,14 @@ fn every_vector_file_has_a_test() {
     assert_eq!(files, listed);
 }
 
-// ---- generation ------------------------------------------------------------
+// ---- generation of the version 2 vectors ----------------------------------
 
+/// Writes a vector unless it exists: committed vectors are never rewritten.
 fn write_vector(name: &str, expect: &str, passphrase: &str, bundle: &[u8], comment: &str) {
+    let path = dir().join(name);
+    if path.exists() {
+        return;
+    }
     let mut out = format!("comment: {comment}\nexpect: {expect}\npassphrase: {passphrase}\n");
     if expect == "success" {
         let (_, mut r) = header::open(bundle, &SecretString::from(passphrase.to_owned())).unwrap();
@@ -147,19 +184,30 @@ fn write_vector(name: &str, expect: &str, passphrase: &str, bundle: &[u8], comme
     out.push('\n');
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(bundle);
-    std::fs::write(dir().join(name), bytes).unwrap();
+    std::fs::write(path, bytes).unwrap();
 }
 
+/// A version 2 bundle whose payload's plaintext is `plaintext`, as given.
 fn seal_raw(plaintext: &[u8]) -> Vec<u8> {
     let mut w = header::seal(Vec::new(), &SecretString::from(PASS), KdfParams::TEST).unwrap();
     w.write_all(plaintext).unwrap();
     w.finish().unwrap()
 }
 
-fn gz(tar: Vec<u8>) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(&tar).unwrap();
-    e.finish().unwrap()
+/// `tar` cut into blocks and framed as tacctl writes it, end frame included.
+fn framed(tar: &[u8]) -> Vec<u8> {
+    let mut w = BlockWriter::new(Vec::new(), 1);
+    w.write_all(tar).unwrap();
+    w.finish().unwrap()
+}
+
+/// One frame written by hand.
+fn frame(method: u8, len: u32, data: &[u8]) -> Vec<u8> {
+    let mut f = vec![method];
+    f.extend_from_slice(&len.to_be_bytes());
+    f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    f.extend_from_slice(data);
+    f
 }
 
 fn tar_with(entries: &[(&str, &[u8])], extra: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
@@ -207,86 +255,65 @@ fn real_bundle() -> Vec<u8> {
             KdfParams::TEST,
             Vec::new(),
             claims.iat + 60,
+            &NoProgress,
         )
         .unwrap();
     out
 }
 
+/// The tar archive inside `bundle` (version 2), entry by entry.
+fn entries_of(bundle: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let (_, r) = header::open(bundle, &SecretString::from(PASS)).unwrap();
+    let tar = read_blocks(r, 1, |t| {
+        let mut tar = Vec::new();
+        t.read_to_end(&mut tar).map(|_| tar)
+    })
+    .unwrap();
+    let mut files = Vec::new();
+    for e in tar::Archive::new(&tar[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e.path().unwrap().display().to_string();
+        let mut d = Vec::new();
+        e.read_to_end(&mut d).unwrap();
+        files.push((p, d));
+    }
+    files
+}
+
 #[test]
-#[ignore = "regenerates fixtures/bundles; run with TACCTL_WRITE_VECTORS=1"]
-fn write_vectors() {
+#[ignore = "writes missing fixtures/bundles/v2-*; run with TACCTL_WRITE_VECTORS=1"]
+fn write_v2_vectors() {
     if std::env::var_os("TACCTL_WRITE_VECTORS").is_none() {
         return;
     }
     tacctl::jwt::ensure_provider().unwrap();
     let good = real_bundle();
+    assert_eq!(good[8], 2);
     write_vector(
-        "success-jwt-users.bundle",
+        "v2-success-jwt-users.bundle",
         "success",
         PASS,
         &good,
-        "jwt and users exported from fixtures/appliances/v1 by tacctl 0.1.0",
+        "format 2: jwt and users exported from fixtures/appliances/v1 by tacctl 0.1.0",
     );
     write_vector(
-        "wrong-passphrase.bundle",
+        "v2-wrong-passphrase.bundle",
         "wrong passphrase",
         "not the passphrase",
         &good,
-        "the good bundle, another passphrase",
-    );
-    write_vector(
-        "not-a-bundle.bundle",
-        "not a tacctl bundle",
-        PASS,
-        b"hello, I am a text file\n",
-        "no magic",
+        "format 2: the good bundle, another passphrase",
     );
     let mut b = good.clone();
-    b[25] ^= 0x40;
-    write_vector(
-        "header-damaged-salt.bundle",
-        "header damaged",
-        PASS,
-        &b,
-        "a salt byte flipped; checksum catches it",
-    );
-    let mut b = good.clone();
-    b[HEADER_LEN - 1] ^= 0x01;
-    write_vector(
-        "header-damaged-mac.bundle",
-        "header damaged",
-        PASS,
-        &b,
-        "the MAC's last byte flipped",
-    );
-    write_vector(
-        "header-truncated.bundle",
-        "header damaged",
-        PASS,
-        &good[..100],
-        "cut inside the header",
-    );
-    let mut b = good.clone();
-    b[8] = 2;
+    b[8] = 3;
     fix_checksum(&mut b);
     write_vector(
-        "newer-format.bundle",
+        "newer-format-3.bundle",
         "newer than this tacctl",
         PASS,
         &b,
-        "format version 2",
+        "format version 3",
     );
-    let mut b = good.clone();
-    b[10..14].copy_from_slice(&(8u32 * 1024 * 1024).to_be_bytes());
-    fix_checksum(&mut b);
-    write_vector(
-        "kdf-too-costly.bundle",
-        "beyond the limits",
-        PASS,
-        &b,
-        "asks for 8 GiB of KDF memory",
-    );
-    // Incompressible content, so the gzip payload spans three chunks.
+    // Incompressible content: stored blocks, so the payload spans three chunks.
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let noise: Vec<u8> = (0..(2 * CHUNK_SIZE + 100))
         .map(|_| {
@@ -296,34 +323,24 @@ fn write_vectors() {
             x as u8
         })
         .collect();
-    let big = gz(tar_with(&[("components/noise.bin", &noise)], |_| {}));
+    let big = framed(&tar_with(&[("components/noise.bin", &noise)], |_| {}));
     assert!(big.len() > 2 * CHUNK_SIZE);
     let sealed = seal_raw(&big);
     let mut b = sealed.clone();
     b[HEADER_LEN + CHUNK_SIZE + TAG_SIZE + 10] ^= 0x01;
     write_vector(
-        "payload-damaged-chunk-1.bundle",
+        "v2-payload-damaged-chunk-1.bundle",
         "payload damaged at chunk 1",
         PASS,
         &b,
-        "second chunk altered",
+        "format 2: second chunk altered",
     );
     write_vector(
-        "payload-truncated.bundle",
+        "v2-payload-truncated.bundle",
         "payload truncated",
         PASS,
         &sealed[..HEADER_LEN + 2 * (CHUNK_SIZE + TAG_SIZE)],
-        "last chunk missing",
-    );
-    let mut b = seal_raw(&big[..CHUNK_SIZE]);
-    // (a valid single full chunk; what follows it is the point of this vector)
-    b.extend_from_slice(b"trailing junk");
-    write_vector(
-        "payload-trailing-data.bundle",
-        "trailing data",
-        PASS,
-        &b,
-        "bytes after a full last chunk",
+        "format 2: last chunk missing",
     );
     let mut h = tar::Header::new_old();
     h.as_old_mut().name[..13].copy_from_slice(b"../escaped.sh");
@@ -332,42 +349,14 @@ fn write_vectors() {
     h.set_cksum();
     let t = tar_with(&[], |b| b.append(&h, &b"hi"[..]).unwrap());
     write_vector(
-        "archive-path-traversal.bundle",
+        "v2-archive-path-traversal.bundle",
         "unsafe path",
         PASS,
-        &seal_raw(&gz(t)),
-        "an entry named ../escaped.sh",
+        &seal_raw(&framed(&t)),
+        "format 2: an entry named ../escaped.sh",
     );
-    let t = tar_with(&[], |b| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        b.append_link(&mut h, "components/users.yaml", "/etc/shadow")
-            .unwrap();
-    });
-    write_vector(
-        "archive-symlink.bundle",
-        "symbolic link",
-        PASS,
-        &seal_raw(&gz(t)),
-        "a symlink to /etc/shadow",
-    );
-    // Take the good bundle's archive and alter one component after the manifest was made.
-    let (_, mut r) = header::open(&good[..], &SecretString::from(PASS)).unwrap();
-    let mut payload = Vec::new();
-    r.read_to_end(&mut payload).unwrap();
-    let mut tarball = Vec::new();
-    flate2::read::GzDecoder::new(&payload[..])
-        .read_to_end(&mut tarball)
-        .unwrap();
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for e in tar::Archive::new(&tarball[..]).entries().unwrap() {
-        let mut e = e.unwrap();
-        let p = e.path().unwrap().display().to_string();
-        let mut d = Vec::new();
-        e.read_to_end(&mut d).unwrap();
-        files.push((p, d));
-    }
+    // The good bundle's archive with one component altered after the manifest was made.
+    let files = entries_of(&good);
     let mut altered = files.clone();
     let users = altered
         .iter_mut()
@@ -377,72 +366,64 @@ fn write_vectors() {
         .unwrap()
         .replace("role: viewer", "role: admin")
         .into_bytes();
-    let refs: Vec<(&str, &[u8])> = altered
-        .iter()
-        .map(|(p, d)| (p.as_str(), d.as_slice()))
-        .collect();
     write_vector(
-        "archive-checksum-mismatch.bundle",
+        "v2-archive-checksum-mismatch.bundle",
         "checksum mismatch",
         PASS,
-        &seal_raw(&gz(tar_with(&refs, |_| {}))),
-        "alice promoted to admin after export",
+        &seal_raw(&framed(&tar_with(&refs_of(&altered), |_| {}))),
+        "format 2: alice promoted to admin after export",
     );
-    let mut extra = files.clone();
-    extra.push(("components/extra.yaml".into(), b"x: 1\n".to_vec()));
-    let refs: Vec<(&str, &[u8])> = extra
-        .iter()
-        .map(|(p, d)| (p.as_str(), d.as_slice()))
-        .collect();
+    let tar = tar_with(&refs_of(&files), |_| {});
+    let mut after_end = framed(&tar);
+    after_end.extend_from_slice(b"plaintext after the end frame");
     write_vector(
-        "archive-unlisted-file.bundle",
-        "not listed in the manifest",
-        PASS,
-        &seal_raw(&gz(tar_with(&refs, |_| {}))),
-        "a file the manifest does not list",
-    );
-    let mut with_tail = gz(tar_with(&refs_of(&files), |_| {}));
-    with_tail.extend_from_slice(b"extra plaintext after the gzip member");
-    write_vector(
-        "archive-trailing-plaintext.bundle",
+        "v2-data-after-end-frame.bundle",
         "data after its archive",
         PASS,
-        &seal_raw(&with_tail),
-        "authenticated plaintext after the archive",
+        &seal_raw(&after_end),
+        "format 2: authenticated plaintext after the end frame",
     );
-    write_oversize();
+    let mut padded = tar.clone();
+    padded.extend_from_slice(b"not zero padding");
     write_vector(
-        "archive-not-gzip.bundle",
-        "cannot be read",
+        "v2-data-after-tar-end.bundle",
+        "data after its archive",
         PASS,
-        &seal_raw(b"plain text, not gzip"),
-        "payload is not gzip",
+        &seal_raw(&framed(&padded)),
+        "format 2: bytes inside the blocks after the tar archive's end",
     );
-}
-
-fn write_oversize() {
-    // One entry that claims 5 GiB: refused from its header, before any data.
-    let mut h = tar::Header::new_ustar();
-    h.set_path("files/huge.bin").unwrap();
-    h.set_size(5 << 30);
-    h.set_mode(0o600);
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    let mut t = h.as_bytes().to_vec();
-    t.extend_from_slice(&[0u8; 1024]);
+    let whole = framed(&tar);
     write_vector(
-        "archive-oversize.bundle",
-        "larger than allowed",
+        "v2-no-end-frame.bundle",
+        "without its end marker",
         PASS,
-        &seal_raw(&gz(t)),
-        "an entry claiming 5 GiB, over the 4 GiB limit",
+        &seal_raw(&whole[..whole.len() - FRAME_HEADER]),
+        "format 2: the blocks without the end frame",
     );
-}
-
-#[test]
-#[ignore = "writes fixtures/bundles/archive-oversize.bundle; run with TACCTL_WRITE_VECTORS=1"]
-fn write_oversize_vector() {
-    if std::env::var_os("TACCTL_WRITE_VECTORS").is_some() {
-        write_oversize();
-    }
+    let end = [0u8; FRAME_HEADER];
+    let too_large = (BLOCK_SIZE + 1) as u32;
+    write_vector(
+        "v2-block-too-large.bundle",
+        "malformed",
+        PASS,
+        &seal_raw(&[&frame(METHOD_STORED, too_large, &[])[..], &end].concat()),
+        "format 2: a frame claiming a block of 1 MiB + 1 byte, refused from its header",
+    );
+    write_vector(
+        "v2-block-unknown-method.bundle",
+        "malformed",
+        PASS,
+        &seal_raw(&[&frame(9, 3, b"abc")[..], &end].concat()),
+        "format 2: a frame with method 9",
+    );
+    let mut deflated = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    deflated.write_all(&[b'a'; 4096]).unwrap();
+    let deflated = deflated.finish().unwrap();
+    write_vector(
+        "v2-block-wrong-length.bundle",
+        "does not decompress to its stated length",
+        PASS,
+        &seal_raw(&[&frame(METHOD_DEFLATE, 4000, &deflated)[..], &end].concat()),
+        "format 2: a deflate block of 4096 bytes framed as 4000",
+    );
 }

@@ -74,3 +74,41 @@ fn a_mistyped_confirmation_is_asked_again() {
     let rest = p.exp_eof().unwrap();
     assert!(rest.contains("Created appliance"), "{rest}");
 }
+
+#[test]
+fn a_large_export_draws_a_progress_bar_on_the_terminal_unless_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("esa1");
+    let with_env = |mut cmd: Command| {
+        cmd.env("TACCTL_ADMIN_PASSWORD", "pty-admin-password")
+            .env("TACCTL_PASSPHRASE", "pty bundle passphrase 2026");
+        cmd
+    };
+    let out = with_env(tacctl(&root, &["init", "--name", "esa1"]))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Sparse: large enough for a bar at once, cheap to make.
+    let f = std::fs::File::create(root.join("files/large.bin")).unwrap();
+    f.set_len(65 << 20).unwrap();
+
+    let export = |name: &str, quiet: bool| {
+        let out = dir.path().join(name);
+        let mut args = vec!["export", "--kdf-cost", "test", "-c", "files", "-o"];
+        args.push(out.to_str().unwrap());
+        if quiet {
+            args.push("--quiet");
+        }
+        let mut p = spawn_command(with_env(tacctl(&root, &args)), TIMEOUT_MS).unwrap();
+        p.exp_eof().unwrap()
+    };
+    let shown = export("a.tacbundle", false);
+    assert!(shown.contains("Exporting ["), "no progress bar: {shown:?}");
+    assert!(shown.contains("Exported files from esa1"), "{shown:?}");
+    let quiet = export("b.tacbundle", true);
+    assert!(
+        !quiet.contains("Exporting"),
+        "a bar despite --quiet: {quiet:?}"
+    );
+    assert!(quiet.contains("Exported files from esa1"), "{quiet:?}");
+}

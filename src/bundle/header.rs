@@ -32,8 +32,10 @@ use super::stream::{NONCE_PREFIX_SIZE, StreamReader, StreamWriter};
 
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"TACCTLB\x00";
-/// The format version this build writes and the newest it reads.
-pub const VERSION: u8 = 1;
+/// The format version this build writes and the newest it reads. Version 2
+/// changed only the payload's plaintext (the archive in independent blocks);
+/// the header and key schedule are those of version 1, which stays readable.
+pub const VERSION: u8 = 2;
 /// The KDF identifier of Argon2id (version 0x13).
 pub const KDF_ARGON2ID: u8 = 1;
 /// Total header length in bytes.

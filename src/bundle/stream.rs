@@ -107,6 +107,7 @@ pub struct StreamReader<R: Read> {
     pos: usize,
     pending: Option<u8>,
     done: bool,
+    failed: bool,
 }
 
 impl<R: Read> StreamReader<R> {
@@ -120,6 +121,7 @@ impl<R: Read> StreamReader<R> {
             pos: 0,
             pending: None,
             done: false,
+            failed: false,
         }
     }
 
@@ -127,19 +129,18 @@ impl<R: Read> StreamReader<R> {
         io::Error::new(io::ErrorKind::InvalidData, e)
     }
 
-    fn read_up_to(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
-        if let Some(b) = self.pending.take() {
-            buf.push(b);
-        }
-        let mut taken = (&mut self.inner).take((want - buf.len()) as u64);
-        taken.read_to_end(buf)?;
-        Ok(())
-    }
-
+    /// Reads, authenticates and decrypts the next chunk into `plain`, whose
+    /// buffer is reused from chunk to chunk (and wiped when dropped).
     fn next_chunk(&mut self) -> io::Result<()> {
         let index = u64::from(self.counter);
-        let mut chunk = Zeroizing::new(Vec::with_capacity(CHUNK_SIZE + TAG_SIZE));
-        self.read_up_to(&mut chunk, CHUNK_SIZE + TAG_SIZE)?;
+        let chunk = &mut self.plain;
+        chunk.clear();
+        chunk.reserve(CHUNK_SIZE + TAG_SIZE);
+        if let Some(b) = self.pending.take() {
+            chunk.push(b);
+        }
+        let want = (CHUNK_SIZE + TAG_SIZE - chunk.len()) as u64;
+        (&mut self.inner).take(want).read_to_end(chunk)?;
         let last = if chunk.len() == CHUNK_SIZE + TAG_SIZE {
             let mut one = [0u8; 1];
             loop {
@@ -163,16 +164,17 @@ impl<R: Read> StreamReader<R> {
                 PayloadError::Damaged(index)
             }));
         }
-        let ct = chunk.clone();
         if self
             .stream
-            .decrypt_in_place(self.counter, last, b"", &mut *chunk)
+            .decrypt_in_place(self.counter, last, b"", &mut **chunk)
             .is_err()
         {
-            let mut probe = ct;
+            // ChaCha20-Poly1305 checks the tag before it decrypts, so a
+            // chunk that failed is still the ciphertext: try the other flag
+            // to tell a truncation or trailing data from damage.
             let other = self
                 .stream
-                .decrypt_in_place(self.counter, !last, b"", &mut *probe)
+                .decrypt_in_place(self.counter, !last, b"", &mut **chunk)
                 .is_ok();
             return Err(Self::fail(match (other, last) {
                 (true, true) => PayloadError::Truncated(index),
@@ -185,7 +187,6 @@ impl<R: Read> StreamReader<R> {
             .counter
             .checked_add(1)
             .ok_or_else(|| Self::fail(PayloadError::Damaged(index)))?;
-        self.plain = chunk;
         self.pos = 0;
         Ok(())
     }
@@ -194,10 +195,20 @@ impl<R: Read> StreamReader<R> {
 impl<R: Read> Read for StreamReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.plain.len() {
+            if self.failed {
+                return Err(io::Error::other("the payload could not be read"));
+            }
             if self.done {
                 return Ok(0);
             }
-            self.next_chunk()?;
+            if let Err(e) = self.next_chunk() {
+                // Nothing of a chunk that failed may be read, and the stream
+                // cannot go on after it.
+                self.failed = true;
+                self.plain.clear();
+                self.pos = 0;
+                return Err(e);
+            }
         }
         let n = out.len().min(self.plain.len() - self.pos);
         out[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
@@ -280,6 +291,18 @@ mod tests {
         let mut sealed = seal(b"short");
         sealed.push(0);
         assert!(open(&sealed).is_err());
+    }
+
+    #[test]
+    fn a_reader_that_failed_keeps_failing() {
+        let mut sealed = seal(&vec![0u8; 2 * CHUNK_SIZE + 10]);
+        sealed[CHUNK_SIZE + TAG_SIZE + 3] ^= 1;
+        let mut r = StreamReader::new(&sealed[..], &KEY, &PREFIX);
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        r.read_exact(&mut buf).unwrap();
+        for _ in 0..2 {
+            assert!(r.read(&mut buf).is_err());
+        }
     }
 
     #[test]

@@ -8,12 +8,13 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
+use super::progress::Bar;
 use super::secrets::{self, SecretSource};
 use super::{AdminCreds, UsageError, admin, now, open, print_json, rfc3339};
 use crate::bundle::header::KdfParams;
 use crate::ops::bundle::{
-    Kind, Opened, Plan, check_passphrase, default_bundle_name, export_summary, key_fingerprints,
-    open_into,
+    Kind, NoProgress, Opened, Plan, Progress, check_passphrase, default_bundle_name,
+    export_summary, key_fingerprints, open_into,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -108,6 +109,9 @@ pub(super) struct ImportArgs {
     /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt]
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    /// No progress bar (one is drawn on a terminal for a long import)
+    #[arg(short = 'q', long)]
+    quiet: bool,
     #[command(flatten)]
     creds: AdminCreds,
 }
@@ -164,7 +168,8 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     }
     if a.push.any() {
         bail!(UsageError(
-            "--user, --password-file, --answers, --yes, --timeout, --quiet and --json go with --to URL".into()
+            "--user, --password-file, --answers, --yes, --timeout and --json go with --to URL"
+                .into()
         ));
     }
     if a.components.is_empty() && !a.all {
@@ -198,6 +203,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         Some(p) => p,
         None => default_bundle_name(&ops.app.node()?.name, now),
     };
+    let bar = Bar::new("Exporting", 0, a.push.quiet);
     let manifest = ops.export_to_file(
         &kinds,
         a.all || a.include_node_local,
@@ -205,19 +211,31 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         kdf,
         &path,
         now,
+        &bar,
     )?;
+    drop(bar);
     writeln!(out, "{}", export_summary(&manifest, &path))?;
     Ok(())
 }
 
-pub(super) fn open_file(path: &Path, pass: &SecretString, staging: &Path) -> Result<Opened> {
+pub(super) fn open_file(
+    path: &Path,
+    pass: &SecretString,
+    staging: &Path,
+    progress: &dyn Progress,
+) -> Result<Opened> {
     let f = fs::File::open(path).map_err(|e| {
         crate::ops::OpsError::from(crate::appliance::ApplianceError::Io {
             path: path.to_path_buf(),
             source: e,
         })
     })?;
-    Ok(open_into(std::io::BufReader::new(f), pass, staging)?)
+    Ok(open_into(
+        std::io::BufReader::with_capacity(256 * 1024, f),
+        pass,
+        staging,
+        progress,
+    )?)
 }
 
 pub(super) fn private_staging() -> Result<tempfile::TempDir> {
@@ -239,7 +257,7 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
     let staging = private_staging()?;
-    let opened = open_file(&a.file, &pass, staging.path())?;
+    let opened = open_file(&a.file, &pass, staging.path(), &NoProgress)?;
     let m = &opened.manifest;
     let fps = key_fingerprints(&opened);
     if a.json {
@@ -311,7 +329,10 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
         );
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
-    let opened = ops.open_bundle_file(&a.file, &pass)?;
+    let size = fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
+    let bar = Bar::new("Importing", size, a.quiet);
+    let opened = ops.open_bundle_file(&a.file, &pass, &bar)?;
+    drop(bar);
     let in_bundle = opened.kinds();
     let chosen = if a.components.is_empty() {
         in_bundle.clone()

@@ -428,7 +428,12 @@ fn verify_token(root: &Path, a: VerifyTokenArgs, out: &mut impl Write) -> Result
             confirm: None,
         })?;
         let staging = super::bundle::private_staging()?;
-        let opened = super::bundle::open_file(bundle, &pass, staging.path())?;
+        let opened = super::bundle::open_file(
+            bundle,
+            &pass,
+            staging.path(),
+            &crate::ops::bundle::NoProgress,
+        )?;
         let jwt = opened.jwt.as_ref().ok_or(ClusterError::NoJwtInBundle)?;
         let source = &opened.manifest.source;
         let (keys, policy) = verify::bundle_policy(jwt, &source.cluster_id)?;

@@ -62,9 +62,9 @@ pub(super) struct PushArgs {
     /// Seconds each target may take for signing in and the dry run, and again for the import [default: 120]
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
-    /// No progress bars
+    /// No progress bars (drawn on a terminal for a long export or a push)
     #[arg(short, long)]
-    quiet: bool,
+    pub(super) quiet: bool,
     /// Print the result per target as JSON on standard output
     #[arg(long)]
     json: bool,
@@ -78,7 +78,6 @@ impl PushArgs {
             || self.answers.is_some()
             || self.yes
             || self.timeout.is_some()
-            || self.quiet
             || self.json
     }
 }

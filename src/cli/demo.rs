@@ -224,6 +224,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         KdfParams::DEFAULT,
         Vec::new(),
         super::now(),
+        &crate::ops::bundle::NoProgress,
     )?;
     writeln!(
         out,

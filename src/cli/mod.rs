@@ -6,6 +6,7 @@ mod bundle;
 mod cluster;
 mod cluster_export;
 mod demo;
+mod progress;
 mod secrets;
 mod serve;
 

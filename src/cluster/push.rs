@@ -83,7 +83,15 @@ impl Payload {
     /// or the host name) under a fresh passphrase, into memory.
     pub fn export(ops: &Ops, kinds: &[Kind], kdf: KdfParams, now: u64) -> Result<Self, PushError> {
         let passphrase = fresh_passphrase()?;
-        let (manifest, bundle) = ops.export(kinds, false, &passphrase, kdf, Vec::new(), now)?;
+        let (manifest, bundle) = ops.export(
+            kinds,
+            false,
+            &passphrase,
+            kdf,
+            Vec::new(),
+            now,
+            &crate::ops::bundle::NoProgress,
+        )?;
         Ok(Self {
             bundle: Arc::new(bundle),
             passphrase,

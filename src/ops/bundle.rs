@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::{Ops, OpsError, new_id, rfc3339};
 use crate::appliance::{ApplianceError, AuditRecord, SnapshotMeta};
 use crate::bundle::archive::{self, ArchiveError};
+use crate::bundle::blocks;
 use crate::bundle::header::{self, HeaderError, KdfParams};
 use crate::bundle::manifest::{
     ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, ManifestError, Source,
@@ -109,6 +110,84 @@ impl Kind {
                 ))
             })
     }
+}
+
+/// Where a long export or import reports how far it has got, in bytes. The
+/// command line draws a progress bar with it; this layer never touches the
+/// terminal. Calls may come from any thread.
+pub trait Progress: Sync {
+    /// The number of bytes the operation will go through, once known.
+    fn total(&self, _bytes: u64) {}
+    /// The number of bytes gone through so far; it never decreases.
+    fn done(&self, _bytes: u64) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// How many bytes add up before [`Tally`] reports them.
+const REPORT_EVERY: u64 = 1 << 20;
+
+/// Adds bytes up and reports the sum to a [`Progress`] every
+/// [`REPORT_EVERY`] bytes and when asked.
+struct Tally<'a> {
+    progress: &'a dyn Progress,
+    done: u64,
+    reported: u64,
+}
+
+impl<'a> Tally<'a> {
+    fn new(progress: &'a dyn Progress) -> Self {
+        Self {
+            progress,
+            done: 0,
+            reported: 0,
+        }
+    }
+
+    fn add(&mut self, n: usize) {
+        self.done += n as u64;
+        if self.done - self.reported >= REPORT_EVERY {
+            self.report();
+        }
+    }
+
+    fn report(&mut self) {
+        self.reported = self.done;
+        self.progress.done(self.done);
+    }
+}
+
+/// A reader that counts what passes through it into a [`Tally`], and
+/// reports the sum when it reaches the end.
+struct Counted<'t, 'a, R> {
+    inner: R,
+    tally: &'t mut Tally<'a>,
+}
+
+impl<R: Read> Read for Counted<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.tally.report();
+        } else {
+            self.tally.add(n);
+        }
+        Ok(n)
+    }
+}
+
+/// One entry under `files/`, as listed before an export.
+struct Listed {
+    /// Path in the archive (`files/...`).
+    path: String,
+    /// Where it is.
+    source: std::path::PathBuf,
+    is_dir: bool,
+    mode: u32,
+    size: u64,
 }
 
 /// Why a bundle operation failed.
@@ -370,6 +449,9 @@ pub fn default_bundle_name(node_name: &str, now: u64) -> PathBuf {
 impl Ops {
     /// Writes a bundle of `kinds` to `out`. Node-local parts (the host name)
     /// are included only with `include_node_local` (full backups).
+    /// `progress` learns the bytes of content to archive, then how many have
+    /// been archived.
+    #[allow(clippy::too_many_arguments)]
     pub fn export<W: Write>(
         &self,
         kinds: &[Kind],
@@ -378,6 +460,7 @@ impl Ops {
         kdf: KdfParams,
         out: W,
         now: u64,
+        progress: &dyn Progress,
     ) -> Result<(Manifest, W)> {
         let _lock = self.app.lock(self.lock_timeout)?;
         let node = self.app.node()?;
@@ -451,11 +534,24 @@ impl Ops {
             auth_time: now,
         };
         let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
+        // Listed before the key derivation, so a link under files/ is
+        // refused at once and the progress has its total.
+        let listing = if kinds.contains(&Kind::Files) {
+            Some(self.list_files()?)
+        } else {
+            None
+        };
+        progress.total(
+            texts.iter().map(|(_, t)| t.len() as u64).sum::<u64>()
+                + listing.iter().flatten().map(|i| i.size).sum::<u64>(),
+        );
+        let mut tally = Tally::new(progress);
         let writer = header::seal(out, passphrase, kdf).map_err(BundleError::from)?;
-        let mut ar = archive::ArchiveWriter::new(writer);
+        let mut ar = archive::ArchiveWriter::new(writer, blocks::default_workers());
         let mut components = Vec::new();
         for (k, text) in &texts {
             ar.add_bytes(k.path(), text.as_bytes(), 0o600).map_err(io)?;
+            tally.add(text.len());
             components.push(ComponentEntry {
                 name: k.name().to_owned(),
                 version: component::FORMAT_VERSION,
@@ -464,9 +560,10 @@ impl Ops {
                 dirs: Vec::new(),
             });
         }
-        if kinds.contains(&Kind::Files) {
-            components.push(self.export_files(&mut ar)?);
+        if let Some(listing) = listing {
+            components.push(self.export_files(&mut ar, listing, &mut tally)?);
         }
+        tally.report();
         // The manifest goes last: custom files are hashed as they stream past.
         let manifest = Manifest {
             format_version: MANIFEST_VERSION,
@@ -488,19 +585,13 @@ impl Ops {
         Ok((manifest, out))
     }
 
-    /// Streams `files/` into the archive: regular files and directories only,
-    /// mode bits kept, each file hashed on the way.
-    fn export_files<W: Write>(&self, ar: &mut archive::ArchiveWriter<W>) -> Result<ComponentEntry> {
+    /// What is under `files/`, in archive order: regular files and
+    /// directories only.
+    fn list_files(&self) -> Result<Vec<Listed>> {
         let base = self.app.root().join(FILES_DIR);
-        let mut entry = ComponentEntry {
-            name: Kind::Files.name().to_owned(),
-            version: component::FORMAT_VERSION,
-            scope: "cluster".into(),
-            files: Vec::new(),
-            dirs: Vec::new(),
-        };
+        let mut out = Vec::new();
         if !base.exists() {
-            return Ok(entry);
+            return Ok(out);
         }
         let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
         for item in walkdir::WalkDir::new(&base)
@@ -518,29 +609,61 @@ impl Ops {
                     item.path().display()
                 )));
             };
-            let path = format!("{FILES_DIR}/{rel}");
             let meta = item.metadata().map_err(|e| io(std::io::Error::other(e)))?;
-            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
-            if item.file_type().is_dir() {
-                ar.add_dir(&path, mode).map_err(io)?;
-                entry.dirs.push(path);
-            } else if item.file_type().is_file() {
-                let f = std::fs::File::open(item.path()).map_err(io)?;
-                let mut hashing = HashingReader::new(f);
-                ar.add_reader(&path, &mut hashing, meta.len(), mode)
-                    .map_err(io)?;
-                entry.files.push(FileEntry {
-                    path,
-                    size: meta.len(),
-                    sha256: hashing.hex(),
-                    mode: Some(mode),
-                });
-            } else {
+            let is_dir = item.file_type().is_dir();
+            if !is_dir && !item.file_type().is_file() {
                 return Err(OpsError::Invalid(format!(
                     "{} is not a regular file or directory; custom files may only be those (replace a link with the file it points to)",
                     item.path().display()
                 )));
             }
+            out.push(Listed {
+                path: format!("{FILES_DIR}/{rel}"),
+                source: item.path().to_owned(),
+                is_dir,
+                mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
+                size: if is_dir { 0 } else { meta.len() },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Streams the listed custom files into the archive, mode bits kept,
+    /// each file hashed on the way.
+    fn export_files<W: Write>(
+        &self,
+        ar: &mut archive::ArchiveWriter<W>,
+        listing: Vec<Listed>,
+        tally: &mut Tally<'_>,
+    ) -> Result<ComponentEntry> {
+        let mut entry = ComponentEntry {
+            name: Kind::Files.name().to_owned(),
+            version: component::FORMAT_VERSION,
+            scope: "cluster".into(),
+            files: Vec::new(),
+            dirs: Vec::new(),
+        };
+        let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
+        for item in listing {
+            if item.is_dir {
+                ar.add_dir(&item.path, item.mode).map_err(io)?;
+                entry.dirs.push(item.path);
+                continue;
+            }
+            let f = std::fs::File::open(&item.source).map_err(io)?;
+            let mut hashing = HashingReader::new(f);
+            let counted = Counted {
+                inner: &mut hashing,
+                tally: &mut *tally,
+            };
+            ar.add_reader(&item.path, counted, item.size, item.mode)
+                .map_err(io)?;
+            entry.files.push(FileEntry {
+                path: item.path,
+                size: item.size,
+                sha256: hashing.hex(),
+                mode: Some(item.mode),
+            });
         }
         Ok(entry)
     }
@@ -551,17 +674,32 @@ impl Ops {
         input: R,
         passphrase: &SecretString,
     ) -> Result<Opened> {
+        self.open_bundle_with(input, passphrase, &NoProgress)
+    }
+
+    /// [`Ops::open_bundle`], reporting the bytes read to `progress`.
+    pub fn open_bundle_with<R: Read + Send>(
+        &self,
+        input: R,
+        passphrase: &SecretString,
+        progress: &dyn Progress,
+    ) -> Result<Opened> {
         let staging = tempfile::Builder::new()
             .prefix(".import-")
             .tempdir_in(self.app.root())
             .map_err(ApplianceError::io(self.app.root()))?;
-        let mut opened = open_into(input, passphrase, staging.path())?;
+        let mut opened = open_into(input, passphrase, staging.path(), progress)?;
         opened.staging = Some(staging);
         Ok(opened)
     }
 
     /// [`Ops::open_bundle`] on a file.
-    pub fn open_bundle_file(&self, path: &Path, passphrase: &SecretString) -> Result<Opened> {
+    pub fn open_bundle_file(
+        &self,
+        path: &Path,
+        passphrase: &SecretString,
+        progress: &dyn Progress,
+    ) -> Result<Opened> {
         if !path.is_file() {
             return Err(OpsError::Invalid(format!(
                 "no bundle at {}",
@@ -569,12 +707,16 @@ impl Ops {
             )));
         }
         let f = std::fs::File::open(path).map_err(ApplianceError::io(path))?;
-        self.open_bundle(std::io::BufReader::new(f), passphrase)
+        self.open_bundle_with(std::io::BufReader::new(f), passphrase, progress)
     }
 
     /// Writes a bundle of `kinds` to a new file at `path`, mode 0600: a
     /// temporary file beside it, synced, then linked into place without
     /// replacing anything, so `path` either does not exist or is complete.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the export's choices, passed on as `export` takes them"
+    )]
     pub fn export_to_file(
         &self,
         kinds: &[Kind],
@@ -583,6 +725,7 @@ impl Ops {
         kdf: KdfParams,
         path: &Path,
         now: u64,
+        progress: &dyn Progress,
     ) -> Result<Manifest> {
         if path.exists() {
             return Err(OpsError::Invalid(format!(
@@ -609,6 +752,7 @@ impl Ops {
             kdf,
             std::io::BufWriter::new(file),
             now,
+            progress,
         )?;
         file.into_inner()
             .map_err(|e| io(&tmp_path)(e.into_error()))?
@@ -1173,45 +1317,30 @@ impl Ops {
 }
 
 /// Opens a bundle into `staging` (an empty private directory) and checks it.
+/// `progress` learns how many bytes of `input` have been read; the caller
+/// knows the bundle's size.
 ///
-/// Three threads share the work: one decrypts, one decompresses, and this
-/// one parses the archive, hashes and writes the files. Nothing is trusted
-/// until the decrypting side has authenticated the stream's last chunk and
-/// the decompressing side has found nothing after the gzip member.
+/// Nothing is trusted until the stream's last chunk has been authenticated
+/// and nothing was found after the archive: the extraction fails otherwise,
+/// and the caller discards `staging`. Format version 2 inflates its blocks
+/// on every core ([`archive::extract`]); version 1's single gzip member is
+/// read by [`extract_v1`].
 pub fn open_into<R: Read + Send>(
     input: R,
     passphrase: &SecretString,
     staging: &Path,
+    progress: &dyn Progress,
 ) -> Result<Opened> {
+    let mut tally = Tally::new(progress);
+    let input = Counted {
+        inner: input,
+        tally: &mut tally,
+    };
     let (info, reader) = header::open(input, passphrase).map_err(BundleError::from)?;
-    let (ctx, crx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
-    let files = std::thread::scope(|scope| {
-        scope.spawn(move || decrypt(reader, ctx));
-        scope.spawn(move || {
-            let plaintext = ChannelReader {
-                rx: crx,
-                buf: Vec::new(),
-                pos: 0,
-            };
-            decompress(plaintext, tx)
-        });
-        let mut pipe = ChannelReader {
-            rx,
-            buf: Vec::new(),
-            pos: 0,
-        };
-        let files = archive::extract_tar(&mut pipe, staging);
-        // Drain to the end: this surfaces any error the other side found
-        // after the archive's end (bad gzip trailer, damaged or missing last
-        // chunk, plaintext after the gzip member).
-        let drained = std::io::copy(&mut pipe, &mut std::io::sink());
-        match (files, drained) {
-            (Err(e), _) => Err(e),
-            (Ok(_), Err(e)) => Err(ArchiveError::Io(e)),
-            (Ok(f), Ok(_)) => Ok(f),
-        }
-    })
+    let files = match info.version {
+        1 => extract_v1(reader, staging),
+        _ => archive::extract(reader, staging, blocks::default_workers()),
+    }
     .map_err(map_archive)?;
     let manifest_bytes = std::fs::read(staging.join(MANIFEST_PATH)).map_err(|_| {
         BundleError::Manifest(ManifestError::Contents("manifest.yaml is missing".into()))
@@ -1379,10 +1508,44 @@ fn tree_digest(
     Ok(out)
 }
 
-/// The decrypting side of [`open_into`]: gunzips the authenticated stream
-/// into the channel, then checks that the stream ends with the gzip member.
-/// Bytes per message between the threads of [`open_into`].
+/// Bytes per message between the threads of [`extract_v1`].
 const PIECE: usize = 256 * 1024;
+
+/// Extracts a format version 1 payload, one gzip member of the tar archive.
+///
+/// Three threads share the work: one decrypts, one decompresses, and this
+/// one parses the archive, hashes and writes the files. It succeeds only
+/// once the decrypting side has authenticated the stream's last chunk and
+/// the decompressing side has found nothing after the gzip member.
+fn extract_v1<R: Read + Send>(
+    reader: crate::bundle::stream::StreamReader<R>,
+    staging: &Path,
+) -> std::result::Result<Vec<archive::Extracted>, ArchiveError> {
+    let (ctx, crx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || decrypt(reader, ctx));
+        scope.spawn(move || {
+            let plaintext = ChannelReader {
+                rx: crx,
+                buf: Vec::new(),
+                pos: 0,
+            };
+            decompress(plaintext, tx)
+        });
+        let mut pipe = ChannelReader {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+        };
+        let files = archive::extract_tar(&mut pipe, staging)?;
+        // Read to the end: this surfaces any error the other side found
+        // after the archive's end (bad gzip trailer, damaged or missing last
+        // chunk, plaintext after the gzip member).
+        archive::expect_end(&mut pipe)?;
+        Ok(files)
+    })
+}
 
 /// Sends what `reader` yields into `tx`, `PIECE` bytes at a time. On an
 /// error, sends it and returns false; returns false too if the receiver is

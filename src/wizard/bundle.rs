@@ -69,6 +69,7 @@ fn export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
         cx.kdf,
         &plan.path,
         cx.now(),
+        &crate::ops::bundle::NoProgress,
     ) {
         Ok(manifest) => export_summary(&manifest, &plan.path),
         Err(e) => not_exported(&e),
@@ -175,7 +176,11 @@ fn bundle_file(s: &str) -> Result<(), String> {
 fn import(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
     let path = p.input(&Input::new("import-file", "Import from file").validate(bundle_file))?;
     let passphrase = p.password(&Password::new("import-passphrase", "Bundle passphrase"))?;
-    let opened = match cx.ops.open_bundle_file(Path::new(path.trim()), &passphrase) {
+    let opened = match cx.ops.open_bundle_file(
+        Path::new(path.trim()),
+        &passphrase,
+        &crate::ops::bundle::NoProgress,
+    ) {
         Ok(o) => o,
         Err(e) => return Ok(p.note(&refused(&e))?),
     };
