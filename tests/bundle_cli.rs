@@ -596,6 +596,32 @@ fn links_under_files_are_refused_on_export_and_nothing_is_written() {
 }
 
 #[test]
+fn custom_files_differing_only_in_case_are_refused_on_export() {
+    let env = Env::new();
+    std::fs::write(env.root("esa1").join("files/Policy.yaml"), "a").unwrap();
+    std::fs::write(env.root("esa1").join("files/policy.yaml"), "b").unwrap();
+    let out = env.run(
+        "esa1",
+        &[
+            "export",
+            "-c",
+            "files",
+            "--kdf-cost",
+            "test",
+            "-o",
+            "c.tacbundle",
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("differ only in letter case"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!env.dir.path().join("c.tacbundle").exists());
+}
+
+#[test]
 fn a_files_import_killed_between_its_two_renames_is_finished_by_the_next_command() {
     let env = Env::new();
     std::fs::write(env.root("esa1").join("files/new.txt"), "new").unwrap();

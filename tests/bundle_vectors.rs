@@ -148,6 +148,7 @@ vectors! {
     v2_block_too_large => "v2-block-too-large.bundle",
     v2_block_unknown_method => "v2-block-unknown-method.bundle",
     v2_block_wrong_length => "v2-block-wrong-length.bundle",
+    v2_archive_duplicate_in_other_case => "v2-archive-duplicate-case.bundle",
 }
 
 #[test]
@@ -372,6 +373,23 @@ fn write_v2_vectors() {
         PASS,
         &seal_raw(&framed(&tar_with(&refs_of(&altered), |_| {}))),
         "format 2: alice promoted to admin after export",
+    );
+    // The good bundle's users component again, under the same path in
+    // capitals: on a case-insensitive file system, one file.
+    let mut doubled = files.clone();
+    let users = files
+        .iter()
+        .find(|(p, _)| p == "components/users.yaml")
+        .unwrap()
+        .1
+        .clone();
+    doubled.push(("components/USERS.yaml".to_owned(), users));
+    write_vector(
+        "v2-archive-duplicate-case.bundle",
+        "twice",
+        PASS,
+        &seal_raw(&framed(&tar_with(&refs_of(&doubled), |_| {}))),
+        "format 2: components/users.yaml and components/USERS.yaml",
     );
     let tar = tar_with(&refs_of(&files), |_| {});
     let mut after_end = framed(&tar);

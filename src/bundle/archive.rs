@@ -45,8 +45,8 @@ pub enum ArchiveError {
     /// Too many entries or bytes.
     #[error("the bundle is larger than allowed ({0}); refusing it")]
     TooLarge(String),
-    /// The same path twice.
-    #[error("the bundle contains {0:?} twice")]
+    /// The same path twice, letter case aside.
+    #[error("the bundle contains {0:?} twice (paths are compared regardless of letter case)")]
     Duplicate(String),
     /// Something other than zero padding follows the tar archive's end.
     #[error("the bundle holds data after its archive; it was not written by tacctl")]
@@ -323,7 +323,9 @@ fn parse_tar<R: Read>(
         let raw = entry.path()?.into_owned();
         let kind = entry.header().entry_type();
         let rel = safe_path(&raw)?;
-        if !seen.insert(rel.clone()) {
+        // Case-insensitively: on a case-insensitive file system two such
+        // entries would be one file, the second silently replacing the first.
+        if !seen.insert(rel.to_string_lossy().to_lowercase()) {
             return Err(ArchiveError::Duplicate(rel.display().to_string()));
         }
         let target = dest.join(&rel);

@@ -594,6 +594,7 @@ impl Ops {
             return Ok(out);
         }
         let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
+        let mut case_seen = std::collections::HashMap::new();
         for item in walkdir::WalkDir::new(&base)
             .min_depth(1)
             .sort_by_file_name()
@@ -609,6 +610,11 @@ impl Ops {
                     item.path().display()
                 )));
             };
+            if let Some(other) = case_seen.insert(rel.to_lowercase(), rel.to_owned()) {
+                return Err(OpsError::Invalid(format!(
+                    "files/{other} and files/{rel} differ only in letter case, and a bundle may not hold both (an import would refuse it); rename one"
+                )));
+            }
             let meta = item.metadata().map_err(|e| io(std::io::Error::other(e)))?;
             let is_dir = item.file_type().is_dir();
             if !is_dir && !item.file_type().is_file() {
