@@ -18,7 +18,7 @@ use secrecy::SecretString;
 use tacctl::bundle::header::KdfParams;
 use tacctl::cluster::push::{FailureKind, Outcome, Report};
 use tacctl::ops::ExitKind;
-use tacctl::wizard::cluster::{self, Screen};
+use tacctl::wizard::cluster::{self, VerifyScreen};
 use tacctl::wizard::{
     self, Answered, Answers, ClusterHooks, Context, Finish, Given, PromptError, Prompter, Question,
     ScriptedPrompter, WizardError,
@@ -240,9 +240,15 @@ fn the_plan_per_member_declined_changes_nothing_then_credentials_only_where_need
         assert!(n.ops().history().unwrap().is_empty(), "no import recorded");
     }
 
-    // esa2 only, applied; the verifier hook runs by itself afterwards.
+    // esa2 only, applied; the verifier hook runs by itself afterwards,
+    // with this node's administrator token, which esa2 now accepts.
     let verified = Cell::new(0);
-    let verify = |p: &mut dyn Prompter, _: &Context<'_>| -> Result<(), WizardError> {
+    let verify = |p: &mut dyn Prompter,
+                  _: &Context<'_>,
+                  token: Option<&secrecy::SecretString>|
+     -> Result<(), WizardError> {
+        let token = token.expect("the push hands the verifier this node's token");
+        assert!(accepts(&esa2, token));
         verified.set(verified.get() + 1);
         p.note("verifier ran")?;
         Ok(())
@@ -255,7 +261,7 @@ fn the_plan_per_member_declined_changes_nothing_then_credentials_only_where_need
         .secret("cluster-password", ADMIN_PASSWORD)
         .confirm("cluster-apply", true);
     let hooks = ClusterHooks {
-        verify: Some(&verify as &Screen<'_>),
+        verify: Some(&verify as &VerifyScreen<'_>),
         ..hooks()
     };
     let r = pushed(cluster::cluster_export(&mut p, &context(&ops, hooks), false).unwrap());

@@ -66,6 +66,15 @@ impl KdfParams {
         iterations: 3,
         lanes: 4,
     };
+    /// For a passphrase that is itself a random 256-bit key, as the Cluster
+    /// Export Wizard and `export --to` send with each push: stretching such
+    /// a passphrase adds nothing (guessing it is as hard as guessing the
+    /// file key), so one pass over 1 MiB keeps every target's import cheap.
+    pub const RANDOM_PASSPHRASE: KdfParams = KdfParams {
+        memory_kib: 1024,
+        iterations: 1,
+        lanes: 1,
+    };
     /// Cheap parameters for tests only (`export --kdf-cost test`): 8 KiB, 1 pass.
     pub const TEST: KdfParams = KdfParams {
         memory_kib: 8,

@@ -108,9 +108,9 @@ fn describe(r: &Report) -> String {
 pub(super) fn cluster_hooks(timeout: Duration) -> ClusterHooks<'static> {
     ClusterHooks {
         timeout,
-        members: None,
-        status: None,
-        verify: None,
+        members: Some(&super::cluster::members_screen),
+        status: Some(&super::cluster::status_screen),
+        verify: Some(&super::cluster::verify_screen),
     }
 }
 

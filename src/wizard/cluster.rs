@@ -22,6 +22,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::auth::Identity;
+use crate::bundle::header::KdfParams;
 use crate::cluster::client::{Peer, fetch_fingerprint, normalise_url};
 use crate::cluster::push::{
     self, Credentials, DEFAULT_TARGET_TIMEOUT, Login, Payload, Probe, Report, Via,
@@ -89,6 +90,11 @@ pub const VERIFY_HINT: &str =
 /// Appliances Cluster menu.
 pub type Screen<'a> = dyn Fn(&mut dyn Prompter, &Context<'_>) -> Result<()> + 'a;
 
+/// The verifier's screen: with a token, it presents that one token to every
+/// node; without, it asks for credentials and logs in on each.
+pub type VerifyScreen<'a> =
+    dyn Fn(&mut dyn Prompter, &Context<'_>, Option<&SecretString>) -> Result<()> + 'a;
+
 /// What the Trusted Appliances Cluster menu and the push need beyond the
 /// appliance: the per-target timeout and the screens of the cluster
 /// commands (`cluster add/remove/list`, `cluster status`, `verify
@@ -101,8 +107,9 @@ pub struct ClusterHooks<'a> {
     pub members: Option<&'a Screen<'a>>,
     /// Status of every member, with drift.
     pub status: Option<&'a Screen<'a>>,
-    /// The cross-node verifier; it also runs by itself after every push.
-    pub verify: Option<&'a Screen<'a>>,
+    /// The cross-node verifier; it also runs by itself after every push,
+    /// then with this node's administrator token.
+    pub verify: Option<&'a VerifyScreen<'a>>,
 }
 
 impl Default for ClusterHooks<'_> {
@@ -181,7 +188,7 @@ pub fn cluster_menu(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
                 Finish::Nothing(why) => p.note(&why)?,
                 Finish::Pushed(_) | Finish::Declined | Finish::GaveUp => {}
             },
-            Item::Verify => run_verifier(p, cx)?,
+            Item::Verify => run_verifier(p, cx, None)?,
             Item::Back => return Ok(()),
         }
     }
@@ -202,9 +209,13 @@ fn screen(
 /// The cross-node verifier: the one place where `tacctl verify cluster`
 /// plugs in ([`ClusterHooks::verify`]). Runs after every push that left
 /// at least one member with the new configuration, and from the menu.
-fn run_verifier(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+fn run_verifier(
+    p: &mut dyn Prompter,
+    cx: &Context<'_>,
+    token: Option<&SecretString>,
+) -> Result<()> {
     match cx.cluster.verify {
-        Some(verify) => verify(p, cx),
+        Some(verify) => verify(p, cx, token),
         None => Ok(p.note(VERIFY_HINT)?),
     }
 }
@@ -487,7 +498,15 @@ pub fn execute(
         names.join(", "),
         components.join(", ")
     ))?;
-    let payload = Arc::new(Payload::export(cx.ops, &plan.components, cx.kdf, cx.now())?);
+    // The push's passphrase is 32 random bytes: nothing to stretch, so the
+    // cheapest derivation unless the tests' even cheaper one is asked for.
+    let kdf = if cx.kdf == KdfParams::TEST {
+        KdfParams::TEST
+    } else {
+        KdfParams::RANDOM_PASSPHRASE
+    };
+    let payload = Arc::new(Payload::export(cx.ops, &plan.components, kdf, cx.now())?);
+    let verifier_token = own_token.clone();
     let credentials = Credentials {
         own_token,
         login: plan.login.clone(),
@@ -538,7 +557,7 @@ pub fn execute(
     view.finish();
     p.note(&format!("Step 6 of 6: the result.\n{report}"))?;
     if !report.holding().is_empty() {
-        run_verifier(p, cx)?;
+        run_verifier(p, cx, verifier_token.as_ref())?;
     }
     Ok(Finish::Pushed(report))
 }
