@@ -1,11 +1,15 @@
-//! `tacctl demo`: the JWT life cycle of an appliance, and the move of its JWT
-//! configuration to a second appliance, told step by step in a temporary
+//! `tacctl demo`: the JWT life cycle of an appliance (ESA 1), then the
+//! source document's story: ESA 2 and ESA 3 join ESA 1's cluster, refuse its
+//! token, take its Appliances JWT Configuration through the Cluster Export
+//! Wizard, accept and refresh the same token, and the verifier proves every
+//! node accepts every node's token. Told step by step in a temporary
 //! directory that is removed afterwards.
 //!
-//! The administrator's side drives the same operations as the commands
-//! (`ops`); the clients' side talks HTTPS to real `tacctl serve` servers on
-//! loopback ports, pinned to each appliance's certificate, exactly as a
-//! client of the REST API would. Passwords are generated; tokens are never
+//! The first part drives the same operations as the commands (`ops`); the
+//! cluster part runs the real commands (`cluster add`, `cluster status`,
+//! `cluster export`, `verify cluster`) as an administrator would. Clients
+//! talk HTTPS to real `tacctl serve` servers on loopback ports, pinned to
+//! each appliance's certificate, exactly as a client of the REST API would. Passwords are generated; tokens are never
 //! printed whole. It runs unattended in a few seconds.
 
 use std::io::Write;
@@ -13,11 +17,9 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
-use crate::bundle::header::KdfParams;
 use crate::cluster::client::{Client, Peer};
 use crate::component::Role;
 use crate::jwt::{Algorithm, ExpiryUnit};
-use crate::ops::bundle::Kind;
 use crate::ops::{self, InitRequest, Ops};
 
 fn password() -> Result<SecretString> {
@@ -54,7 +56,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
 
     writeln!(
         out,
-        "tacctl demo: the JWT life cycle of one appliance, in {}\n",
+        "tacctl demo: an appliance's JWT life cycle, then a Trusted Appliances Cluster of three sharing it, in {}\n",
         dir.path().display()
     )?;
 
@@ -191,97 +193,214 @@ pub fn run(out: &mut impl Write) -> Result<()> {
 
     writeln!(
         out,
-        "10. ESA 2 joins: it has its own secret, so it refuses ESA 1's token"
+        "10. ESA 2 and ESA 3 are installed in the same cluster and serve their REST API"
     )?;
-    let root2 = dir.path().join("esa2");
-    ops::init(
-        &root2,
-        InitRequest {
-            name: "esa2".into(),
-            cluster_id: Some("demo-cluster".into()),
-            admin_user: "admin".into(),
-            admin_password: admin_pw.clone(),
-        },
-        super::now(),
-    )?;
-    let esa2 = DemoServer::start(&rt, &root2, "esa2")?;
-    let api2 = Client::new(esa2.peer.clone())?;
-    match rt.block_on(api2.appliance(&third)) {
-        Err(e) => writeln!(out, "   ESA 2: {e}\n")?,
-        Ok(_) => anyhow::bail!("ESA 2 accepted a token signed with ESA 1's key before any import"),
+    let mut others = Vec::new();
+    for name in ["esa2", "esa3"] {
+        let root_n = dir.path().join(name);
+        ops::init(
+            &root_n,
+            InitRequest {
+                name: name.into(),
+                cluster_id: Some("demo-cluster".into()),
+                admin_user: "admin".into(),
+                admin_password: admin_pw.clone(),
+            },
+            super::now(),
+        )?;
+        let server = DemoServer::start(&rt, &root_n, name)?;
+        writeln!(
+            out,
+            "   {name}: {} with certificate {}, its own random JWT secret",
+            server.peer.url, server.peer.fingerprint
+        )?;
+        others.push(server);
     }
+    writeln!(out)?;
+    let api2 = Client::new(others[0].peer.clone())?;
+    let api3 = Client::new(others[1].peer.clone())?;
+
+    // The rest runs the real commands, as an administrator would type them;
+    // secrets reach them through their environment, never the command line.
+    let tacctl = Tacctl::new(&root, &admin_pw)?;
+    writeln!(
+        out,
+        "11. ESA 2 and ESA 3 join ESA 1's Trusted Appliances Cluster, their certificates pinned"
+    )?;
+    for s in &others {
+        tacctl.show(
+            out,
+            &[
+                "cluster",
+                "add",
+                &s.peer.name,
+                &s.peer.url,
+                "--fingerprint",
+                &s.peer.fingerprint,
+            ],
+            &[],
+        )?;
+    }
+    writeln!(out)?;
 
     writeln!(
         out,
-        "11. Export the Appliance OS Configuration from ESA 1 with Appliances JWT Configuration ticked"
+        "12. A client logs in on ESA 1 as admin; ESA 2 refuses that token: its JWT configuration differs"
     )?;
-    let passphrase = SecretString::from(hex::encode(&ops::random_bytes(24)?[..]));
-    let kinds = [Kind::Jwt, Kind::Users];
-    let (manifest, bundle) = o.export(
-        &kinds,
-        false,
-        &passphrase,
-        KdfParams::DEFAULT,
-        Vec::new(),
-        super::now(),
-        &crate::ops::bundle::NoProgress,
-    )?;
+    let client_token = rt.block_on(api1.login("admin", &admin_pw))?;
     writeln!(
         out,
-        "   an encrypted bundle of {} bytes: {} from {}, JWT key {}",
-        bundle.len(),
-        manifest
-            .components
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(" and "),
-        manifest.source.name,
-        manifest.jwt_kid
+        "   ESA 1 issued a token, kid {}",
+        kid_of(&client_token)
     )?;
-    let admin2 = rt.block_on(api2.login("admin", &admin_pw))?;
-    let dry = rt.block_on(api2.import(&admin2, bundle.clone(), &passphrase, true, None))?;
-    writeln!(
-        out,
-        "   ESA 2's import plan (POST /api/v1/config/import?dry_run=true):"
-    )?;
-    for c in dry.plan["components"].as_array().into_iter().flatten() {
-        for ch in c["changes"].as_array().into_iter().flatten() {
-            writeln!(
-                out,
-                "     {}: {} {}",
-                c["component"].as_str().unwrap_or("?"),
-                ch["what"].as_str().unwrap_or("?"),
-                ch["detail"].as_str().unwrap_or("")
-            )?;
-        }
+    match rt.block_on(api2.appliance(&client_token)) {
+        Err(e) => writeln!(out, "   {e}\n")?,
+        Ok(_) => anyhow::bail!("ESA 2 accepted a token signed with ESA 1's key before any export"),
     }
-    let applied = rt.block_on(api2.import(&admin2, bundle, &passphrase, false, None))?;
-    let kid2 = applied.outcome.map(|o| o.jwt_kid).unwrap_or_default();
-    writeln!(out, "   imported on ESA 2; its active key is now {kid2}\n")?;
+
+    writeln!(out, "13. tacctl cluster status on ESA 1 names the drift")?;
+    tacctl.show(out, &["cluster", "status"], &[])?;
+    writeln!(out)?;
 
     writeln!(
         out,
-        "12. The same token generated by ESA 1 is applicable on ESA 2"
+        "14. The Cluster Export Wizard, non-interactive: Appliance OS Configuration > Appliances JWT Configuration, to every member"
     )?;
-    let seen = rt.block_on(api2.appliance(&third))?;
+    tacctl.show(
+        out,
+        &[
+            "cluster",
+            "export",
+            "--yes",
+            "--quiet",
+            "-c",
+            "jwt",
+            "--user",
+            "admin",
+            "--password-file",
+            tacctl.password_file(),
+        ],
+        &[],
+    )?;
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "15. The same token generated by ESA 1 is applicable on ESA 2"
+    )?;
+    let seen = rt.block_on(api2.appliance(&client_token))?;
     writeln!(out, "   ESA 2 ({}) accepts it: 200", seen.name)?;
-    let refreshed = rt.block_on(api2.refresh(&third))?;
-    rt.block_on(api1.appliance(&refreshed))?;
+    let refreshed = rt.block_on(api2.refresh(&client_token))?;
     writeln!(
         out,
-        "   ESA 2 refreshes it, and ESA 1 accepts the refreshed token\n"
+        "   ESA 2 refreshes it: a new token, kid {}",
+        kid_of(&refreshed)
     )?;
+    rt.block_on(api1.appliance(&refreshed))?;
+    rt.block_on(api3.appliance(&refreshed))?;
+    writeln!(out, "   ESA 1 and ESA 3 accept the refreshed token")?;
+    rt.block_on(api3.appliance(&third))?;
+    match rt.block_on(api2.refresh(&third)) {
+        Err(e) => writeln!(
+            out,
+            "   alice's token is accepted everywhere too, but only ESA 1 refreshes it: she is a local user of ESA 1, and only the JWT configuration was exported\n     ({e})\n"
+        )?,
+        Ok(_) => anyhow::bail!("ESA 2 refreshed a token of a user it does not have"),
+    }
+
+    writeln!(
+        out,
+        "16. The verifier: every node's token presented to every node"
+    )?;
+    tacctl.show(
+        out,
+        &["verify", "cluster", "--user", "admin"],
+        &[("TACCTL_PASSWORD", &admin_pw)],
+    )?;
+    writeln!(out)?;
 
     esa1.stop(&rt);
-    esa2.stop(&rt);
-    drop(o);
+    for s in others {
+        s.stop(&rt);
+    }
+    drop((o, tacctl));
     dir.close().context("removing the demo directory")?;
     writeln!(
         out,
         "Done: the demo servers were stopped and the appliances removed."
     )?;
     Ok(())
+}
+
+/// This very binary, run as an administrator would run it on ESA 1, its
+/// output shown indented.
+struct Tacctl {
+    exe: std::path::PathBuf,
+    root: std::path::PathBuf,
+    admin_password: SecretString,
+    password_file: tempfile::NamedTempFile,
+    password_path: String,
+}
+
+impl Tacctl {
+    fn new(root: &std::path::Path, admin_password: &SecretString) -> Result<Self> {
+        let exe = std::env::current_exe().context("finding the tacctl binary")?;
+        // The members' administrator password, for the wizard's
+        // --password-file: a 0600 file in the demo's private directory.
+        let mut password_file = tempfile::Builder::new()
+            .prefix(".demo-admin-")
+            .tempfile_in(root.parent().unwrap_or(root))
+            .context("writing the demo's password file")?;
+        std::io::Write::write_all(
+            &mut password_file,
+            admin_password.expose_secret().as_bytes(),
+        )?;
+        let password_path = password_file.path().display().to_string();
+        Ok(Self {
+            exe,
+            root: root.to_path_buf(),
+            admin_password: admin_password.clone(),
+            password_file,
+            password_path,
+        })
+    }
+
+    fn password_file(&self) -> &str {
+        let _ = &self.password_file;
+        &self.password_path
+    }
+
+    /// Runs `tacctl --root ESA1 ARGS`, prints the command and its output.
+    fn show(
+        &self,
+        out: &mut impl Write,
+        args: &[&str],
+        env: &[(&str, &SecretString)],
+    ) -> Result<()> {
+        let shown: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == self.password_path { "FILE" } else { a })
+            .collect();
+        writeln!(out, "   $ tacctl {}", shown.join(" "))?;
+        let mut cmd = std::process::Command::new(&self.exe);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .env("TACCTL_ADMIN_USER", "admin")
+            .env("TACCTL_ADMIN_PASSWORD", self.admin_password.expose_secret())
+            .stdin(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v.expose_secret());
+        }
+        let output = cmd.output().context("running tacctl")?;
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            writeln!(out, "     {line}")?;
+        }
+        for line in String::from_utf8_lossy(&output.stderr).lines() {
+            writeln!(out, "     {line}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A demo appliance's server, running on the demo's runtime.

@@ -457,7 +457,7 @@ async fn refresh(authed: Authed) -> Result<Response, ApiError> {
     };
     match live.refresh(&claims, subject, t) {
         Ok(issued) => Ok(token_response(issued, t)),
-        Err(OpsError::Refresh(e)) => Err(ApiError::Unauthorized(format!("refresh refused: {e}"))),
+        Err(OpsError::Refresh(e)) => Err(ApiError::Unauthorized(e.to_string())),
         Err(e) => Err(ApiError::Internal(e.to_string())),
     }
 }
