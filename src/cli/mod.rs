@@ -79,7 +79,7 @@ enum Command {
     },
     /// The appliance menu on the terminal: Administration > JWT Configuration, Export/Import, Trusted Appliances Cluster
     Wizard,
-    /// Walk through the JWT life cycle and a move of JWT configuration between two appliances
+    /// Walk through the JWT life cycle, then three appliances sharing it through the Cluster Export Wizard
     Demo,
     /// Serve the REST API (HTTPS with the appliance's certificate) until SIGTERM or Ctrl-C
     Serve(serve::ServeArgs),
