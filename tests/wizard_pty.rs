@@ -120,3 +120,40 @@ fn the_jwt_configuration_screens_on_a_terminal() {
     assert_eq!(shown["expiry_unit"], "hours");
     assert_eq!(shown["expiry_seconds"], 45 * 3600);
 }
+
+#[test]
+fn the_trusted_appliances_cluster_menu_lists_members_and_their_status() {
+    let app = TempAppliance::new();
+    let other = TempAppliance::named("esa2", common::CLUSTER_ID);
+    let served = common::server::Served::start(&other.root, &[]);
+    app.cmd()
+        .args(["cluster", "add", "esa2", &served.url, "--fingerprint"])
+        .arg(served.fingerprint.as_deref().unwrap())
+        .assert()
+        .success();
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tacctl"));
+    cmd.arg("--root").arg(&app.root).arg("wizard");
+    for var in ["TACCTL_ROOT", "TACCTL_ADMIN_USER", "TACCTL_ADMIN_PASSWORD"] {
+        cmd.env_remove(var);
+    }
+    let mut s = Screen {
+        p: spawn_command(cmd, TIMEOUT_MS).unwrap(),
+        shown: String::new(),
+    };
+    // Main menu > Trusted Appliances Cluster (third entry).
+    s.at("Exit", &format!("{DOWN}{DOWN}{ENTER}"));
+    s.at("Main menu: Trusted Appliances Cluster", "");
+    // Members: the pinned certificate is listed.
+    s.at("Back", ENTER);
+    s.at(served.fingerprint.as_deref().unwrap(), "");
+    s.at("tacctl cluster add NAME URL", "");
+    // Status: esa2 drifts (its own key and the same cluster id).
+    s.at("Back", &format!("{DOWN}{ENTER}"));
+    s.at("This node: esa1", "");
+    s.at("kid differs", "");
+    // Back, then Exit.
+    s.at("Back", &format!("{DOWN}{DOWN}{DOWN}{DOWN}{ENTER}"));
+    s.at("Exit", &format!("{DOWN}{DOWN}{DOWN}{ENTER}"));
+    s.p.exp_eof().unwrap();
+}
