@@ -7,38 +7,11 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::ADMIN_PASSWORD;
 use common::cluster::{Lab, accepts, served_kid};
-use rexpect::session::{PtySession, spawn_command};
-
-const TIMEOUT_MS: Option<u64> = Some(30_000);
-const ENTER: &str = "\r";
-
-/// A session that keeps everything the terminal showed.
-struct Screen {
-    p: PtySession,
-    shown: String,
-}
-
-impl Screen {
-    /// Waits for `text`, then types `keys` after a pause (a hidden prompt
-    /// turns echo off just after drawing itself).
-    fn at(&mut self, text: &str, keys: &str) {
-        let before = self
-            .p
-            .exp_string(text)
-            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}\nshown so far:\n{}", self.shown));
-        self.shown.push_str(&before);
-        self.shown.push_str(text);
-        if !keys.is_empty() {
-            std::thread::sleep(Duration::from_millis(150));
-            self.p.send(keys).unwrap();
-            self.p.flush().unwrap();
-        }
-    }
-}
+use common::pty::{ENTER, Screen, TIMEOUT_MS};
+use rexpect::session::spawn_command;
 
 #[test]
 fn the_cluster_export_wizard_on_a_terminal() {
@@ -60,10 +33,7 @@ fn the_cluster_export_wizard_on_a_terminal() {
     ] {
         cmd.env_remove(var);
     }
-    let mut s = Screen {
-        p: spawn_command(cmd, TIMEOUT_MS).unwrap(),
-        shown: String::new(),
-    };
+    let mut s = Screen::new(spawn_command(cmd, TIMEOUT_MS).unwrap());
 
     s.at("Cluster Export Wizard", "");
     s.at("User name [admin]", ENTER);

@@ -472,25 +472,11 @@ async fn test_reports_every_step_and_stops_at_the_first_failure() {
     }
 }
 
-/// `ldap set` on a fresh appliance, pointed at `s` with the service account.
-fn configure(app: &common::TempAppliance, s: &Slapd) {
-    let bind_pw = app.file("bind.pw", format!("{}\n", slapd::SERVICE_PASSWORD));
-    app.cmd()
-        .args(["ldap", "set", "--url", &s.url(), "--base-dn", slapd::SUFFIX])
-        .args(["--user-filter", "(uid={username})"])
-        .args(["--bind-dn", slapd::SERVICE_DN, "--bind-password-file"])
-        .arg(&bind_pw)
-        .args(["--api-access-group", slapd::API_GROUP])
-        .args(["--admin-group", slapd::ADMIN_GROUP, "--timeout", "2"])
-        .assert()
-        .success();
-}
-
 #[test]
 fn ldap_test_through_the_binary_prints_each_step_and_exits_by_the_outcome() {
     let mut s = Slapd::start();
     let app = common::TempAppliance::new();
-    configure(&app, &s);
+    slapd::configure(&app, &s);
     let run = |user: &str, pw: &str| {
         let out = app
             .bare()

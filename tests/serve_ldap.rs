@@ -12,19 +12,6 @@ use common::slapd::{self, Slapd};
 use common::*;
 use serde_json::Value;
 
-fn configure(app: &TempAppliance, s: &Slapd) {
-    let bind_pw = app.file("bind.pw", format!("{}\n", slapd::SERVICE_PASSWORD));
-    app.cmd()
-        .args(["ldap", "set", "--url", &s.url(), "--base-dn", slapd::SUFFIX])
-        .args(["--user-filter", "(uid={username})"])
-        .args(["--bind-dn", slapd::SERVICE_DN, "--bind-password-file"])
-        .arg(&bind_pw)
-        .args(["--api-access-group", slapd::API_GROUP])
-        .args(["--admin-group", slapd::ADMIN_GROUP, "--timeout", "2"])
-        .assert()
-        .success();
-}
-
 async fn login(c: &reqwest::Client, url: &str, user: &str, pw: &str) -> (u16, Value) {
     let res = c
         .post(format!("{url}/api/v1/auth/login/token"))
@@ -39,7 +26,7 @@ async fn login(c: &reqwest::Client, url: &str, user: &str, pw: &str) -> (u16, Va
 async fn directory_users_log_in_refresh_and_survive_an_outage() {
     let mut s = Slapd::start();
     let app = TempAppliance::new();
-    configure(&app, &s);
+    slapd::configure(&app, &s);
     let server = Served::start(&app.root, &[]);
     let (c, url) = (server.client(), server.url.clone());
 

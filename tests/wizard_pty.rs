@@ -11,38 +11,10 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
+use common::pty::{DOWN, ENTER, Screen, TIMEOUT_MS, UP};
 use common::{ADMIN_PASSWORD, TempAppliance};
-use rexpect::session::{PtySession, spawn_command};
-
-const TIMEOUT_MS: Option<u64> = Some(30_000);
-const DOWN: &str = "\x1b[B";
-const UP: &str = "\x1b[A";
-const ENTER: &str = "\r";
-
-/// A wizard session that keeps everything the terminal showed.
-struct Screen {
-    p: PtySession,
-    shown: String,
-}
-
-impl Screen {
-    /// Waits for `text`, then types `keys`.
-    fn at(&mut self, text: &str, keys: &str) {
-        let before = self
-            .p
-            .exp_string(text)
-            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}\nshown so far:\n{}", self.shown));
-        self.shown.push_str(&before);
-        self.shown.push_str(text);
-        if !keys.is_empty() {
-            std::thread::sleep(Duration::from_millis(150));
-            self.p.send(keys).unwrap();
-            self.p.flush().unwrap();
-        }
-    }
-}
+use rexpect::session::spawn_command;
 
 #[test]
 fn the_jwt_configuration_screens_on_a_terminal() {
@@ -60,10 +32,7 @@ fn the_jwt_configuration_screens_on_a_terminal() {
     ] {
         cmd.env_remove(var);
     }
-    let mut s = Screen {
-        p: spawn_command(cmd, TIMEOUT_MS).unwrap(),
-        shown: String::new(),
-    };
+    let mut s = Screen::new(spawn_command(cmd, TIMEOUT_MS).unwrap());
 
     // Main menu > Administration > JWT Configuration.
     s.at("Exit", ENTER);
@@ -137,10 +106,7 @@ fn the_trusted_appliances_cluster_menu_lists_members_and_their_status() {
     for var in ["TACCTL_ROOT", "TACCTL_ADMIN_USER", "TACCTL_ADMIN_PASSWORD"] {
         cmd.env_remove(var);
     }
-    let mut s = Screen {
-        p: spawn_command(cmd, TIMEOUT_MS).unwrap(),
-        shown: String::new(),
-    };
+    let mut s = Screen::new(spawn_command(cmd, TIMEOUT_MS).unwrap());
     // Main menu > Trusted Appliances Cluster (third entry).
     s.at("Exit", &format!("{DOWN}{DOWN}{ENTER}"));
     s.at("Main menu: Trusted Appliances Cluster", "");

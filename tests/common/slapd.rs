@@ -348,3 +348,17 @@ fn all_threads_stopped(pid: u32) -> bool {
             .is_some_and(|state| state == "T")
     })
 }
+
+/// `ldap set` on a fresh appliance, pointed at `s` with the service account.
+pub fn configure(app: &super::TempAppliance, s: &Slapd) {
+    let bind_pw = app.file("bind.pw", format!("{}\n", SERVICE_PASSWORD));
+    app.cmd()
+        .args(["ldap", "set", "--url", &s.url(), "--base-dn", SUFFIX])
+        .args(["--user-filter", "(uid={username})"])
+        .args(["--bind-dn", SERVICE_DN, "--bind-password-file"])
+        .arg(&bind_pw)
+        .args(["--api-access-group", API_GROUP])
+        .args(["--admin-group", ADMIN_GROUP, "--timeout", "2"])
+        .assert()
+        .success();
+}
