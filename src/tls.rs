@@ -125,19 +125,39 @@ pub fn server_config(
 /// whatever its names or dates: the administrator compared the fingerprint
 /// when the peer was added, as with an SSH host key. The handshake's
 /// signatures are still checked, so only the holder of the key can answer.
+///
+/// Without a pin ([`PinnedVerifier::first_contact`]) it only learns a new
+/// peer's fingerprint, as SSH shows a new host key: the handshake is refused
+/// once the certificate is seen, so nothing is sent to an unverified peer.
 #[derive(Debug)]
 pub struct PinnedVerifier {
-    fingerprint: String,
+    pin: Option<String>,
+    seen: std::sync::Mutex<Option<String>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl PinnedVerifier {
     /// Pins `fingerprint` (`SHA256:...`).
     pub fn new(fingerprint: &str) -> Self {
+        Self::with_pin(Some(fingerprint.to_owned()))
+    }
+
+    /// Trusts nothing; records what the peer presents.
+    pub fn first_contact() -> Self {
+        Self::with_pin(None)
+    }
+
+    fn with_pin(pin: Option<String>) -> Self {
         Self {
-            fingerprint: fingerprint.to_owned(),
+            pin,
+            seen: std::sync::Mutex::default(),
             algorithms: provider().signature_verification_algorithms,
         }
+    }
+
+    /// The fingerprint the peer presented, once a handshake was tried.
+    pub fn seen(&self) -> Option<String> {
+        self.seen.lock().expect("verifier lock").clone()
     }
 }
 
@@ -151,13 +171,15 @@ impl ServerCertVerifier for PinnedVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let seen = fingerprint_der(end_entity.as_ref());
-        if seen == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint mismatch: the peer presented {seen}, but {} is pinned",
-                self.fingerprint
-            )))
+        *self.seen.lock().expect("verifier lock") = Some(seen.clone());
+        match &self.pin {
+            Some(pin) if *pin == seen => Ok(ServerCertVerified::assertion()),
+            Some(pin) => Err(rustls::Error::General(format!(
+                "certificate fingerprint mismatch: the peer presented {seen}, but {pin} is pinned"
+            ))),
+            None => Err(rustls::Error::General(
+                "certificate recorded for confirmation; not trusted yet".into(),
+            )),
         }
     }
 
@@ -184,82 +206,21 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
-/// Learns a new peer's certificate fingerprint, as SSH shows a new host key:
-/// the handshake is refused after the certificate is seen, so nothing is
-/// ever sent to an unverified peer.
-#[derive(Debug, Default)]
-pub struct FirstContact {
-    seen: std::sync::Mutex<Option<String>>,
-}
-
-impl FirstContact {
-    /// The fingerprint the peer presented, once a handshake was tried.
-    pub fn seen(&self) -> Option<String> {
-        self.seen.lock().expect("first contact lock").clone()
-    }
-}
-
-impl ServerCertVerifier for FirstContact {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.seen.lock().expect("first contact lock") = Some(fingerprint_der(end_entity.as_ref()));
-        Err(rustls::Error::General(
-            "certificate recorded for confirmation; not trusted yet".into(),
-        ))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("not trusted".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("not trusted".into()))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// A client configuration that records the peer's fingerprint in `probe`
-/// and trusts nothing.
-pub fn first_contact_config(probe: Arc<FirstContact>) -> Result<rustls::ClientConfig, TlsError> {
-    Ok(rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(probe)
-        .with_no_client_auth())
-}
-
-/// A client configuration that trusts only the pinned certificate.
-pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig, TlsError> {
+/// A client configuration that trusts what `verifier` trusts.
+pub fn client_config(verifier: Arc<PinnedVerifier>) -> Result<rustls::ClientConfig, TlsError> {
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedVerifier::new(fingerprint)))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// A client configuration that trusts only the pinned certificate.
+pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig, TlsError> {
+    client_config(Arc::new(PinnedVerifier::new(fingerprint)))
 }
 
 #[cfg(test)]

@@ -116,9 +116,9 @@ pub fn normalise_url(url: &str) -> Result<String, ClientError> {
 /// Connects to `url` only to learn its certificate's fingerprint.
 pub async fn fetch_fingerprint(url: &str, timeout: Duration) -> Result<String, ClientError> {
     let url = normalise_url(url)?;
-    let probe = Arc::new(crate::tls::FirstContact::default());
+    let probe = Arc::new(crate::tls::PinnedVerifier::first_contact());
     let client = reqwest::Client::builder()
-        .use_preconfigured_tls(crate::tls::first_contact_config(Arc::clone(&probe))?)
+        .use_preconfigured_tls(crate::tls::client_config(Arc::clone(&probe))?)
         .timeout(timeout)
         .build()
         .map_err(|e| ClientError::Unreachable {
