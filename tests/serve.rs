@@ -430,30 +430,33 @@ async fn json_logs_oversized_headers_and_equal_cost_for_unknown_users() {
     let res = c.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200, "the server is still serving");
 
-    // An unknown user costs the same password check as a known one.
-    let time = |user: &'static str| {
+    // An unknown user costs the same password check as a known one. The
+    // two are timed in turns, so both see the same load from the tests
+    // running beside this one; the best of each is compared. Skipping the
+    // hash would make the unknown user some fifty times faster.
+    let attempt = |user: &'static str| {
         let (c, url) = (c.clone(), url.clone());
         async move {
-            let mut best = Duration::MAX;
-            for _ in 0..3 {
-                let start = Instant::now();
-                let res = c
-                    .post(format!("{url}/api/v1/auth/login/token"))
-                    .form(&[("loginname", user), ("password", "Wrong-password-123")])
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), 401);
-                best = best.min(start.elapsed());
-            }
-            best
+            let start = Instant::now();
+            let res = c
+                .post(format!("{url}/api/v1/auth/login/token"))
+                .form(&[("loginname", user), ("password", "Wrong-password-123")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 401);
+            start.elapsed()
         }
     };
-    let known = time(ADMIN).await;
-    let unknown = time("nobody-here").await;
+    let (mut known, mut unknown) = (Duration::MAX, Duration::MAX);
+    // Four turns each: the fifth failure would block the user name.
+    for _ in 0..4 {
+        known = known.min(attempt(ADMIN).await);
+        unknown = unknown.min(attempt("nobody-here").await);
+    }
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!(
-        (0.5..2.0).contains(&ratio),
+        (0.25..4.0).contains(&ratio),
         "known {known:?}, unknown {unknown:?}: user names can be probed by timing"
     );
 

@@ -195,6 +195,20 @@ mod tests {
     }
 
     #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let real = hash_password(&SecretString::from("Correct-horse-1")).unwrap();
+        let params = |phc: &str| {
+            let hash = argon2::PasswordHash::new(phc).unwrap();
+            (
+                hash.algorithm.to_string(),
+                hash.version,
+                hash.params.to_string(),
+            )
+        };
+        assert_eq!(params(dummy_hash()), params(&real));
+    }
+
+    #[test]
     fn short_passwords_are_refused() {
         assert_eq!(
             hash_password(&SecretString::from("short")),
