@@ -6,6 +6,7 @@
 //! README for the layering.
 
 pub mod appliance;
+pub mod argon;
 pub mod auth;
 pub mod bundle;
 pub mod cli;

@@ -12,7 +12,7 @@ pub mod ldap;
 use std::sync::OnceLock;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::component::{Role, User, Users};
@@ -78,10 +78,16 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// Runs one password check against the dummy hash, so that the first login
+/// after a server starts costs no more than any other: the dummy hash is
+/// made and a password check's working memory is ready in the pool (see
+/// [`crate::argon`]).
+pub fn warm_up() {
+    let _ = verify_hash(&SecretString::from("warm-up"), dummy_hash());
+}
+
 fn verify_hash(password: &SecretString, phc: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.expose_secret().as_bytes(), phc)
-        .is_ok()
+    crate::argon::verify(password.expose_secret().as_bytes(), phc)
 }
 
 /// The appliance's local users.

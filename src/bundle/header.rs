@@ -107,9 +107,13 @@ impl KdfParams {
         let argon =
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut kek = Zeroizing::new([0u8; 32]);
-        argon
-            .hash_password_into(passphrase.expose_secret().as_bytes(), salt, kek.as_mut())
-            .map_err(|e| HeaderError::Kdf(e.to_string()))?;
+        crate::argon::hash_into(
+            &argon,
+            passphrase.expose_secret().as_bytes(),
+            salt,
+            kek.as_mut(),
+        )
+        .map_err(|e| HeaderError::Kdf(e.to_string()))?;
         Ok(kek)
     }
 }

@@ -303,9 +303,12 @@ pub async fn serve(
     }
     let root = root.to_path_buf();
     let opts = options.clone();
-    let state = tokio::task::spawn_blocking(move || AppState::new(&root, opts))
-        .await
-        .map_err(|e| ServerError::Io(std::io::Error::other(e)))??;
+    let state = tokio::task::spawn_blocking(move || {
+        crate::auth::warm_up();
+        AppState::new(&root, opts)
+    })
+    .await
+    .map_err(|e| ServerError::Io(std::io::Error::other(e)))??;
     let listener =
         std::net::TcpListener::bind(options.listen).map_err(|source| ServerError::Listen {
             addr: options.listen,

@@ -1,0 +1,164 @@
+//! Argon2 with reused working memory: password checks and key derivations.
+//!
+//! The argon2 crate allocates its working memory (19 MiB for a password
+//! check, 1 to 64 MiB for a bundle's key) afresh for every call, and the
+//! kernel then faults in and zeroes every page of it: measured on a login,
+//! that page clearing cost more CPU than Argon2 itself. Here the memory is
+//! kept in a small pool and handed to `hash_password_into_with_memory`, so a
+//! busy server reuses a few warm buffers. Argon2 overwrites every block
+//! before reading it, so a reused buffer gives the same output as a fresh
+//! one (tested below against the crate's own functions). At most
+//! [`MAX_POOLED`] buffers of at most [`MAX_POOLED_BYTES`] each are kept;
+//! larger ones (a file bundle's 64 MiB key derivation) are freed at once.
+
+use std::sync::Mutex;
+
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+/// How many buffers the pool keeps: one per password check that may run at
+/// once on a small appliance, with room to spare.
+pub const MAX_POOLED: usize = 4;
+
+/// The largest buffer the pool keeps, bytes.
+pub const MAX_POOLED_BYTES: usize = 32 << 20;
+
+static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn take(blocks: usize) -> Vec<Block> {
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    let best = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.len() >= blocks)
+        .min_by_key(|(_, b)| b.len())
+        .map(|(i, _)| i);
+    match best {
+        Some(i) => pool.swap_remove(i),
+        None => vec![Block::new(); blocks],
+    }
+}
+
+fn give_back(buffer: Vec<Block>) {
+    if buffer.len() * size_of::<Block>() > MAX_POOLED_BYTES {
+        return;
+    }
+    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < MAX_POOLED {
+        pool.push(buffer);
+    } else if let Some(smallest) = pool.iter_mut().min_by_key(|b| b.len())
+        && smallest.len() < buffer.len()
+    {
+        *smallest = buffer;
+    }
+}
+
+/// `argon.hash_password_into(password, salt, out)`, in pooled memory.
+pub fn hash_into(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    let blocks = argon.params().block_count();
+    let mut buffer = take(blocks);
+    let result = argon.hash_password_into_with_memory(password, salt, out, &mut buffer[..blocks]);
+    give_back(buffer);
+    result
+}
+
+/// Whether `password` matches the Argon2 PHC string `phc`, compared in
+/// constant time. A string that does not parse, or names another
+/// algorithm, never matches.
+pub fn verify(password: &[u8], phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params);
+    let mut computed = zeroize::Zeroizing::new(vec![0u8; expected.len()]);
+    if hash_into(&argon, password, salt, &mut computed).is_err() {
+        return false;
+    }
+    Output::new(&computed).is_ok_and(|computed| computed == *expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    use super::*;
+
+    fn small(m: u32) -> Argon2<'static> {
+        Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(m, 2, 1, Some(32)).unwrap(),
+        )
+    }
+
+    #[test]
+    fn pooled_memory_gives_the_crates_own_output_whatever_was_in_it() {
+        // Larger buffer first, so the smaller derivation reuses dirty memory.
+        for m in [64, 32, 64, 16] {
+            let argon = small(m);
+            let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
+            hash_into(&argon, b"password", b"saltsaltsalt", &mut ours).unwrap();
+            argon
+                .hash_password_into(b"password", b"saltsaltsalt", &mut theirs)
+                .unwrap();
+            assert_eq!(ours, theirs, "m = {m}");
+        }
+    }
+
+    #[test]
+    fn verify_agrees_with_the_crate() {
+        let argon = small(32);
+        let phc = argon.hash_password(b"right password").unwrap().to_string();
+        assert!(
+            argon
+                .verify_password(b"right password", phc.as_str())
+                .is_ok()
+        );
+        assert!(verify(b"right password", &phc));
+        assert!(!verify(b"wrong password", &phc));
+        assert!(!verify(b"right password", "not a hash"));
+        assert!(!verify(
+            b"right password",
+            &phc.replace("argon2id", "argon2x")
+        ));
+        // A hash of another length is checked at its own length.
+        let short = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(16, 1, 1, Some(16)).unwrap(),
+        );
+        let phc = short.hash_password(b"pw-short").unwrap().to_string();
+        assert!(verify(b"pw-short", &phc));
+        assert!(!verify(b"pw-shorT", &phc));
+    }
+
+    #[test]
+    fn the_pool_keeps_a_few_small_buffers_only() {
+        let big = MAX_POOLED_BYTES / size_of::<Block>() + 1;
+        give_back(vec![Block::new(); big]);
+        for _ in 0..MAX_POOLED + 2 {
+            give_back(vec![Block::new(); 8]);
+        }
+        let pool = POOL.lock().unwrap();
+        assert!(pool.len() <= MAX_POOLED);
+        assert!(pool.iter().all(|b| b.len() < big));
+    }
+}
