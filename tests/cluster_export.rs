@@ -71,6 +71,14 @@ fn two_members_take_the_jwt_configuration_while_the_down_one_fails() {
         assert_eq!(m["kid"], kid1.as_str());
         assert!(m["snapshot"].is_string());
     }
+    // The probe asked once whether esa2 takes esa1's token; the push went
+    // on from its answer, and on its connection.
+    let log = esa2.served.as_ref().unwrap().log();
+    let asked = log
+        .lines()
+        .filter(|l| l.contains("path=/api/v1/jwt "))
+        .count();
+    assert_eq!(asked, 1, "{log}");
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
         stderr.contains("the push failed on 1 of 3 targets (esa4)")

@@ -187,6 +187,20 @@ impl Client {
         &self.peer
     }
 
+    /// This client's connections, for `peer` under its own name, when it is
+    /// the same URL with the same pinned certificate; otherwise `None`.
+    pub fn reuse_for(&self, peer: &Peer) -> Option<Self> {
+        let same = normalise_url(&peer.url).is_ok_and(|url| url == self.peer.url)
+            && peer.fingerprint == self.peer.fingerprint;
+        same.then(|| Self {
+            peer: Peer {
+                url: self.peer.url.clone(),
+                ..peer.clone()
+            },
+            http: self.http.clone(),
+        })
+    }
+
     fn transport(&self, e: reqwest::Error) -> ClientError {
         let text = format!("{e:?}");
         if let Some(i) = text.find("certificate fingerprint mismatch: the peer presented ") {
@@ -339,5 +353,47 @@ impl Client {
             .send()
             .await;
         Ok(self.answer(res).await?.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FP: &str = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+
+    fn peer(name: &str, url: &str, fingerprint: &str) -> Peer {
+        Peer {
+            name: name.into(),
+            url: url.into(),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    #[test]
+    fn a_client_is_reused_only_for_the_same_url_and_certificate() {
+        let probed =
+            Client::new(peer("https://10.0.0.2:8443", "https://10.0.0.2:8443", FP)).unwrap();
+        let named = probed
+            .reuse_for(&peer("esa2", "https://10.0.0.2:8443/", FP))
+            .expect("the same URL and certificate");
+        assert_eq!(named.peer().name, "esa2");
+        assert_eq!(named.peer().url, "https://10.0.0.2:8443");
+        let other_fp = FP.replace("47DEQ", "57DEQ");
+        assert!(
+            probed
+                .reuse_for(&peer("esa2", "https://10.0.0.2:8443", &other_fp))
+                .is_none()
+        );
+        assert!(
+            probed
+                .reuse_for(&peer("esa3", "https://10.0.0.3:8443", FP))
+                .is_none()
+        );
+        assert!(
+            probed
+                .reuse_for(&peer("esa2", "http://10.0.0.2:8443", FP))
+                .is_none()
+        );
     }
 }

@@ -303,6 +303,44 @@ pub struct Probe {
     /// Whether it accepts this node's own token for administration;
     /// `None` when that could not be asked.
     pub accepts_own_token: Option<bool>,
+    /// The connection the probe used, for the push to reuse.
+    client: Option<Client>,
+}
+
+/// A target of a push, with what a [`probe`] learnt of it: its open
+/// connection, reused so that the push does not open another (a TLS
+/// handshake on both ends), and whether it took this node's token, so that
+/// the push does not ask again.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The target.
+    pub peer: Peer,
+    client: Option<Client>,
+    accepts_own_token: Option<bool>,
+}
+
+impl Target {
+    /// A target the push knows nothing about yet.
+    pub fn new(peer: Peer) -> Self {
+        Self {
+            peer,
+            client: None,
+            accepts_own_token: None,
+        }
+    }
+
+    /// A target as `probe` found it. A probe of another URL or certificate
+    /// is ignored.
+    pub fn probed(peer: Peer, probe: &Probe) -> Self {
+        match probe.client.as_ref().and_then(|c| c.reuse_for(&peer)) {
+            Some(c) => Self {
+                client: Some(c),
+                accepts_own_token: probe.accepts_own_token,
+                peer,
+            },
+            None => Self::new(peer),
+        }
+    }
 }
 
 /// Asks every target, in parallel, for its node information and whether
@@ -325,6 +363,7 @@ pub async fn probe(
                             return Probe {
                                 node: Err(Failure::client(e, FailureKind::Error)),
                                 accepts_own_token: None,
+                                client: None,
                             };
                         }
                     };
@@ -343,6 +382,7 @@ pub async fn probe(
                         _ => None,
                     };
                     Probe {
+                        client: node.is_ok().then(|| client.clone()),
                         node,
                         accepts_own_token: accepts,
                     }
@@ -352,6 +392,7 @@ pub async fn probe(
                     .unwrap_or_else(|_| Probe {
                         node: Err(timed_out(timeout)),
                         accepts_own_token: None,
+                        client: None,
                     })
             })
         })
@@ -364,6 +405,7 @@ pub async fn probe(
                 format!("the check stopped: {e}"),
             )),
             accepts_own_token: None,
+            client: None,
         }));
     }
     out
@@ -407,7 +449,7 @@ pub struct Attempt {
 
 /// Signs in on every target and asks each for a dry run, in parallel.
 pub async fn prepare(
-    targets: &[Peer],
+    targets: &[Target],
     credentials: &Credentials,
     payload: &Arc<Payload>,
     timeout: Duration,
@@ -417,12 +459,12 @@ pub async fn prepare(
     let tasks: Vec<_> = targets
         .iter()
         .enumerate()
-        .map(|(i, peer)| {
-            let (peer, credentials) = (peer.clone(), Arc::clone(&credentials));
+        .map(|(i, target)| {
+            let (target, credentials) = (target.clone(), Arc::clone(&credentials));
             let (payload, progress) = (Arc::clone(payload), Arc::clone(progress));
             tokio::spawn(async move {
                 progress(i, &Stage::SigningIn);
-                let run = prepare_one(peer, &credentials, &payload, timeout, i, &progress);
+                let run = prepare_one(target, &credentials, &payload, timeout, i, &progress);
                 let state = tokio::time::timeout(timeout, run)
                     .await
                     .unwrap_or_else(|_| Err(timed_out(timeout)));
@@ -440,12 +482,12 @@ pub async fn prepare(
         })
         .collect();
     let mut out = Vec::with_capacity(tasks.len());
-    for (t, peer) in tasks.into_iter().zip(targets) {
+    for (t, target) in tasks.into_iter().zip(targets) {
         let state = t
             .await
             .unwrap_or_else(|e| Err(Failure::new(FailureKind::Error, format!("stopped: {e}"))));
         out.push(Attempt {
-            peer: peer.clone(),
+            peer: target.peer.clone(),
             state,
         });
     }
@@ -453,17 +495,20 @@ pub async fn prepare(
 }
 
 async fn prepare_one(
-    peer: Peer,
+    target: Target,
     credentials: &Credentials,
     payload: &Payload,
     timeout: Duration,
     i: usize,
     progress: &Progress,
 ) -> Result<Prepared, Failure> {
-    let name = peer.name.clone();
-    let client =
-        Client::with_timeout(peer, timeout).map_err(|e| Failure::client(e, FailureKind::Error))?;
-    let (token, via) = sign_in(&client, &name, credentials).await?;
+    let name = target.peer.name.clone();
+    let client = match target.client {
+        Some(c) => c,
+        None => Client::with_timeout(target.peer, timeout)
+            .map_err(|e| Failure::client(e, FailureKind::Error))?,
+    };
+    let (token, via) = sign_in(&client, &name, credentials, target.accepts_own_token).await?;
     progress(i, &Stage::Planning);
     let answer = client
         .import(
@@ -490,19 +535,27 @@ async fn prepare_one(
 }
 
 /// This node's token where the target accepts it for administration,
-/// else a login with the credentials given.
+/// else a login with the credentials given. `accepts_own_token` is what a
+/// probe already found out, so it is not asked again.
 async fn sign_in(
     client: &Client,
     name: &str,
     credentials: &Credentials,
+    accepts_own_token: Option<bool>,
 ) -> Result<(SecretString, Via), Failure> {
     if let Some(own) = &credentials.own_token {
-        match client.jwt_settings(own).await {
-            Ok(_) => return Ok((own.clone(), Via::OwnToken)),
-            Err(ClientError::Refused {
-                status: 401 | 403, ..
-            }) => {}
-            Err(e) => return Err(Failure::client(e, FailureKind::Error)),
+        let accepts = match accepts_own_token {
+            Some(known) => Ok(known),
+            None => match client.jwt_settings(own).await {
+                Ok(_) => Ok(true),
+                Err(ClientError::Refused {
+                    status: 401 | 403, ..
+                }) => Ok(false),
+                Err(e) => Err(Failure::client(e, FailureKind::Error)),
+            },
+        };
+        if accepts? {
+            return Ok((own.clone(), Via::OwnToken));
         }
     }
     let Some(login) = &credentials.login else {

@@ -25,7 +25,7 @@ use crate::auth::Identity;
 use crate::bundle::header::KdfParams;
 use crate::cluster::client::{Peer, fetch_fingerprint, normalise_url};
 use crate::cluster::push::{
-    self, Credentials, DEFAULT_TARGET_TIMEOUT, Login, Payload, Probe, Report, Via,
+    self, Credentials, DEFAULT_TARGET_TIMEOUT, Login, Payload, Probe, Report, Target, Via,
 };
 use crate::ops::OpsError;
 use crate::ops::bundle::Kind;
@@ -220,6 +220,16 @@ fn run_verifier(
     }
 }
 
+/// The runtime a push runs on from its probe to its end, and the targets as
+/// the probe found them. The connections the probe opened serve the dry run
+/// and the import too; a connection cannot outlive the runtime that opened
+/// it, hence one runtime for the whole push.
+struct Reach {
+    rt: tokio::runtime::Runtime,
+    /// One per target of the plan, in its order.
+    probed: Vec<Target>,
+}
+
 /// A runtime for the pushes' network calls, on this thread.
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -262,7 +272,8 @@ pub fn cluster_export(p: &mut dyn Prompter, cx: &Context<'_>, retry_root: bool) 
         })
         .collect();
     let token = own_token(cx, &id)?;
-    let probes = runtime()?.block_on(push::probe(&targets, Some(&token), cx.cluster.timeout));
+    let rt = runtime()?;
+    let probes = rt.block_on(push::probe(&targets, Some(&token), cx.cluster.timeout));
     let kid = cx.ops.status()?.jwt_kid;
     let chosen = ask_members(p, &targets, &probes, &kid)?;
     if chosen.is_empty() {
@@ -276,7 +287,11 @@ pub fn cluster_export(p: &mut dyn Prompter, cx: &Context<'_>, retry_root: bool) 
         targets: chosen.iter().map(|&i| targets[i].clone()).collect(),
         login,
     };
-    execute(p, cx, &plan, Some(token))
+    let probed = chosen
+        .iter()
+        .map(|&i| Target::probed(targets[i].clone(), &probes[i]))
+        .collect();
+    execute(p, cx, &plan, Some(token), Reach { rt, probed })
 }
 
 /// `tacctl export --to URL`: one appliance that is not a member, through
@@ -324,7 +339,8 @@ pub fn export_to(
         fingerprint,
     };
     let token = own_token(cx, &id)?;
-    let probes = runtime()?.block_on(push::probe(
+    let rt = runtime()?;
+    let probes = rt.block_on(push::probe(
         std::slice::from_ref(&target),
         Some(&token),
         cx.cluster.timeout,
@@ -334,12 +350,13 @@ pub fn export_to(
     }
     let targets = vec![target];
     let login = ask_credentials(p, &id, &[0], &targets, &probes)?;
+    let probed = vec![Target::probed(targets[0].clone(), &probes[0])];
     let plan = ClusterExportPlan {
         components,
         targets,
         login,
     };
-    execute(p, cx, &plan, Some(token))
+    execute(p, cx, &plan, Some(token), Reach { rt, probed })
 }
 
 /// Step 1: the components, grouped under "Appliance OS Configuration" as
@@ -483,13 +500,15 @@ fn ask_credentials(
 /// the parallel push with progress, the result table, then the verifier.
 /// `own_token` is this node's administrator token, tried first on every
 /// target.
-pub fn execute(
+fn execute(
     p: &mut dyn Prompter,
     cx: &Context<'_>,
     plan: &ClusterExportPlan,
     own_token: Option<SecretString>,
+    reach: Reach,
 ) -> Result<Finish> {
-    let rt = runtime()?;
+    let Reach { rt, probed } = reach;
+    debug_assert_eq!(probed.len(), plan.targets.len());
     let timeout = cx.cluster.timeout;
     let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
     let components: Vec<&str> = plan.components.iter().map(|k| k.label()).collect();
@@ -513,7 +532,7 @@ pub fn execute(
     };
     let view = p.progress(&names);
     let attempts = rt.block_on(push::prepare(
-        &plan.targets,
+        &probed,
         &credentials,
         &payload,
         timeout,
