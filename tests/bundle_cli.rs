@@ -183,6 +183,32 @@ fn all_components_round_trip_and_reimport_is_unchanged() {
     let env = Env::new();
     env.add_user("esa1", "bob", "bob-password-12");
     let bundle = env.export("esa1", &["--all"], "all.tacbundle");
+    // The manifest lists every component in bundle order, each with its scope.
+    let inspect = env.json("esa2", &["inspect", bundle.to_str().unwrap(), "--json"]);
+    let listed: Vec<(String, String)> = inspect["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["scope"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = tacctl::ops::bundle::Kind::all()
+        .into_iter()
+        .filter(|k| *k != tacctl::ops::bundle::Kind::Ldap)
+        .map(|k| {
+            let scope = if k == tacctl::ops::bundle::Kind::Tls {
+                "node"
+            } else {
+                "cluster"
+            };
+            (k.name().to_owned(), scope.to_owned())
+        })
+        .collect();
+    assert_eq!(listed, expected);
     env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
     assert_eq!(
         env.json("esa1", &["user", "list", "--json"]),
@@ -463,7 +489,7 @@ fn committed_bundle_imports(name: &str, version: u8) {
     )
     .unwrap();
     let now = claims.iat + 120;
-    let kinds = tacctl::ops::bundle::Kind::ALL;
+    let kinds = tacctl::ops::bundle::Kind::all();
     ops.apply(&opened, &kinds, false, now).unwrap();
     let token = std::fs::read_to_string(fixture.join("appliances/v1.token")).unwrap();
     // The token was issued for the fixture's cluster; this node is in c1, so

@@ -140,7 +140,7 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
 
 fn kinds(names: &[String], all_if_empty: bool) -> Result<Vec<Kind>> {
     if names.is_empty() && all_if_empty {
-        return Ok(Kind::ALL.to_vec());
+        return Ok(Kind::all());
     }
     let mut out = Vec::new();
     for n in names {

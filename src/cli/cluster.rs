@@ -530,7 +530,7 @@ fn verify_token(root: &Path, a: VerifyTokenArgs, out: &mut impl Write) -> Result
             staging.path(),
             &crate::ops::bundle::NoProgress,
         )?;
-        let jwt = opened.jwt.as_ref().ok_or(ClusterError::NoJwtInBundle)?;
+        let jwt = opened.jwt().ok_or(ClusterError::NoJwtInBundle)?;
         let source = &opened.manifest.source;
         let (keys, policy) = verify::bundle_policy(jwt, &source.cluster_id)?;
         let by = format!(

@@ -24,93 +24,11 @@ use crate::bundle::manifest::{
     ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, ManifestError, Source,
 };
 use crate::bundle::stream::payload_error;
-use crate::component::{
-    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, LdapExport, SealedKey,
-    SecretBase64, Stored, StoredRetiredKey, TlsExport, Users,
-};
-use crate::jwt::{self, Claims, JwtKey, Policy};
+use crate::component::{self, JwtExport, JwtSettings, Stored};
+use crate::jwt::{self, Claims, Policy};
 
-/// The components a bundle can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// "Appliances JWT Configuration".
-    Jwt,
-    /// Local users.
-    Users,
-    /// External LDAP settings, the bind password included.
-    Ldap,
-    /// DNS, NTP, syslog; and the host name, which is node-local.
-    Network,
-    /// The API server's certificate and key: node-local.
-    Tls,
-    /// Custom files: everything under the appliance's `files/` directory.
-    Files,
-}
-
-/// The directory of custom files under the appliance root.
-pub const FILES_DIR: &str = "files";
-
-impl Kind {
-    /// Every kind, in bundle order.
-    pub const ALL: [Kind; 6] = [
-        Kind::Jwt,
-        Kind::Users,
-        Kind::Ldap,
-        Kind::Network,
-        Kind::Tls,
-        Kind::Files,
-    ];
-
-    /// The name used in `-c` and manifests.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Jwt => "jwt",
-            Kind::Users => "users",
-            Kind::Ldap => "ldap",
-            Kind::Network => "network",
-            Kind::Tls => "tls",
-            Kind::Files => "files",
-        }
-    }
-
-    /// What the export screen calls it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Kind::Jwt => "Appliances JWT Configuration",
-            Kind::Users => "Local users",
-            Kind::Ldap => "LDAP settings",
-            Kind::Network => "Network settings",
-            Kind::Tls => "TLS certificate (node-local)",
-            Kind::Files => "Custom files",
-        }
-    }
-
-    fn path(self) -> &'static str {
-        match self {
-            Kind::Jwt => JwtExport::FILE,
-            Kind::Users => "components/users.yaml",
-            Kind::Ldap => LdapExport::FILE,
-            Kind::Network => "components/network.yaml",
-            Kind::Tls => TlsExport::FILE,
-            Kind::Files => FILES_DIR,
-        }
-    }
-
-    /// Parses a component name.
-    pub fn parse(s: &str) -> Result<Kind, OpsError> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.name() == s.trim())
-            .ok_or_else(|| {
-                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                OpsError::Invalid(format!(
-                    "unknown component {s:?}; choose from {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
+use super::parts::{Applied, ExportCx, Exported, ImportCx, Listed, Staged};
+pub use super::parts::{FILES_DIR, Kind};
 
 /// Where a long export or import reports how far it has got, in bytes. The
 /// command line draws a progress bar with it; this layer never touches the
@@ -179,17 +97,6 @@ impl<R: Read> Read for Counted<'_, '_, R> {
     }
 }
 
-/// One entry under `files/`, as listed before an export.
-struct Listed {
-    /// Path in the archive (`files/...`).
-    path: String,
-    /// Where it is.
-    source: std::path::PathBuf,
-    is_dir: bool,
-    mode: u32,
-    size: u64,
-}
-
 /// Why a bundle operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -226,54 +133,14 @@ fn map_archive(e: ArchiveError) -> BundleError {
     BundleError::Archive(e)
 }
 
-fn export_jwt(ops: &Ops, s: &JwtSettings, now: u64) -> Result<JwtExport> {
-    let keys = ops.app.keyset(s, now)?;
-    let key = |k: &JwtKey, created_at| ExportedKey {
-        kid: k.kid().to_owned(),
-        secret: SecretBase64::encode(k.expose_secret()),
-        created_at,
-    };
-    Ok(JwtExport {
-        version: component::FORMAT_VERSION,
-        algorithm: s.algorithm,
-        expiry_value: s.expiry_value,
-        expiry_unit: s.expiry_unit,
-        max_session_seconds: s.max_session_seconds,
-        active_key: key(keys.active(), s.active_key.created_at),
-        previous_keys: s
-            .previous_keys
-            .iter()
-            .filter(|r| r.accept_until >= now)
-            .filter_map(|r| {
-                let k = keys.previous().iter().find(|k| k.key.kid() == r.key.kid)?;
-                Some(ExportedRetiredKey {
-                    key: key(&k.key, r.key.created_at),
-                    retired_at: r.retired_at,
-                    accept_until: r.accept_until,
-                })
-            })
-            .collect(),
-    })
-}
-
 /// A bundle opened and checked, not yet applied.
 pub struct Opened {
     /// The manifest.
     pub manifest: Manifest,
     /// The header's KDF parameters.
     pub kdf: KdfParams,
-    /// The JWT component, when present.
-    pub jwt: Option<JwtExport>,
-    /// The users component, when present.
-    pub users: Option<Users>,
-    /// The LDAP component, when present.
-    pub ldap: Option<LdapExport>,
-    /// The network component, when present.
-    pub network: Option<component::Network>,
-    /// The TLS component, when present.
-    pub tls: Option<TlsExport>,
-    /// The staged tree of custom files, when present.
-    pub files: Option<std::path::PathBuf>,
+    /// Each component the bundle carries, as its part read it, in bundle order.
+    staged: Vec<(Kind, Staged)>,
     /// The staging directory, when this value owns it: the staged custom
     /// files must outlive the plan and the apply that read them.
     staging: Option<tempfile::TempDir>,
@@ -282,10 +149,15 @@ pub struct Opened {
 impl Opened {
     /// The components the bundle carries, in bundle order.
     pub fn kinds(&self) -> Vec<Kind> {
-        Kind::ALL
-            .into_iter()
-            .filter(|k| self.manifest.component(k.name()).is_some())
-            .collect()
+        self.staged.iter().map(|(k, _)| *k).collect()
+    }
+
+    /// The JWT configuration the bundle carries, when it carries one.
+    pub fn jwt(&self) -> Option<&JwtExport> {
+        self.staged
+            .iter()
+            .find(|(k, _)| *k == Kind::Jwt)
+            .and_then(|(_, s)| s.downcast_ref())
     }
 }
 
@@ -310,7 +182,7 @@ pub struct ComponentPlan {
 }
 
 impl ComponentPlan {
-    fn new(component: &str, changes: Vec<Change>) -> Self {
+    pub(crate) fn new(component: &str, changes: Vec<Change>) -> Self {
         let status = if changes.is_empty() {
             "unchanged"
         } else {
@@ -465,61 +337,21 @@ impl Ops {
         let _lock = self.app.lock(self.lock_timeout)?;
         let node = self.app.node()?;
         let settings = self.app.jwt_settings()?;
-        let mut texts: Vec<(Kind, zeroize::Zeroizing<String>)> = Vec::new();
-        for kind in kinds {
-            let text = match kind {
-                Kind::Jwt => component::render(&export_jwt(self, &settings, now)?)?,
-                Kind::Users => component::render(&self.app.users()?)?,
-                Kind::Ldap => {
-                    let Some(l) = self.app.ldap()? else {
-                        return Err(OpsError::Invalid(
-                            "LDAP is not configured on this appliance; configure it with `tacctl ldap set` or leave ldap out of -c".into(),
-                        ));
-                    };
-                    let bind_password = l
-                        .bind_password_sealed
-                        .as_deref()
-                        .map(|s| {
-                            self.app
-                                .open_ldap_password(s)
-                                .map(|p| SecretBase64::encode(&p))
-                        })
-                        .transpose()?;
-                    component::render(&LdapExport {
-                        version: component::FORMAT_VERSION,
-                        common: l.common,
-                        bind_password,
-                    })?
-                }
-                Kind::Tls => {
-                    if !include_node_local {
-                        return Err(OpsError::Invalid(
-                            "tls is node-local: it goes only into full backups (--all) or with --include-node-local".into(),
-                        ));
-                    }
-                    let Some(t) = self.app.tls()? else {
-                        return Err(OpsError::Invalid(
-                            "no TLS certificate is installed; install one with `tacctl tls set` or leave tls out of -c".into(),
-                        ));
-                    };
-                    let key = self.app.open_tls_key(&t.key_sealed)?;
-                    component::render(&TlsExport {
-                        version: component::FORMAT_VERSION,
-                        cert_pem: t.cert_pem,
-                        key: SecretBase64::encode(&key),
-                    })?
-                }
-                Kind::Network => {
-                    let mut n = self.app.network()?;
-                    if !include_node_local {
-                        n.hostname = None;
-                    }
-                    component::render(&n)?
-                }
-                Kind::Files => continue,
-            };
-            texts.push((*kind, zeroize::Zeroizing::new(text)));
-        }
+        let cx = ExportCx {
+            ops: self,
+            include_node_local,
+            now,
+        };
+        // Every part's content first (a tree only listed), so that anything
+        // that cannot be exported is refused before the key derivation and
+        // the progress has its total.
+        let mut kinds = kinds.to_vec();
+        kinds.sort();
+        kinds.dedup();
+        let exported: Vec<(Kind, Exported)> = kinds
+            .iter()
+            .map(|k| Ok((*k, k.part().export(&cx)?)))
+            .collect::<Result<_>>()?;
         let keys = self.app.keyset(&settings, now)?;
         let policy = self.policy(&settings, &node);
         let proof = Claims {
@@ -534,34 +366,49 @@ impl Ops {
             auth_time: now,
         };
         let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
-        // Listed before the key derivation, so a link under files/ is
-        // refused at once and the progress has its total.
-        let listing = if kinds.contains(&Kind::Files) {
-            Some(self.list_files()?)
-        } else {
-            None
-        };
         progress.total(
-            texts.iter().map(|(_, t)| t.len() as u64).sum::<u64>()
-                + listing.iter().flatten().map(|i| i.size).sum::<u64>(),
+            exported
+                .iter()
+                .map(|(_, e)| match e {
+                    Exported::Text(t) => t.len() as u64,
+                    Exported::Tree(listing) => listing.iter().map(|i| i.size).sum(),
+                })
+                .sum(),
         );
         let mut tally = Tally::new(progress);
         let writer = header::seal(out, passphrase, kdf).map_err(BundleError::from)?;
         let mut ar = archive::ArchiveWriter::new(writer, blocks::default_workers());
         let mut components = Vec::new();
-        for (k, text) in &texts {
-            ar.add_bytes(k.path(), text.as_bytes(), 0o600).map_err(io)?;
-            tally.add(text.len());
-            components.push(ComponentEntry {
-                name: k.name().to_owned(),
-                version: component::FORMAT_VERSION,
-                scope: "cluster".into(),
-                files: vec![FileEntry::of(k.path(), text.as_bytes())],
-                dirs: Vec::new(),
-            });
-        }
-        if let Some(listing) = listing {
-            components.push(self.export_files(&mut ar, listing, &mut tally)?);
+        for (k, e) in exported {
+            let scope = match k.scope() {
+                component::Scope::Cluster => "cluster",
+                component::Scope::Node => "node",
+            };
+            let entry = match e {
+                Exported::Text(text) => {
+                    ar.add_bytes(k.path(), text.as_bytes(), 0o600).map_err(io)?;
+                    tally.add(text.len());
+                    ComponentEntry {
+                        name: k.name().to_owned(),
+                        version: component::FORMAT_VERSION,
+                        scope: scope.into(),
+                        files: vec![FileEntry::of(k.path(), text.as_bytes())],
+                        dirs: Vec::new(),
+                    }
+                }
+                Exported::Tree(listing) => {
+                    let mut entry = ComponentEntry {
+                        name: k.name().to_owned(),
+                        version: component::FORMAT_VERSION,
+                        scope: scope.into(),
+                        files: Vec::new(),
+                        dirs: Vec::new(),
+                    };
+                    self.export_tree(&mut ar, listing, &mut entry, &mut tally)?;
+                    entry
+                }
+            };
+            components.push(entry);
         }
         tally.report();
         // The manifest goes last: custom files are hashed as they stream past.
@@ -585,70 +432,15 @@ impl Ops {
         Ok((manifest, out))
     }
 
-    /// What is under `files/`, in archive order: regular files and
-    /// directories only.
-    fn list_files(&self) -> Result<Vec<Listed>> {
-        let base = self.app.root().join(FILES_DIR);
-        let mut out = Vec::new();
-        if !base.exists() {
-            return Ok(out);
-        }
-        let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
-        let mut case_seen = std::collections::HashMap::new();
-        for item in walkdir::WalkDir::new(&base)
-            .min_depth(1)
-            .sort_by_file_name()
-        {
-            let item = item.map_err(|e| io(std::io::Error::other(e)))?;
-            let rel = item
-                .path()
-                .strip_prefix(&base)
-                .expect("walkdir stays under its root");
-            let Some(rel) = rel.to_str() else {
-                return Err(OpsError::Invalid(format!(
-                    "{} has a name that is not UTF-8; rename it",
-                    item.path().display()
-                )));
-            };
-            if let Some(other) = case_seen.insert(rel.to_lowercase(), rel.to_owned()) {
-                return Err(OpsError::Invalid(format!(
-                    "files/{other} and files/{rel} differ only in letter case, and a bundle may not hold both (an import would refuse it); rename one"
-                )));
-            }
-            let meta = item.metadata().map_err(|e| io(std::io::Error::other(e)))?;
-            let is_dir = item.file_type().is_dir();
-            if !is_dir && !item.file_type().is_file() {
-                return Err(OpsError::Invalid(format!(
-                    "{} is not a regular file or directory; custom files may only be those (replace a link with the file it points to)",
-                    item.path().display()
-                )));
-            }
-            out.push(Listed {
-                path: format!("{FILES_DIR}/{rel}"),
-                source: item.path().to_owned(),
-                is_dir,
-                mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
-                size: if is_dir { 0 } else { meta.len() },
-            });
-        }
-        Ok(out)
-    }
-
-    /// Streams the listed custom files into the archive, mode bits kept,
-    /// each file hashed on the way.
-    fn export_files<W: Write>(
+    /// Streams a listed tree into the archive, mode bits kept, each file
+    /// hashed on the way into `entry`.
+    fn export_tree<W: Write>(
         &self,
         ar: &mut archive::ArchiveWriter<W>,
         listing: Vec<Listed>,
+        entry: &mut ComponentEntry,
         tally: &mut Tally<'_>,
-    ) -> Result<ComponentEntry> {
-        let mut entry = ComponentEntry {
-            name: Kind::Files.name().to_owned(),
-            version: component::FORMAT_VERSION,
-            scope: "cluster".into(),
-            files: Vec::new(),
-            dirs: Vec::new(),
-        };
+    ) -> Result<()> {
         let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
         for item in listing {
             if item.is_dir {
@@ -671,7 +463,7 @@ impl Ops {
                 mode: Some(item.mode),
             });
         }
-        Ok(entry)
+        Ok(())
     }
 
     /// Decrypts, authenticates and checks a bundle in a private staging directory.
@@ -775,295 +567,27 @@ impl Ops {
         opened: &Opened,
         kinds: &[Kind],
         include_node_local: bool,
-        _now: u64,
+        now: u64,
     ) -> Result<Plan> {
+        let cx = ImportCx {
+            ops: self,
+            opened,
+            include_node_local,
+            now,
+        };
         let mut components = Vec::new();
-        let mut sessions = "none: the JWT key does not change".to_owned();
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Jwt), &opened.jwt) {
-            let cur = self.app.jwt_settings()?;
-            let mut changes = Vec::new();
-            let mut diff = |field: &str, a: String, b: String| {
-                if a != b {
-                    changes.push(Change {
-                        what: "changed".into(),
-                        detail: format!("{field}: {a} -> {b}"),
-                    });
-                }
-            };
-            diff(
-                "algorithm",
-                cur.algorithm.to_string(),
-                incoming.algorithm.to_string(),
-            );
-            diff(
-                "expiry",
-                cur.expiry().to_string(),
-                format!("{} {}", incoming.expiry_value, incoming.expiry_unit),
-            );
-            diff(
-                "max session",
-                format!("{} s", cur.max_session_seconds),
-                format!("{} s", incoming.max_session_seconds),
-            );
-            diff(
-                "active key",
-                cur.active_key.kid.clone(),
-                incoming.active_key.kid.clone(),
-            );
-            if cur.active_key.kid != incoming.active_key.kid {
-                sessions = format!(
-                    "none: this node's current key {} stays accepted until {} s from now, then its sessions end",
-                    cur.active_key.kid,
-                    cur.expiry().seconds()
-                );
-            }
-            components.push(ComponentPlan::new("jwt", changes));
-        }
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Users), &opened.users) {
-            let cur = self.app.users()?;
-            let mut changes = Vec::new();
-            for u in &incoming.users {
-                match cur.get(&u.name) {
-                    None => changes.push(Change {
-                        what: "added".into(),
-                        detail: format!("{} ({}, API access {})", u.name, u.role, u.api_access),
-                    }),
-                    Some(c) if c != u => {
-                        let mut what = Vec::new();
-                        if c.role != u.role {
-                            what.push(format!("role {} -> {}", c.role, u.role));
-                        }
-                        if c.api_access != u.api_access {
-                            what.push(format!("API access {} -> {}", c.api_access, u.api_access));
-                        }
-                        if c.password_hash != u.password_hash {
-                            what.push("password".into());
-                        }
-                        changes.push(Change {
-                            what: "changed".into(),
-                            detail: format!("{}: {}", u.name, what.join(", ")),
-                        });
-                    }
-                    Some(_) => {}
-                }
-            }
-            for c in &cur.users {
-                if incoming.get(&c.name).is_none() {
-                    changes.push(Change {
-                        what: "removed".into(),
-                        detail: c.name.clone(),
-                    });
-                }
-            }
-            components.push(ComponentPlan::new("users", changes));
-        }
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Ldap), &opened.ldap) {
-            let cur = self.app.ldap()?;
-            let mut changes = Vec::new();
-            match &cur {
-                None => changes.push(Change {
-                    what: "added".into(),
-                    detail: format!("{} (base {})", incoming.common.url, incoming.common.base_dn),
-                }),
-                Some(c) => {
-                    let a = serde_json::to_value(&c.common).expect("settings serialise");
-                    let b = serde_json::to_value(&incoming.common).expect("settings serialise");
-                    if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
-                        for (k, v) in b {
-                            if a.get(k) != Some(v) {
-                                changes.push(Change {
-                                    what: "changed".into(),
-                                    detail: format!(
-                                        "{k}: {} -> {v}",
-                                        a.get(k).cloned().unwrap_or_default()
-                                    ),
-                                });
-                            }
-                        }
-                        for k in a.keys().filter(|k| !b.contains_key(*k)) {
-                            changes.push(Change {
-                                what: "removed".into(),
-                                detail: k.clone(),
-                            });
-                        }
-                    }
-                    let old_pw = c
-                        .bind_password_sealed
-                        .as_deref()
-                        .map(|s| self.app.open_ldap_password(s))
-                        .transpose()?;
-                    let new_pw = incoming.bind_password.as_ref().and_then(|p| p.decode());
-                    if old_pw.as_deref().map(|p| &p[..]) != new_pw.as_deref().map(|p| &p[..]) {
-                        changes.push(Change {
-                            what: "changed".into(),
-                            detail: "bind password".into(),
-                        });
-                    }
-                }
-            }
-            components.push(ComponentPlan::new("ldap", changes));
-        }
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Network), &opened.network) {
-            let cur = self.app.network()?;
-            let new = self.merged_network(opened, incoming, &cur, include_node_local)?;
-            let mut changes = Vec::new();
-            let mut diff = |field: &str, a: String, b: String| {
-                if a != b {
-                    changes.push(Change {
-                        what: "changed".into(),
-                        detail: format!("{field}: [{a}] -> [{b}]"),
-                    });
-                }
-            };
-            diff(
-                "dns servers",
-                cur.dns_servers.join(", "),
-                new.dns_servers.join(", "),
-            );
-            diff(
-                "ntp servers",
-                cur.ntp_servers.join(", "),
-                new.ntp_servers.join(", "),
-            );
-            let targets = |n: &component::Network| {
-                n.syslog_targets
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            diff("syslog targets", targets(&cur), targets(&new));
-            diff(
-                "hostname",
-                cur.hostname.clone().unwrap_or_default(),
-                new.hostname.clone().unwrap_or_default(),
-            );
-            if incoming.hostname.is_some() && new.hostname != incoming.hostname {
-                changes.push(Change {
-                    what: "skipped".into(),
-                    detail: "hostname (node-local, from another node): pass --include-node-local to apply it".into(),
-                });
-            }
-            components.push(ComponentPlan::new("network", changes));
-        }
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Tls), &opened.tls) {
-            let cur = self.app.tls()?;
-            let new_fp = component::cert_fingerprint(&incoming.cert_pem)
-                .map_err(|e| OpsError::Invalid(e.problem))?;
-            let cur_fp = cur
-                .as_ref()
-                .map(|t| {
-                    component::cert_fingerprint(&t.cert_pem)
-                        .map_err(|e| OpsError::Invalid(e.problem))
-                })
-                .transpose()?;
-            let mut changes = Vec::new();
-            if cur_fp.as_deref() != Some(new_fp.as_str()) {
-                if self.node_local_applies(opened, include_node_local)? {
-                    changes.push(Change {
-                        what: if cur.is_some() { "changed" } else { "added" }.into(),
-                        detail: format!(
-                            "certificate {} -> {new_fp}",
-                            cur_fp.unwrap_or_else(|| "none".into())
-                        ),
-                    });
-                } else {
-                    changes.push(Change {
-                        what: "skipped".into(),
-                        detail: "certificate (node-local, from another node): pass --include-node-local to apply it".into(),
-                    });
-                }
-            }
-            let applies = changes.iter().any(|c| c.what != "skipped");
-            let mut plan = ComponentPlan::new("tls", changes);
-            if !applies {
-                plan.status = "unchanged".into();
-            }
-            components.push(plan);
-        }
-        if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files) {
-            let io = |e| {
-                OpsError::from(ApplianceError::Io {
-                    path: tree.clone(),
-                    source: e,
-                })
-            };
-            let new: std::collections::BTreeMap<String, (String, u32, u64)> = opened
-                .manifest
-                .component(Kind::Files.name())
-                .map(|c| {
-                    c.files
-                        .iter()
-                        .map(|f| {
-                            let rel = f.path.strip_prefix("files/").unwrap_or(&f.path).to_owned();
-                            (
-                                rel,
-                                (f.sha256.clone(), f.mode.unwrap_or(0o600) & 0o777, f.size),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let cur = tree_digest(&self.app.root().join(FILES_DIR), &new).map_err(io)?;
-            let new: std::collections::BTreeMap<String, (String, u32)> =
-                new.into_iter().map(|(k, (s, m, _))| (k, (s, m))).collect();
-            let mut changes = Vec::new();
-            for (path, (sha, mode)) in &new {
-                match cur.get(path) {
-                    None => changes.push(Change {
-                        what: "added".into(),
-                        detail: format!("{path} ({mode:o})"),
-                    }),
-                    Some((s2, m2)) if s2 != sha || m2 != mode => changes.push(Change {
-                        what: "changed".into(),
-                        detail: path.clone(),
-                    }),
-                    Some(_) => {}
-                }
-            }
-            for path in cur.keys().filter(|p| !new.contains_key(*p)) {
-                changes.push(Change {
-                    what: "removed".into(),
-                    detail: path.clone(),
-                });
-            }
-            components.push(ComponentPlan::new("files", changes));
+        let mut sessions = None;
+        for (kind, staged) in opened.staged.iter().filter(|(k, _)| kinds.contains(k)) {
+            let planned = kind.part().plan(staged, &cx)?;
+            sessions = sessions.or(planned.sessions);
+            components.push(planned.plan);
         }
         Ok(Plan {
             source: opened.manifest.source.clone(),
             created_at: opened.manifest.created_at,
             components,
-            sessions_ended: sessions,
-        })
-    }
-
-    /// Whether node-local parts of `opened` apply here: this node's own
-    /// backup, or `include_node_local`.
-    fn node_local_applies(&self, opened: &Opened, include_node_local: bool) -> Result<bool> {
-        Ok(include_node_local || opened.manifest.source.node_id == self.app.node()?.node_id)
-    }
-
-    /// The network settings an import would leave: the bundle's cluster-wide
-    /// lists, and its host name only when node-local parts apply (restoring
-    /// this node's own backup, or `include_node_local`).
-    fn merged_network(
-        &self,
-        opened: &Opened,
-        incoming: &component::Network,
-        cur: &component::Network,
-        include_node_local: bool,
-    ) -> Result<component::Network> {
-        let hostname = if self.node_local_applies(opened, include_node_local)?
-            && incoming.hostname.is_some()
-        {
-            incoming.hostname.clone()
-        } else {
-            cur.hostname.clone()
-        };
-        Ok(component::Network {
-            version: component::FORMAT_VERSION,
-            hostname,
-            ..incoming.clone()
+            sessions_ended: sessions
+                .unwrap_or_else(|| "none: the JWT key does not change".to_owned()),
         })
     }
 
@@ -1102,72 +626,28 @@ impl Ops {
                 jwt_kid: self.app.jwt_settings()?.active_key.kid,
             });
         }
-        let mut changes: Vec<(String, Vec<u8>)> = Vec::new();
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Jwt), &opened.jwt) {
-            let cur = self.app.jwt_settings()?;
-            let settings = self.reseal(incoming, &cur, now)?;
-            changes.push((
-                JwtSettings::FILE.into(),
-                component::render(&settings)?.into_bytes(),
-            ));
-        }
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Users), &opened.users) {
-            changes.push((
-                Users::FILE.into(),
-                component::render(incoming)?.into_bytes(),
-            ));
-        }
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Ldap), &opened.ldap) {
-            let sealed = incoming
-                .bind_password
-                .as_ref()
-                .and_then(|p| p.decode())
-                .map(|p| self.app.seal_ldap_password(&p))
-                .transpose()?;
-            let settings = component::LdapSettings {
-                version: component::FORMAT_VERSION,
-                common: incoming.common.clone(),
-                bind_password_sealed: sealed,
-            };
-            changes.push((
-                <component::LdapSettings as Stored>::FILE.into(),
-                component::render(&settings)?.into_bytes(),
-            ));
-        }
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Network), &opened.network) {
-            let merged =
-                self.merged_network(opened, incoming, &self.app.network()?, include_node_local)?;
-            changes.push((
-                <component::Network as Stored>::FILE.into(),
-                component::render(&merged)?.into_bytes(),
-            ));
-        }
-        if let (true, Some(incoming)) = (kinds.contains(&Kind::Tls), &opened.tls)
-            && self.node_local_applies(opened, include_node_local)?
+        let cx = ImportCx {
+            ops: self,
+            opened,
+            include_node_local,
+            now,
+        };
+        let mut all = Applied::default();
+        for ((kind, staged), planned) in opened
+            .staged
+            .iter()
+            .filter(|(k, _)| kinds.contains(k))
+            .zip(&plan.components)
         {
-            let key = incoming
-                .key
-                .decode()
-                .ok_or_else(|| OpsError::Invalid("the bundled TLS key is not base64".into()))?;
-            let settings = component::TlsSettings {
-                version: component::FORMAT_VERSION,
-                cert_pem: incoming.cert_pem.clone(),
-                key_sealed: self.app.seal_tls_key(&key)?,
-            };
-            changes.push((
-                <component::TlsSettings as Stored>::FILE.into(),
-                component::render(&settings)?.into_bytes(),
-            ));
+            debug_assert_eq!(kind.name(), planned.component);
+            let Applied { files, dirs } = kind.part().apply(staged, planned, &cx)?;
+            all.files.extend(files);
+            all.dirs.extend(dirs);
         }
-        let mut dirs = Vec::new();
-        if let (true, Some(tree)) = (kinds.contains(&Kind::Files), &opened.files)
-            && plan
-                .components
-                .iter()
-                .any(|c| c.component == "files" && !c.changes.is_empty())
-        {
-            dirs.push((FILES_DIR.to_owned(), tree.clone()));
-        }
+        let Applied {
+            files: changes,
+            dirs,
+        } = all;
         let snapshot = self.app.commit_with_dirs(
             &changes,
             &dirs,
@@ -1177,7 +657,7 @@ impl Ops {
         )?;
         // The proof: the source's token must verify with what was just applied.
         if kinds.contains(&Kind::Jwt)
-            && opened.jwt.is_some()
+            && opened.jwt().is_some()
             && let Err(why) = self.check_proof(&opened.manifest, now)
         {
             {
@@ -1233,52 +713,6 @@ impl Ops {
             return Err("the proof token is not this bundle's".into());
         }
         Ok(())
-    }
-
-    /// The incoming JWT configuration, with every key sealed under this
-    /// node's master key; this node's current key stays accepted for one
-    /// expiry period so no live session is cut off.
-    fn reseal(&self, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Result<JwtSettings> {
-        let seal = |k: &ExportedKey| -> Result<SealedKey> {
-            let secret = k
-                .secret
-                .decode()
-                .ok_or_else(|| OpsError::Invalid("a bundled key is not base64".into()))?;
-            let key = JwtKey::from_secret(secret.to_vec())?;
-            let mut sealed = self.app.seal_key(&key, now)?;
-            sealed.created_at = k.created_at;
-            Ok(sealed)
-        };
-        let mut previous: Vec<StoredRetiredKey> = incoming
-            .previous_keys
-            .iter()
-            .filter(|r| r.accept_until >= now)
-            .map(|r| {
-                Ok(StoredRetiredKey {
-                    key: seal(&r.key)?,
-                    retired_at: r.retired_at,
-                    accept_until: r.accept_until,
-                })
-            })
-            .collect::<Result<_>>()?;
-        if cur.active_key.kid != incoming.active_key.kid
-            && !previous.iter().any(|r| r.key.kid == cur.active_key.kid)
-        {
-            previous.push(StoredRetiredKey {
-                key: cur.active_key.clone(),
-                retired_at: now,
-                accept_until: now + cur.expiry().seconds(),
-            });
-        }
-        Ok(JwtSettings {
-            version: component::FORMAT_VERSION,
-            algorithm: incoming.algorithm,
-            expiry_value: incoming.expiry_value,
-            expiry_unit: incoming.expiry_unit,
-            max_session_seconds: incoming.max_session_seconds,
-            active_key: seal(&incoming.active_key)?,
-            previous_keys: previous,
-        })
     }
 
     /// Snapshots, newest first.
@@ -1354,18 +788,8 @@ pub fn open_into<R: Read + Send>(
     let manifest =
         Manifest::parse(&String::from_utf8_lossy(&manifest_bytes)).map_err(BundleError::from)?;
     manifest.check_files(&files).map_err(BundleError::from)?;
-    let mut opened = Opened {
-        manifest,
-        kdf: info.kdf,
-        jwt: None,
-        users: None,
-        ldap: None,
-        network: None,
-        tls: None,
-        files: None,
-        staging: None,
-    };
-    for c in &opened.manifest.components {
+    let mut staged = Vec::new();
+    for c in &manifest.components {
         let kind = Kind::parse(&c.name).map_err(|_| {
             BundleError::Manifest(ManifestError::Contents(format!(
                 "unknown component {:?}",
@@ -1381,63 +805,22 @@ pub fn open_into<R: Read + Send>(
             )))
             .into());
         }
-        if kind == Kind::Files {
-            let tree = staging.join(FILES_DIR);
-            for d in &c.dirs {
-                if !staging.join(d).is_dir() {
-                    return Err(BundleError::Manifest(ManifestError::Contents(format!(
-                        "{d} is listed but missing"
-                    )))
-                    .into());
-                }
-            }
-            crate::appliance::create_private_dir(&tree).map_err(ApplianceError::io(&tree))?;
-            // Mode bits travel, except setuid, setgid and sticky.
-            for f in &c.files {
-                let p = staging.join(&f.path);
-                let mode = f.mode.unwrap_or(0o600) & 0o777;
-                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(mode))
-                    .map_err(ApplianceError::io(&p))?;
-            }
-            opened.files = Some(tree);
-            continue;
-        }
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(staging.join(kind.path()))
-                .map_err(ApplianceError::io(staging.join(kind.path())))?,
-        );
-        match kind {
-            Kind::Jwt => {
-                opened.jwt =
-                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
-            }
-            Kind::Users => {
-                opened.users =
-                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
-            }
-            Kind::Ldap => {
-                opened.ldap =
-                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
-            }
-            Kind::Network => {
-                opened.network =
-                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
-            }
-            Kind::Tls => {
-                opened.tls =
-                    Some(component::parse(&text, kind.path()).map_err(BundleError::Component)?)
-            }
-            Kind::Files => {}
-        }
+        staged.push((kind, kind.part().open(staging, c)?));
     }
-    Ok(opened)
+    staged.sort_by_key(|(k, _)| *k);
+    Ok(Opened {
+        manifest,
+        kdf: info.kdf,
+        staged,
+        staging: None,
+    })
 }
 
 /// Keys listed for `inspect`: fingerprints only.
 pub fn key_fingerprints(opened: &Opened) -> Vec<String> {
     opened
-        .jwt
-        .iter()
+        .jwt()
+        .into_iter()
         .flat_map(|j| {
             std::iter::once(j.active_key.kid.clone())
                 .chain(j.previous_keys.iter().map(|r| r.key.kid.clone()))
@@ -1473,45 +856,6 @@ impl<R: Read> Read for HashingReader<R> {
         self.hash.update(&buf[..n]);
         Ok(n)
     }
-}
-
-/// Each regular file under `base`, relative path to (SHA-256, mode). Only
-/// files with the same size as their counterpart in `incoming` are hashed:
-/// any other is changed or removed whatever its content.
-fn tree_digest(
-    base: &Path,
-    incoming: &std::collections::BTreeMap<String, (String, u32, u64)>,
-) -> std::io::Result<std::collections::BTreeMap<String, (String, u32)>> {
-    let mut out = std::collections::BTreeMap::new();
-    if !base.exists() {
-        return Ok(out);
-    }
-    for item in walkdir::WalkDir::new(base).min_depth(1) {
-        let item = item.map_err(std::io::Error::other)?;
-        if item.file_type().is_file() {
-            let rel = item
-                .path()
-                .strip_prefix(base)
-                .expect("under base")
-                .display()
-                .to_string();
-            let mode = std::os::unix::fs::PermissionsExt::mode(
-                &item
-                    .metadata()
-                    .map_err(std::io::Error::other)?
-                    .permissions(),
-            ) & 0o7777;
-            let meta = item.metadata().map_err(std::io::Error::other)?;
-            let sha = match incoming.get(&rel) {
-                Some((_, _, size)) if *size == meta.len() => {
-                    Manifest::digest(std::fs::File::open(item.path())?)?.1
-                }
-                _ => format!("size:{}", meta.len()),
-            };
-            out.insert(rel, (sha, mode));
-        }
-    }
-    Ok(out)
 }
 
 /// Bytes per message between the threads of [`extract_v1`].

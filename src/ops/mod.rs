@@ -8,6 +8,7 @@
 
 pub mod bundle;
 mod live;
+pub mod parts;
 
 pub use live::{Issued, LdapConfig, Snapshot, Stamp, TlsMaterial};
 

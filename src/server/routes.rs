@@ -624,10 +624,7 @@ async fn import(
             .ops()
             .open_bundle(std::io::BufReader::new(file), &passphrase)
             .map_err(import_error)?;
-        let in_bundle: Vec<Kind> = Kind::ALL
-            .into_iter()
-            .filter(|k| opened.manifest.component(k.name()).is_some())
-            .collect();
+        let in_bundle = opened.kinds();
         let kinds = match chosen {
             Some(k) => {
                 if let Some(missing) = k.iter().find(|k| !in_bundle.contains(k)) {

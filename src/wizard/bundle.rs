@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
+use crate::component::Scope;
 use crate::ops::bundle::{Kind, check_passphrase, default_bundle_name, export_summary};
 
 use super::prompt::{CheckItem, Confirm, Input, MultiSelect, Password, PromptError, Prompter};
@@ -86,13 +87,13 @@ fn not_exported(e: &dyn std::fmt::Display) -> String {
 /// the file. `None` when an answer is refused (reported on the screen).
 fn ask_export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<ExportPlan>> {
     let ldap_configured = cx.ops.ldap()?.is_some();
-    let items: Vec<(Kind, CheckItem)> = Kind::ALL
+    let items: Vec<(Kind, CheckItem)> = Kind::all()
         .into_iter()
         .map(|k| {
             let item = match k {
+                _ if k.scope() == Scope::Node => CheckItem::disabled(k.label(), NODE_LOCAL),
                 Kind::Jwt => CheckItem::new(k.label(), true),
                 Kind::Ldap if !ldap_configured => CheckItem::disabled(k.label(), "not configured"),
-                Kind::Tls => CheckItem::disabled(k.label(), NODE_LOCAL),
                 _ => CheckItem::new(k.label(), false),
             };
             (k, item)

@@ -1,0 +1,171 @@
+//! The "Appliances JWT Configuration" in a bundle: the algorithm, expiry,
+//! maximum session and keys, each key's secret itself (base64) where the
+//! appliance stores it sealed. An import seals every key under this node's
+//! master key and keeps this node's current key accepted for one expiry
+//! period, so no live session is cut off.
+
+use std::path::Path;
+
+use super::{Applied, ExportCx, Exported, ImportCx, Part, Planned, Result, Staged};
+use crate::bundle::manifest::ComponentEntry;
+use crate::component::{
+    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, SealedKey, SecretBase64, Stored,
+    StoredRetiredKey,
+};
+use crate::jwt::JwtKey;
+use crate::ops::bundle::ComponentPlan;
+use crate::ops::{Ops, OpsError};
+
+/// The jwt part.
+pub struct Jwt;
+
+impl Part for Jwt {
+    fn name(&self) -> &'static str {
+        "jwt"
+    }
+
+    fn label(&self) -> &'static str {
+        "Appliances JWT Configuration"
+    }
+
+    fn path(&self) -> &'static str {
+        JwtExport::FILE
+    }
+
+    fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
+        let settings = cx.ops.app.jwt_settings()?;
+        let text = component::render(&export(cx.ops, &settings, cx.now)?)?;
+        Ok(Exported::Text(zeroize::Zeroizing::new(text)))
+    }
+
+    fn open(&self, staging: &Path, _entry: &ComponentEntry) -> Result<Staged> {
+        super::open_yaml::<JwtExport>(staging, self.path())
+    }
+
+    fn plan(&self, staged: &Staged, cx: &ImportCx<'_>) -> Result<Planned> {
+        let incoming: &JwtExport = super::staged(staged);
+        let cur = cx.ops.app.jwt_settings()?;
+        let mut changes = Vec::new();
+        let diff = super::diff;
+        diff(
+            &mut changes,
+            "algorithm",
+            cur.algorithm.to_string(),
+            incoming.algorithm.to_string(),
+        );
+        diff(
+            &mut changes,
+            "expiry",
+            cur.expiry().to_string(),
+            format!("{} {}", incoming.expiry_value, incoming.expiry_unit),
+        );
+        diff(
+            &mut changes,
+            "max session",
+            format!("{} s", cur.max_session_seconds),
+            format!("{} s", incoming.max_session_seconds),
+        );
+        diff(
+            &mut changes,
+            "active key",
+            cur.active_key.kid.clone(),
+            incoming.active_key.kid.clone(),
+        );
+        let sessions = (cur.active_key.kid != incoming.active_key.kid).then(|| {
+            format!(
+                "none: this node's current key {} stays accepted until {} s from now, then its sessions end",
+                cur.active_key.kid,
+                cur.expiry().seconds()
+            )
+        });
+        Ok(Planned {
+            plan: ComponentPlan::new(self.name(), changes),
+            sessions,
+        })
+    }
+
+    fn apply(&self, staged: &Staged, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
+        let incoming: &JwtExport = super::staged(staged);
+        let cur = cx.ops.app.jwt_settings()?;
+        let settings = reseal(cx.ops, incoming, &cur, cx.now)?;
+        super::yaml(JwtSettings::FILE, &settings)
+    }
+}
+
+/// The JWT configuration with its keys' secrets, for a bundle: the active
+/// key and every previous key still accepted.
+fn export(ops: &Ops, s: &JwtSettings, now: u64) -> Result<JwtExport> {
+    let keys = ops.app.keyset(s, now)?;
+    let key = |k: &JwtKey, created_at| ExportedKey {
+        kid: k.kid().to_owned(),
+        secret: SecretBase64::encode(k.expose_secret()),
+        created_at,
+    };
+    Ok(JwtExport {
+        version: component::FORMAT_VERSION,
+        algorithm: s.algorithm,
+        expiry_value: s.expiry_value,
+        expiry_unit: s.expiry_unit,
+        max_session_seconds: s.max_session_seconds,
+        active_key: key(keys.active(), s.active_key.created_at),
+        previous_keys: s
+            .previous_keys
+            .iter()
+            .filter(|r| r.accept_until >= now)
+            .filter_map(|r| {
+                let k = keys.previous().iter().find(|k| k.key.kid() == r.key.kid)?;
+                Some(ExportedRetiredKey {
+                    key: key(&k.key, r.key.created_at),
+                    retired_at: r.retired_at,
+                    accept_until: r.accept_until,
+                })
+            })
+            .collect(),
+    })
+}
+
+/// The incoming JWT configuration, with every key sealed under this
+/// node's master key; this node's current key stays accepted for one
+/// expiry period so no live session is cut off.
+fn reseal(ops: &Ops, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Result<JwtSettings> {
+    let seal = |k: &ExportedKey| -> Result<SealedKey> {
+        let secret = k
+            .secret
+            .decode()
+            .ok_or_else(|| OpsError::Invalid("a bundled key is not base64".into()))?;
+        let key = JwtKey::from_secret(secret.to_vec())?;
+        let mut sealed = ops.app.seal_key(&key, now)?;
+        sealed.created_at = k.created_at;
+        Ok(sealed)
+    };
+    let mut previous: Vec<StoredRetiredKey> = incoming
+        .previous_keys
+        .iter()
+        .filter(|r| r.accept_until >= now)
+        .map(|r| {
+            Ok(StoredRetiredKey {
+                key: seal(&r.key)?,
+                retired_at: r.retired_at,
+                accept_until: r.accept_until,
+            })
+        })
+        .collect::<Result<_>>()?;
+    if cur.active_key.kid != incoming.active_key.kid
+        && !previous.iter().any(|r| r.key.kid == cur.active_key.kid)
+    {
+        previous.push(StoredRetiredKey {
+            key: cur.active_key.clone(),
+            retired_at: now,
+            accept_until: now + cur.expiry().seconds(),
+        });
+    }
+    Ok(JwtSettings {
+        version: component::FORMAT_VERSION,
+        algorithm: incoming.algorithm,
+        expiry_value: incoming.expiry_value,
+        expiry_unit: incoming.expiry_unit,
+        max_session_seconds: incoming.max_session_seconds,
+        active_key: seal(&incoming.active_key)?,
+        previous_keys: previous,
+    })
+}
