@@ -13,6 +13,14 @@
 # checks that every member reports "applied", and stops the servers.
 # TACCTL_BENCH_KDF=test pushes with `--kdf-cost test` to see what the
 # key derivation costs. RUNS defaults to 5, the counts to 1 4 16.
+#
+# TACCTL_BENCH_SCENARIO picks the cluster the push finds:
+#   first   (default) members that do not yet accept the source's token, so
+#           the push logs in on each with the administrator's password;
+#   joined  members that already hold the source's JWT configuration (an
+#           untimed push first), after which the source changes its token
+#           expiry: the timed push signs in with the source's own token, as
+#           in a cluster that is already set up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
@@ -20,6 +28,8 @@ shift || true
 COUNTS=("$@")
 [ ${#COUNTS[@]} -gt 0 ] || COUNTS=(1 4 16)
 KDF=${TACCTL_BENCH_KDF:-default}
+SCENARIO=${TACCTL_BENCH_SCENARIO:-first}
+case "$SCENARIO" in first|joined) ;; *) echo "TACCTL_BENCH_SCENARIO: first or joined" >&2; exit 2;; esac
 MAX=0
 for n in "${COUNTS[@]}"; do [ "$n" -gt "$MAX" ] && MAX=$n; done
 
@@ -63,7 +73,16 @@ one_run() { # N: prints the wall seconds of one push to N members
         printf '  - name: esa%s\n    url: %s\n    fingerprint: %s\n    added_at: 0\n' "$i" "$url" "$fp" \
             >> "$run/esa0/config/cluster.yaml"
     done
-    # The CPU time the servers spent starting (clock ticks), not counted.
+    if [ "$SCENARIO" = joined ]; then
+        "$TACCTL" --root "$run/esa0" cluster export --yes -c jwt --quiet --kdf-cost "$KDF" \
+            --password-file "$WORK/admin.pw" > /dev/null 2>&1
+        "$TACCTL" --root "$run/esa0" jwt set-expiry 45 minutes \
+            --admin-password-file "$WORK/admin.pw" > /dev/null
+    fi
+    logins() { cat "$run"/esa*.log | grep -c 'path=/api/v1/auth/login/token' || true; }
+    local logins_before
+    logins_before=$(logins)
+    # The CPU time the servers spent before the push (clock ticks), not counted.
     local ticks=0
     for p in "${PIDS[@]}"; do ticks=$((ticks - $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
     local start end
@@ -74,13 +93,17 @@ one_run() { # N: prints the wall seconds of one push to N members
     end=$(date +%s.%N)
     grep -q "All $n members hold the new configuration." "$run/push.out" \
         || { cat "$run/push.out" >&2; exit 1; }
+    if [ "$SCENARIO" = joined ] && [ "$(logins)" != "$logins_before" ]; then
+        echo "the joined push logged in on a member: it should have used the source's token" >&2
+        exit 1
+    fi
     # The CPU time the servers spent on this push (clock ticks).
     for p in "${PIDS[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
     stop_servers
     echo "$(echo "$end - $start" | bc -l):$(echo "$ticks / $(getconf CLK_TCK)" | bc -l)"
 }
 
-echo "tacctl $("$TACCTL" --version | cut -d' ' -f2), KDF cost $KDF, $RUNS runs, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "tacctl $("$TACCTL" --version | cut -d' ' -f2), scenario $SCENARIO, KDF cost $KDF, $RUNS runs, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in "${COUNTS[@]}"; do
     times=()
     for _ in $(seq "$RUNS"); do times+=("$(one_run "$n")"); done
