@@ -220,10 +220,22 @@ async fn every_bad_token_gets_401_with_www_authenticate() {
     let other = TempAppliance::new();
     let foreign = other.token(ADMIN, ADMIN_PASSWORD);
 
-    let cases: Vec<(&str, Option<String>, &str)> = vec![
-        ("no token", None, "no token"),
-        ("not a JWT", Some("not-a-token".into()), "malformed"),
-        ("garbage segments", Some("a.b.c".into()), "malformed"),
+    // What was wrong, the token, words the message must hold, and the
+    // check the answer names (none when there was no token to check).
+    let cases: Vec<(&str, Option<String>, &str, Option<&str>)> = vec![
+        ("no token", None, "no token", None),
+        (
+            "not a JWT",
+            Some("not-a-token".into()),
+            "malformed",
+            Some("malformed"),
+        ),
+        (
+            "garbage segments",
+            Some("a.b.c".into()),
+            "malformed",
+            Some("malformed"),
+        ),
         (
             "alg none",
             Some(format!(
@@ -231,6 +243,7 @@ async fn every_bad_token_gets_401_with_www_authenticate() {
                 b64(serde_json::json!({"alg": "none", "typ": "JWT"}))
             )),
             "none",
+            Some("unsupported_algorithm"),
         ),
         (
             "RS256",
@@ -239,17 +252,34 @@ async fn every_bad_token_gets_401_with_www_authenticate() {
                 b64(serde_json::json!({"alg": "RS256", "typ": "JWT"}))
             )),
             "not an HMAC",
+            Some("unsupported_algorithm"),
         ),
-        ("wrong signature", Some(flipped), "signature"),
-        ("expired", Some(api.token_at(ADMIN, now - 7200)), "expired"),
+        (
+            "wrong signature",
+            Some(flipped),
+            "signature",
+            Some("signature"),
+        ),
+        (
+            "expired",
+            Some(api.token_at(ADMIN, now - 7200)),
+            "expired",
+            Some("expired"),
+        ),
         (
             "not yet valid",
             Some(api.token_at(ADMIN, now + 3600)),
             "not-before",
+            Some("not_yet_valid"),
         ),
-        ("another cluster's key", Some(foreign), "key"),
+        (
+            "another cluster's key",
+            Some(foreign),
+            "key",
+            Some("unknown_key"),
+        ),
     ];
-    for (what, token, needle) in cases {
+    for (what, token, needle, check) in cases {
         let (status, headers, body) = api.get("/api/v1/appliance", token.as_deref()).await;
         assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
         assert!(
@@ -263,6 +293,7 @@ async fn every_bad_token_gets_401_with_www_authenticate() {
             body["message"].as_str().unwrap().contains(needle),
             "{what}: {body}"
         );
+        assert_eq!(body["check"].as_str(), check, "{what}: {body}");
     }
     // A Basic header on a protected route is not a bearer token.
     let (status, _, _) = api
@@ -715,6 +746,19 @@ async fn the_openapi_document_describes_exactly_the_routes() {
         .collect();
     enumerated.sort();
     assert_eq!(codes, enumerated);
+
+    // And the checks a 401 names are the ones the token verifier has.
+    let mut checks: Vec<&str> = tacctl::jwt::Check::ALL.iter().map(|c| c.code()).collect();
+    checks.sort();
+    let mut enumerated: Vec<&str> = doc["components"]["responses"]["Error"]["content"]
+        ["application/json"]["schema"]["properties"]["check"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    enumerated.sort();
+    assert_eq!(checks, enumerated);
 }
 
 #[tokio::test]

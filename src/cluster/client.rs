@@ -64,6 +64,10 @@ pub enum ClientError {
         code: String,
         /// The API's message.
         message: String,
+        /// For a refused token, the check that refused it, when the peer
+        /// names it (versions before 2026-11-29 do not; an unknown one is
+        /// left out).
+        check: Option<crate::jwt::Check>,
     },
     /// The answer was not what the API documents.
     #[error("{peer} answered something unexpected: {source}")]
@@ -237,16 +241,20 @@ impl Client {
             struct Error {
                 error: String,
                 message: String,
+                #[serde(default)]
+                check: Option<serde_json::Value>,
             }
             let e: Error = serde_json::from_slice(&bytes).unwrap_or(Error {
                 error: "unknown".into(),
                 message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                check: None,
             });
             return Err(ClientError::Refused {
                 peer: self.peer.name.clone(),
                 status: status.as_u16(),
                 code: e.error,
                 message: e.message,
+                check: e.check.and_then(|c| serde_json::from_value(c).ok()),
             });
         }
         let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {

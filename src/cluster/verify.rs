@@ -26,7 +26,7 @@ use super::{ClusterError, table};
 use crate::auth::ldap::{Directory, LdapError};
 use crate::auth::{self, AuthError, LocalUsers};
 use crate::component::JwtExport;
-use crate::jwt::{Claims, Expiry, JwtKey, KeySet, LEEWAY_SECONDS, Policy, RetiredKey};
+use crate::jwt::{Check, Claims, Expiry, JwtKey, KeySet, LEEWAY_SECONDS, Policy, RetiredKey};
 use crate::ops::Snapshot;
 
 /// The words every verifier's refusal starts with, as the server writes them.
@@ -40,8 +40,14 @@ pub const SHARE_JWT: &str = "run the Cluster Export Wizard with Appliances JWT C
 pub enum Presented {
     /// The verifier accepted it.
     Accepted,
-    /// The verifier refused it, in its own words (the API's 401 message).
-    Refused(String),
+    /// The verifier refused it: the API's 401 message, and the check that
+    /// refused it when the verifier names it.
+    Refused {
+        /// The verifier's words.
+        message: String,
+        /// The check, from the answer's `check` field.
+        check: Option<Check>,
+    },
     /// The verifier could not be reached.
     Unreachable(String),
     /// The verifier presented another certificate than the pinned one.
@@ -58,8 +64,9 @@ impl Presented {
             Err(ClientError::Refused {
                 status: 401,
                 message,
+                check,
                 ..
-            }) => Presented::Refused(message),
+            }) => Presented::Refused { message, check },
             Err(e @ ClientError::Unreachable { .. }) => Presented::Unreachable(e.to_string()),
             Err(e @ ClientError::FingerprintMismatch { .. }) => {
                 Presented::CertificateMismatch(e.to_string())
@@ -180,48 +187,62 @@ fn ahead_seconds(detail: &str) -> Option<i64> {
 /// known: an expired or not-yet-valid token is put down to the clocks when
 /// they differ by more than the leeway.
 ///
-/// Refusals are told apart by the check they name (the README promises
-/// that every rejection names it: "key check failed", "signature check
-/// failed", ...); a refusal in other words is reported as it came.
+/// Refusals are told apart by the check the verifier names in its answer's
+/// `check` field; from a verifier too old to send it, by the check its
+/// message names (every rejection's message starts with it: "key check
+/// failed", "signature check failed", ...). A refusal that names no check
+/// is reported as it came.
 pub fn classify(presented: &Presented, skew: Option<i64>) -> Option<Failure> {
-    let refusal = match presented {
+    let (refusal, check) = match presented {
         Presented::Accepted => return None,
         Presented::Unreachable(why) => return Some(Failure::new(Reason::Unreachable, why)),
         Presented::CertificateMismatch(why) => {
             return Some(Failure::new(Reason::CertificateMismatch, why));
         }
         Presented::Error(why) => return Some(Failure::new(Reason::Refused, why)),
-        Presented::Refused(message) => message,
+        Presented::Refused { message, check } => (message, *check),
     };
     let detail = refusal.strip_prefix(REFUSED_PREFIX).unwrap_or(refusal);
     let beyond_leeway = |s: i64| s.unsigned_abs() > LEEWAY_SECONDS;
-    let failure = if detail.starts_with("key check failed: no key")
-        || detail.starts_with("signature check failed")
-    {
-        Failure::new(Reason::KeyDiffers, detail)
-    } else if detail.starts_with("key check failed") {
-        Failure::new(Reason::KeyRetired, detail)
-    } else if detail.starts_with("algorithm check failed: token uses") {
-        Failure::new(Reason::AlgorithmDiffers, detail)
-    } else if detail.starts_with("expiry check failed") {
-        match skew {
+    let failure = match check.or_else(|| check_named_in(detail)) {
+        Some(Check::UnknownKey | Check::Signature) => Failure::new(Reason::KeyDiffers, detail),
+        Some(Check::KeyRetired) => Failure::new(Reason::KeyRetired, detail),
+        Some(Check::Algorithm) => Failure::new(Reason::AlgorithmDiffers, detail),
+        Some(Check::Expired) => match skew {
             Some(s) if s > 0 && beyond_leeway(s) => Failure::skew(s, detail),
             _ => Failure::new(Reason::Expired, detail),
-        }
-    } else if detail.starts_with("not-before check failed") {
-        match skew.filter(|s| beyond_leeway(*s)) {
+        },
+        Some(Check::NotYetValid) => match skew.filter(|s| beyond_leeway(*s)) {
             Some(s) => Failure::skew(s, detail),
             None => match ahead_seconds(detail) {
                 Some(ahead) => Failure::skew(-ahead, detail),
                 None => Failure::new(Reason::ClockSkew, detail),
             },
+        },
+        Some(Check::Issuer) => Failure::new(Reason::IssuerDiffers, detail),
+        Some(Check::Malformed | Check::UnsupportedAlgorithm | Check::Claims) | None => {
+            Failure::new(Reason::Refused, detail)
         }
-    } else if detail.starts_with("issuer check failed") {
-        Failure::new(Reason::IssuerDiffers, detail)
-    } else {
-        Failure::new(Reason::Refused, detail)
     };
     Some(failure)
+}
+
+/// The check a refusal's message names, for verifiers that do not send
+/// `check` (tacctl before 2026-11-29).
+fn check_named_in(detail: &str) -> Option<Check> {
+    let named = [
+        ("key check failed: no key", Check::UnknownKey),
+        ("signature check failed", Check::Signature),
+        ("key check failed", Check::KeyRetired),
+        ("algorithm check failed: token uses", Check::Algorithm),
+        ("expiry check failed", Check::Expired),
+        ("not-before check failed", Check::NotYetValid),
+        ("issuer check failed", Check::Issuer),
+    ];
+    named
+        .into_iter()
+        .find(|(prefix, _)| detail.starts_with(prefix))
+        .map(|(_, check)| check)
 }
 
 /// One cell: a token from `issuer` presented to `verifier`.
@@ -524,7 +545,10 @@ async fn present(p: &Participant, token: &SecretString, now: u64) -> Presented {
     match &p.endpoint {
         Endpoint::Local(snap) => match snap.verify(token.expose_secret(), now) {
             Ok(_) => Presented::Accepted,
-            Err(e) => Presented::Refused(format!("{REFUSED_PREFIX}{e}")),
+            Err(e) => Presented::Refused {
+                message: format!("{REFUSED_PREFIX}{e}"),
+                check: Some(e.check()),
+            },
         },
         Endpoint::Remote(client) => Presented::of(client.appliance(token).await),
     }
@@ -718,8 +742,20 @@ mod tests {
     use super::*;
     use crate::jwt::{Algorithm, VerifyError};
 
+    /// A refusal as a current verifier sends it, with its check.
     fn refused(e: VerifyError) -> Presented {
-        Presented::Refused(format!("{REFUSED_PREFIX}{e}"))
+        Presented::Refused {
+            message: format!("{REFUSED_PREFIX}{e}"),
+            check: Some(e.check()),
+        }
+    }
+
+    /// A refusal as a verifier before `check` existed sends it.
+    fn refused_in_words(e: VerifyError) -> Presented {
+        Presented::Refused {
+            message: format!("{REFUSED_PREFIX}{e}"),
+            check: None,
+        }
     }
 
     #[test]
@@ -766,11 +802,37 @@ mod tests {
         ];
         for (e, reason) in cases {
             let text = e.to_string();
+            let f = classify(&refused_in_words(e.clone()), None).unwrap();
+            assert_eq!(f.reason, reason, "from the words: {text}");
             let f = classify(&refused(e), None).unwrap();
-            assert_eq!(f.reason, reason, "{text}");
+            assert_eq!(f.reason, reason, "from the check: {text}");
             assert_eq!(f.detail, text, "the node's words are kept");
         }
         assert_eq!(classify(&Presented::Accepted, Some(500)), None);
+    }
+
+    #[test]
+    fn the_check_decides_whatever_the_words_say() {
+        for (check, reason) in [
+            (Check::UnknownKey, Reason::KeyDiffers),
+            (Check::Signature, Reason::KeyDiffers),
+            (Check::KeyRetired, Reason::KeyRetired),
+            (Check::Algorithm, Reason::AlgorithmDiffers),
+            (Check::Expired, Reason::Expired),
+            (Check::NotYetValid, Reason::ClockSkew),
+            (Check::Issuer, Reason::IssuerDiffers),
+            (Check::Malformed, Reason::Refused),
+            (Check::UnsupportedAlgorithm, Reason::Refused),
+            (Check::Claims, Reason::Refused),
+        ] {
+            let answer = Presented::Refused {
+                message: "token refused: Schlüssel unbekannt".into(),
+                check: Some(check),
+            };
+            let f = classify(&answer, None).unwrap();
+            assert_eq!(f.reason, reason, "{check:?}");
+            assert_eq!(f.detail, "Schlüssel unbekannt");
+        }
     }
 
     #[test]
@@ -846,6 +908,7 @@ mod tests {
             status: 503,
             code: "unavailable".into(),
             message: "busy".into(),
+            check: None,
         }));
         assert_eq!(classify(&other, None).unwrap().reason, Reason::Refused);
     }

@@ -184,7 +184,7 @@ pub enum IssueError {
 }
 
 /// Why a token was not accepted. Each variant names the check that failed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
     /// Not three base64url segments, or a header that is not JSON.
     #[error("malformed token: {0}")]
@@ -259,6 +259,85 @@ pub enum VerifyError {
         /// This node's cluster id.
         expected: String,
     },
+}
+
+/// Which check refused a token: the stable, machine-readable part of a
+/// [`VerifyError`], which the REST API sends as `check` beside its message
+/// so that another appliance can tell "key differs" from "expired" without
+/// reading the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// Not a JWT at all.
+    Malformed,
+    /// Another HMAC algorithm than the one configured.
+    Algorithm,
+    /// `none` or an asymmetric algorithm: never accepted.
+    UnsupportedAlgorithm,
+    /// Signed with a key this node does not have.
+    UnknownKey,
+    /// Signed with a retired key no longer accepted.
+    KeyRetired,
+    /// The signature does not match.
+    Signature,
+    /// A claim is missing or of the wrong type.
+    Claims,
+    /// Expired.
+    Expired,
+    /// Not valid yet.
+    NotYetValid,
+    /// Issued for another cluster.
+    Issuer,
+}
+
+impl Check {
+    /// Every check, for documentation and tests.
+    pub const ALL: [Check; 10] = [
+        Check::Malformed,
+        Check::Algorithm,
+        Check::UnsupportedAlgorithm,
+        Check::UnknownKey,
+        Check::KeyRetired,
+        Check::Signature,
+        Check::Claims,
+        Check::Expired,
+        Check::NotYetValid,
+        Check::Issuer,
+    ];
+
+    /// The code as sent: `unknown_key`, `expired`, ...
+    pub fn code(self) -> &'static str {
+        match self {
+            Check::Malformed => "malformed",
+            Check::Algorithm => "algorithm",
+            Check::UnsupportedAlgorithm => "unsupported_algorithm",
+            Check::UnknownKey => "unknown_key",
+            Check::KeyRetired => "key_retired",
+            Check::Signature => "signature",
+            Check::Claims => "claims",
+            Check::Expired => "expired",
+            Check::NotYetValid => "not_yet_valid",
+            Check::Issuer => "issuer",
+        }
+    }
+}
+
+impl VerifyError {
+    /// The check that refused the token.
+    pub fn check(&self) -> Check {
+        match self {
+            VerifyError::Malformed(_) => Check::Malformed,
+            VerifyError::AlgNone | VerifyError::NotHmac(..) => Check::UnsupportedAlgorithm,
+            VerifyError::WrongAlgorithm { .. } => Check::Algorithm,
+            VerifyError::UnknownKey { .. } => Check::UnknownKey,
+            VerifyError::KeyRetired { .. } => Check::KeyRetired,
+            VerifyError::BadSignature => Check::Signature,
+            VerifyError::Claims(_) => Check::Claims,
+            VerifyError::Expired { .. } => Check::Expired,
+            VerifyError::NotYetValid { .. } => Check::NotYetValid,
+            VerifyError::WrongIssuer { .. } => Check::Issuer,
+        }
+    }
 }
 
 /// Why a refresh was refused.

@@ -275,3 +275,13 @@ fn rotated_key_still_verifies_old_tokens_until_its_deadline() {
         Err(VerifyError::KeyRetired { .. })
     ));
 }
+
+#[test]
+fn every_check_has_its_code_as_serde_writes_it() {
+    for check in Check::ALL {
+        assert_eq!(
+            serde_json::to_value(check).unwrap(),
+            serde_json::json!(check.code())
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! Every failure a handler can meet becomes an [`ApiError`]; its
 //! `IntoResponse` is the only place that chooses a status code, and the body
-//! is always `{"error": CODE, "message": TEXT}`. Internal failures are logged
+//! is always `{"error": CODE, "message": TEXT}`, with `"check": CHECK` added
+//! when a token was refused ([`crate::jwt::Check`]). Internal failures are logged
 //! with their detail and answered with a generic message, so nothing about
 //! the appliance's files leaks to a client.
 
@@ -16,9 +17,12 @@ pub enum ApiError {
     /// The request is malformed: 400.
     #[error("{0}")]
     BadRequest(String),
-    /// No token, or a token that does not verify: 401.
+    /// No token, or credentials that are not accepted: 401.
     #[error("{0}")]
     Unauthorized(String),
+    /// A token that does not verify: 401, naming the check that refused it.
+    #[error("token refused: {0}")]
+    TokenRefused(crate::jwt::VerifyError),
     /// Authenticated, but not allowed: 403.
     #[error("{0}")]
     Forbidden(String),
@@ -50,6 +54,9 @@ pub enum ApiError {
 struct Body<'a> {
     error: &'a str,
     message: String,
+    /// For a refused token, which check refused it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'static str>,
 }
 
 impl ApiError {
@@ -57,7 +64,9 @@ impl ApiError {
     pub fn status(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthorized(_) | ApiError::TokenRefused(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -82,17 +91,22 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let check = match &self {
+            ApiError::TokenRefused(e) => Some(e.check().code()),
+            _ => None,
+        };
         let mut response = (
             status,
             axum::Json(Body {
                 error: code,
                 message,
+                check,
             }),
         )
             .into_response();
         let headers = response.headers_mut();
         match self {
-            ApiError::Unauthorized(_) => {
+            ApiError::Unauthorized(_) | ApiError::TokenRefused(_) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"tacctl\""),

@@ -199,7 +199,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 fn token_error(e: VerifyError) -> ApiError {
-    ApiError::Unauthorized(format!("token refused: {e}"))
+    ApiError::TokenRefused(e)
 }
 
 impl FromRequestParts<Shared> for Authed {
