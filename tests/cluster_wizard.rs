@@ -454,3 +454,29 @@ fn the_menu_leads_to_the_cluster_export_wizard() {
         &"This node has no cluster members yet; add them with `tacctl cluster add NAME URL`. Nothing was pushed."
     ));
 }
+
+#[test]
+fn step_2_warns_of_a_member_in_another_cluster() {
+    let lab = Lab::new();
+    let esa1 = lab.appliance("esa1", ADMIN_PASSWORD);
+    let esa2 = lab.served("esa2", ADMIN_PASSWORD);
+    let mut esa5 = lab.appliance_in("esa5", ADMIN_PASSWORD, "c2");
+    esa5.served = Some(common::server::Served::start(&esa5.root, &[]));
+    esa1.add_members(&[esa2.member(), esa5.member()]);
+    let other = format!(
+        "esa5 ({}): reachable, tacctl {}, but in cluster \"c2\", not this node's \"c1\": it refuses this node's tokens (issuer differs) whatever the JWT key",
+        esa5.url(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut p = root()
+        .check("cluster-components", &["Appliances JWT Configuration"])
+        .check(
+            "cluster-members",
+            &[&reachable(&esa2, false, false), &other],
+        )
+        .text("cluster-user", "")
+        .secret("cluster-password", ADMIN_PASSWORD)
+        .confirm("cluster-apply", false);
+    assert!(matches!(export(&esa1, &mut p).unwrap(), Finish::Declined));
+    assert_eq!(p.remaining(), 0);
+}

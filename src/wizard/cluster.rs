@@ -274,8 +274,8 @@ pub fn cluster_export(p: &mut dyn Prompter, cx: &Context<'_>, retry_root: bool) 
     let token = own_token(cx, &id)?;
     let rt = runtime()?;
     let probes = rt.block_on(push::probe(&targets, Some(&token), cx.cluster.timeout));
-    let kid = cx.ops.status()?.jwt_kid;
-    let chosen = ask_members(p, &targets, &probes, &kid)?;
+    let status = cx.ops.status()?;
+    let chosen = ask_members(p, &targets, &probes, &status.jwt_kid, &status.cluster_id)?;
     if chosen.is_empty() {
         return Ok(Finish::Nothing(
             "No member was selected. Nothing was pushed.".into(),
@@ -410,8 +410,12 @@ fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<Vec<K
 }
 
 /// What step 2 shows of a member.
-fn status_text(probe: &Probe, kid: &str) -> String {
+fn status_text(probe: &Probe, kid: &str, cluster_id: &str) -> String {
     match &probe.node {
+        Ok(n) if n.appliance.cluster_id != cluster_id => format!(
+            "reachable, tacctl {}, but in cluster {:?}, not this node's {cluster_id:?}: it refuses this node's tokens (issuer differs) whatever the JWT key",
+            n.appliance.version, n.appliance.cluster_id
+        ),
         Ok(n) => {
             let key = if n.appliance.kid == kid {
                 "same JWT key as this node"
@@ -441,6 +445,7 @@ fn ask_members(
     targets: &[Peer],
     probes: &[Probe],
     kid: &str,
+    cluster_id: &str,
 ) -> Result<Vec<usize>> {
     p.note("Step 2 of 6: the members to export to.")?;
     let items = targets
@@ -448,7 +453,12 @@ fn ask_members(
         .zip(probes)
         .map(|(t, probe)| {
             CheckItem::new(
-                format!("{} ({}): {}", t.name, t.url, status_text(probe, kid)),
+                format!(
+                    "{} ({}): {}",
+                    t.name,
+                    t.url,
+                    status_text(probe, kid, cluster_id)
+                ),
                 true,
             )
             .key(t.name.clone())

@@ -133,6 +133,11 @@ impl Lab {
     /// `tacctl init` of appliance `name` in cluster c1 with admin `admin`
     /// and `password`, not served.
     pub fn appliance(&self, name: &str, password: &str) -> Node {
+        self.appliance_in(name, password, CLUSTER_ID)
+    }
+
+    /// [`Lab::appliance`] in cluster `cluster`.
+    pub fn appliance_in(&self, name: &str, password: &str, cluster: &str) -> Node {
         let root = self.dir.path().join(name);
         let pw = self.file(&format!("{name}.init.pw"), password);
         tacctl()
@@ -143,7 +148,7 @@ impl Lab {
                 "--name",
                 name,
                 "--cluster-id",
-                CLUSTER_ID,
+                cluster,
                 "--admin-password-file",
             ])
             .arg(pw)
