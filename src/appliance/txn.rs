@@ -26,6 +26,12 @@ const JOURNAL: &str = "txn/journal.yaml";
 const SNAPSHOTS: &str = "snapshots";
 const HISTORY: &str = "history.yaml";
 
+/// How many snapshots an appliance keeps. Every change takes one, so
+/// without a bound a busy appliance fills its disk; after each change the
+/// oldest beyond this many are removed (`tacctl rollback --list` shows what
+/// is left).
+pub const SNAPSHOTS_KEPT: usize = 50;
+
 /// `txn/journal.yaml`: the commit point of a change.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -256,9 +262,17 @@ impl Appliance {
             source: std::io::Error::other(e.to_string()),
         })?;
         // `<time>-<sequence>-<random>`: snapshots taken in the same second
-        // still sort in the order they were taken.
+        // still sort in the order they were taken. The sequence goes on
+        // from the highest one left, which pruning never removes.
         let seq = fs::read_dir(self.p(SNAPSHOTS))
-            .map(|d| d.count())
+            .map(|d| {
+                d.filter_map(|e| {
+                    let name = e.ok()?.file_name().into_string().ok()?;
+                    name.split('-').nth(1)?.parse::<u64>().ok()
+                })
+                .max()
+                .unwrap_or(0)
+            })
             .unwrap_or(0)
             + 1;
         let id = format!("{now}-{seq:05}-{}", hex::encode(rnd));
@@ -348,7 +362,34 @@ impl Appliance {
 
         // 4. Apply.
         self.roll_forward(&journal)?;
+
+        // The change is whole; old snapshots beyond the bound go. Failing
+        // to remove one does not undo the change, and the next change tries
+        // again, so that failure is not this change's.
+        let _ = self.prune_snapshots(SNAPSHOTS_KEPT);
         Ok(id)
+    }
+
+    /// Removes all snapshots but the newest `keep`. Each goes in two steps,
+    /// a rename to a hidden name (which [`Appliance::snapshots`] skips) and
+    /// then the deletion, so a crash in between never leaves a half-deleted
+    /// snapshot that a rollback could restore; hidden leftovers of earlier
+    /// prunes are deleted too.
+    pub(crate) fn prune_snapshots(&self, keep: usize) -> Result<(), ApplianceError> {
+        let dir = self.p(SNAPSHOTS);
+        for old in self.snapshots()?.iter().skip(keep) {
+            let from = dir.join(&old.id);
+            let to = dir.join(format!(".{}.prune", old.id));
+            fs::rename(&from, &to).map_err(ApplianceError::io(&from))?;
+        }
+        sync_dir(&dir).map_err(ApplianceError::io(&dir))?;
+        for e in fs::read_dir(&dir).map_err(ApplianceError::io(&dir))? {
+            let path = e.map_err(ApplianceError::io(&dir))?.path();
+            if path.extension().is_some_and(|x| x == "prune") {
+                fs::remove_dir_all(&path).map_err(ApplianceError::io(&path))?;
+            }
+        }
+        Ok(())
     }
 
     /// Snapshots, newest first.
@@ -511,6 +552,37 @@ mod tests {
         let (meta, files) = app.snapshot_contents(&id).unwrap();
         assert_eq!(meta.absent, vec!["config/b.yaml".to_owned()]);
         assert_eq!(files, vec![("config/a.yaml".to_owned(), b"old a".to_vec())]);
+    }
+
+    #[test]
+    fn old_snapshots_are_pruned_and_new_ones_still_sort_last() {
+        let (_d, app) = app();
+        let mut ids = Vec::new();
+        // All in the same second: only the sequence orders them.
+        for i in 0..SNAPSHOTS_KEPT + 3 {
+            let change = [("config/a.yaml".to_owned(), format!("v{i}").into_bytes())];
+            ids.push(app.commit(&change, "t", 7).unwrap());
+        }
+        let kept: Vec<String> = app.snapshots().unwrap().into_iter().map(|m| m.id).collect();
+        let newest: Vec<String> = ids.iter().rev().take(SNAPSHOTS_KEPT).cloned().collect();
+        assert_eq!(kept, newest);
+        let leftovers: Vec<_> = fs::read_dir(app.p(SNAPSHOTS))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        // The oldest kept snapshot still restores what it saved.
+        let (_, files) = app.snapshot_contents(kept.last().unwrap()).unwrap();
+        assert_eq!(files, vec![("config/a.yaml".to_owned(), b"v2".to_vec())]);
+        // A prune interrupted after its rename is finished by the next one,
+        // and the hidden snapshot is never listed meanwhile.
+        let victim = kept.last().unwrap().clone();
+        let hidden = app.p(SNAPSHOTS).join(format!(".{victim}.prune"));
+        fs::rename(app.p(SNAPSHOTS).join(&victim), &hidden).unwrap();
+        assert!(app.snapshots().unwrap().iter().all(|m| m.id != victim));
+        app.prune_snapshots(SNAPSHOTS_KEPT).unwrap();
+        assert!(!hidden.exists());
     }
 
     #[test]
