@@ -10,8 +10,14 @@
 //! one (tested below against the crate's own functions). At most
 //! [`MAX_POOLED`] buffers of at most [`MAX_POOLED_BYTES`] each are kept;
 //! larger ones (a file bundle's 64 MiB key derivation) are freed at once.
+//!
+//! Only a long-running process keeps memory ([`keep_memory`], which the
+//! server turns on): a command that checks one password and then derives a
+//! bundle's key frees the first 19 MiB before the next 64 MiB, as the
+//! bundle's memory bound (the KDF's memory plus 32 MiB) requires.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use argon2::password_hash::phc::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -24,6 +30,13 @@ pub const MAX_POOLED: usize = 4;
 pub const MAX_POOLED_BYTES: usize = 32 << 20;
 
 static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+static KEEP: AtomicBool = AtomicBool::new(false);
+
+/// From now on, keep working memory for the next call (a server).
+pub fn keep_memory() {
+    KEEP.store(true, Ordering::Relaxed);
+}
 
 fn take(blocks: usize) -> Vec<Block> {
     let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
@@ -40,7 +53,7 @@ fn take(blocks: usize) -> Vec<Block> {
 }
 
 fn give_back(buffer: Vec<Block>) {
-    if buffer.len() * size_of::<Block>() > MAX_POOLED_BYTES {
+    if !KEEP.load(Ordering::Relaxed) || buffer.len() * size_of::<Block>() > MAX_POOLED_BYTES {
         return;
     }
     let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
@@ -111,6 +124,7 @@ mod tests {
 
     #[test]
     fn pooled_memory_gives_the_crates_own_output_whatever_was_in_it() {
+        keep_memory();
         // Larger buffer first, so the smaller derivation reuses dirty memory.
         for m in [64, 32, 64, 16] {
             let argon = small(m);
@@ -152,6 +166,7 @@ mod tests {
 
     #[test]
     fn the_pool_keeps_a_few_small_buffers_only() {
+        keep_memory();
         let big = MAX_POOLED_BYTES / size_of::<Block>() + 1;
         give_back(vec![Block::new(); big]);
         for _ in 0..MAX_POOLED + 2 {

@@ -78,11 +78,13 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// Runs one password check against the dummy hash, so that the first login
-/// after a server starts costs no more than any other: the dummy hash is
-/// made and a password check's working memory is ready in the pool (see
+/// For a server: keeps password checks' working memory from now on, and
+/// runs one check against the dummy hash, so that the first login after the
+/// server starts costs no more than any other: the dummy hash is made and a
+/// password check's working memory is ready in the pool (see
 /// [`crate::argon`]).
 pub fn warm_up() {
+    crate::argon::keep_memory();
     let _ = verify_hash(&SecretString::from("warm-up"), dummy_hash());
 }
 
