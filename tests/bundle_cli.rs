@@ -1037,6 +1037,10 @@ fn no_progress_bar_when_standard_error_is_not_a_terminal() {
 /// Runs tacctl on `node` with `args` and returns its peak resident memory,
 /// KiB, from the kernel's accounting of that one process (`wait4`).
 fn peak_rss_kib(env: &Env, node: &str, args: &[&str]) -> i64 {
+    #[allow(
+        clippy::zombie_processes,
+        reason = "wait4 below reaps it, to read its resource usage"
+    )]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tacctl"))
         .arg("--root")
         .arg(env.root(node))
