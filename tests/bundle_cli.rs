@@ -965,15 +965,7 @@ fn progress_grows_to_the_archived_bytes_on_export_and_to_the_bundle_size_on_impo
     let mut expected = 0u64;
     for (i, len) in [3 << 20, 1_500_000, 10, 0].into_iter().enumerate() {
         // Incompressible, so that the bundle is as large as its content.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64 + i as u64;
-        let data: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let data = common::noise(0x9e37_79b9_7f4a_7c15 + i as u64, len);
         std::fs::write(files.join(format!("f{i}.bin")), &data).unwrap();
         expected += len as u64;
     }
@@ -1072,16 +1064,8 @@ fn export_and_import_stay_within_the_kdfs_memory_plus_32_mib() {
     // 24 MiB of custom files, hard to compress, in 6 files.
     let files = env.root("esa1").join("files");
     std::fs::create_dir_all(&files).unwrap();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..6 {
-        let bytes: Vec<u8> = (0..4 << 20)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let bytes = common::noise(0x9e37_79b9_7f4a_7c15 + i, 4 << 20);
         std::fs::write(files.join(format!("blob{i}.bin")), bytes).unwrap();
     }
     // The default key derivation: Argon2id with 64 MiB.

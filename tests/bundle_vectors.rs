@@ -315,15 +315,7 @@ fn write_v2_vectors() {
         "format version 3",
     );
     // Incompressible content: stored blocks, so the payload spans three chunks.
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let noise: Vec<u8> = (0..(2 * CHUNK_SIZE + 100))
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = common::noise(0x2545_f491_4f6c_dd1d, 2 * CHUNK_SIZE + 100);
     let big = framed(&tar_with(&[("components/noise.bin", &noise)], |_| {}));
     assert!(big.len() > 2 * CHUNK_SIZE);
     let sealed = seal_raw(&big);

@@ -313,6 +313,20 @@ pub fn encodings(secret: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Whether `needle` occurs in `haystack`.
+/// `len` bytes that do not compress (xorshift64 from `seed`), the same for
+/// the same seed.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 pub fn bytes_contain(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
