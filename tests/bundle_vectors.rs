@@ -149,6 +149,7 @@ vectors! {
     v2_block_unknown_method => "v2-block-unknown-method.bundle",
     v2_block_wrong_length => "v2-block-wrong-length.bundle",
     v2_archive_duplicate_in_other_case => "v2-archive-duplicate-case.bundle",
+    v2_manifest_component_twice => "v2-manifest-component-twice.bundle",
 }
 
 #[test]
@@ -368,6 +369,23 @@ fn write_v2_vectors() {
     );
     // The good bundle's users component again, under the same path in
     // capitals: on a case-insensitive file system, one file.
+    // The good bundle's manifest listing its users component twice.
+    let mut twice = files.clone();
+    let manifest = twice
+        .iter_mut()
+        .find(|(p, _)| p == "manifest.yaml")
+        .unwrap();
+    let mut m: tacctl::bundle::manifest::Manifest = yaml_serde::from_slice(&manifest.1).unwrap();
+    let users = m.component("users").unwrap().clone();
+    m.components.push(users);
+    manifest.1 = yaml_serde::to_string(&m).unwrap().into_bytes();
+    write_vector(
+        "v2-manifest-component-twice.bundle",
+        "listed twice",
+        PASS,
+        &seal_raw(&framed(&tar_with(&refs_of(&twice), |_| {}))),
+        "format 2: a manifest naming the users component twice",
+    );
     let mut doubled = files.clone();
     let users = files
         .iter()

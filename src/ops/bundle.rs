@@ -805,6 +805,13 @@ pub fn open_into<R: Read + Send>(
             )))
             .into());
         }
+        if staged.iter().any(|(k, _)| *k == kind) {
+            return Err(BundleError::Manifest(ManifestError::Contents(format!(
+                "component {} is listed twice",
+                c.name
+            )))
+            .into());
+        }
         staged.push((kind, kind.part().open(staging, c)?));
     }
     staged.sort_by_key(|(k, _)| *k);
