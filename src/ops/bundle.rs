@@ -8,6 +8,10 @@
 //! a plan, and only then (on confirmation) commits all files in one journaled
 //! change, re-sealing secrets under this node's master key, and checks the
 //! proof token with the configuration just applied, rolling back if it fails.
+//!
+//! What is particular to each component (how it is exported, read back,
+//! planned and applied) is its [`Part`](super::parts::Part); this module
+//! drives every part the same way.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
