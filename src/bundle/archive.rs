@@ -216,8 +216,8 @@ pub fn expect_end(mut rest: impl Read) -> Result<(), ArchiveError> {
 /// This thread parses the archive, checks every entry and creates the
 /// directories and files; a second thread writes and hashes the files'
 /// content and starts its writeback. Creating files is what costs most on
-/// the file system, so the two overlap. At most [`PIECES_IN_FLIGHT`]
-/// pieces of [`PIECE`] bytes wait between them.
+/// the file system, so the two overlap. At most `PIECES_IN_FLIGHT`
+/// pieces of `PIECE` bytes wait between them.
 pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, ArchiveError> {
     let (tx, rx) = mpsc::sync_channel::<ToWriter>(PIECES_IN_FLIGHT);
     std::thread::scope(|scope| {

@@ -768,7 +768,7 @@ impl Ops {
 /// and nothing was found after the archive: the extraction fails otherwise,
 /// and the caller discards `staging`. Format version 2 inflates its blocks
 /// on every core ([`archive::extract`]); version 1's single gzip member is
-/// read by [`extract_v1`].
+/// read by `extract_v1`.
 pub fn open_into<R: Read + Send>(
     input: R,
     passphrase: &SecretString,

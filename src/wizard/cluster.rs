@@ -13,7 +13,7 @@
 //!
 //! Steps 1 to 3 only ask; their answers are a [`ClusterExportPlan`], which
 //! flags or an answers file give just as well (through
-//! [`super::Answered`] and the question ids in [`HINTS`]). [`execute`] runs
+//! [`super::Answered`] and the question ids in [`HINTS`]). `execute` runs
 //! steps 4 to 6 from that value through [`crate::cluster::push`].
 
 use std::sync::Arc;
@@ -245,7 +245,7 @@ fn own_token(cx: &Context<'_>, id: &Identity) -> Result<SecretString> {
 }
 
 /// The Cluster Export Wizard: root credentials, steps 1 to 3, then
-/// [`execute`]. `retry_root`: wrong root credentials may be tried again
+/// `execute`. `retry_root`: wrong root credentials may be tried again
 /// (on a terminal); otherwise they are an error.
 pub fn cluster_export(p: &mut dyn Prompter, cx: &Context<'_>, retry_root: bool) -> Result<Finish> {
     p.note("Cluster Export Wizard")?;
