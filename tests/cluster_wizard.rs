@@ -129,6 +129,14 @@ fn step_1_groups_the_components_jwt_ticked_node_local_ones_disabled() {
             ("Host name", false, true),
         ]
     );
+    // Every component a bundle can carry has its check box.
+    for k in tacctl::ops::bundle::Kind::all() {
+        assert!(
+            q.items.iter().any(|i| i.key.as_deref() == Some(k.name())),
+            "{} is missing from step 1",
+            k.name()
+        );
+    }
 
     // Nothing ticked: nothing to push, nothing more asked.
     let mut p = root().check("cluster-components", &[]);

@@ -27,6 +27,7 @@ use crate::cluster::client::{Peer, fetch_fingerprint, normalise_url};
 use crate::cluster::push::{
     self, Credentials, DEFAULT_TARGET_TIMEOUT, Login, Payload, Probe, Report, Target, Via,
 };
+use crate::component::Scope;
 use crate::ops::OpsError;
 use crate::ops::bundle::Kind;
 
@@ -360,10 +361,11 @@ pub fn export_to(
 }
 
 /// Step 1: the components, grouped under "Appliance OS Configuration" as
-/// on the appliance's export screen. `None` when nothing is ticked.
+/// on the appliance's export screen, then any other component a bundle can
+/// carry. `None` when nothing is ticked.
 fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<Vec<Kind>>> {
     let ldap = cx.ops.ldap()?.is_some();
-    let items: Vec<(Option<Kind>, CheckItem)> = vec![
+    let mut items: Vec<(Option<Kind>, CheckItem)> = vec![
         (
             Some(Kind::Jwt),
             CheckItem::new(Kind::Jwt.label(), true).key("jwt"),
@@ -390,7 +392,7 @@ fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<Vec<K
             CheckItem::new(Kind::Files.label(), false).key("files"),
         ),
         (
-            None,
+            Some(Kind::Tls),
             CheckItem::disabled("TLS certificate", NODE_LOCAL).key("tls"),
         ),
         (
@@ -398,6 +400,16 @@ fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<Vec<K
             CheckItem::disabled("Host name", NODE_LOCAL).key("hostname"),
         ),
     ];
+    // A component added since the screen above was laid out.
+    for k in Kind::all() {
+        if !items.iter().any(|(listed, _)| *listed == Some(k)) {
+            let item = match k.scope() {
+                Scope::Cluster => CheckItem::new(k.label(), false),
+                Scope::Node => CheckItem::disabled(k.label(), NODE_LOCAL),
+            };
+            items.push((Some(k), item.key(k.name())));
+        }
+    }
     p.note("Step 1 of 6: the components to export.")?;
     let ticked = p.multi_select(&MultiSelect {
         id: COMPONENTS,
