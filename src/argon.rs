@@ -11,6 +11,9 @@
 //! [`MAX_POOLED`] buffers of at most [`MAX_POOLED_BYTES`] each are kept;
 //! larger ones (a file bundle's 64 MiB key derivation) are freed at once.
 //!
+//! The memory holds values derived from the password, so it is zeroized
+//! after every call, whether it goes back to the pool or is freed.
+//!
 //! Only a long-running process keeps memory ([`keep_memory`], which the
 //! server turns on): a command that checks one password and then derives a
 //! bundle's key frees the first 19 MiB before the next 64 MiB, as the
@@ -21,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use argon2::password_hash::phc::{Output, PasswordHash};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use zeroize::Zeroize;
 
 /// How many buffers the pool keeps: one per password check that may run at
 /// once on a small appliance, with room to spare.
@@ -76,6 +80,7 @@ pub fn hash_into(
     let blocks = argon.params().block_count();
     let mut buffer = take(blocks);
     let result = argon.hash_password_into_with_memory(password, salt, out, &mut buffer[..blocks]);
+    buffer[..blocks].iter_mut().for_each(Zeroize::zeroize);
     give_back(buffer);
     result
 }
@@ -162,6 +167,22 @@ mod tests {
         let phc = short.hash_password(b"pw-short").unwrap().to_string();
         assert!(verify(b"pw-short", &phc));
         assert!(!verify(b"pw-shorT", &phc));
+    }
+
+    #[test]
+    fn the_memory_is_zeroized_after_use() {
+        keep_memory();
+        let argon = small(24);
+        let mut out = [0u8; 32];
+        hash_into(&argon, b"password", b"saltsaltsalt", &mut out).unwrap();
+        let pool = POOL.lock().unwrap();
+        // Every buffer in the pool is all zeros, whichever call used it last.
+        assert!(!pool.is_empty());
+        for buffer in pool.iter() {
+            for block in buffer {
+                assert!(block.as_ref().iter().all(|&w| w == 0));
+            }
+        }
     }
 
     #[test]
