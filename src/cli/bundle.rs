@@ -231,7 +231,7 @@ pub(super) fn open_file(
         })
     })?;
     Ok(open_into(
-        std::io::BufReader::with_capacity(256 * 1024, f),
+        crate::ops::bundle::read_buffered(f),
         pass,
         staging,
         progress,

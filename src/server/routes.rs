@@ -622,7 +622,7 @@ async fn import(
             .map_err(|e| ApiError::Internal(format!("reading the spooled bundle: {e}")))?;
         let opened = st
             .ops()
-            .open_bundle(std::io::BufReader::new(file), &passphrase)
+            .open_bundle(crate::ops::bundle::read_buffered(file), &passphrase)
             .map_err(import_error)?;
         let in_bundle = opened.kinds();
         let kinds = match chosen {
