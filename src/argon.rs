@@ -14,8 +14,8 @@
 //! The memory holds values derived from the password, so it is zeroized
 //! after every call, whether it goes back to the pool or is freed.
 //!
-//! Each buffer is its own anonymous mapping, aligned to 2 MiB and marked for
-//! transparent huge pages (`MADV_HUGEPAGE`, which Linux honours in its
+//! Each buffer is its own anonymous mapping; one of 2 MiB or more is aligned
+//! to 2 MiB and marked for transparent huge pages (`MADV_HUGEPAGE`, which Linux honours in its
 //! default `madvise` mode). Argon2 reads its blocks in a data-dependent,
 //! random order, so with 4 KiB pages nearly every block it reads costs a TLB
 //! miss; on the 2-core virtual machine of docs/BENCHMARKS.md, a 19 MiB check
@@ -49,8 +49,8 @@ static POOL: Mutex<Vec<Memory>> = Mutex::new(Vec::new());
 const HUGE_PAGE: usize = 2 << 20;
 
 /// Argon2 working memory: zeroed blocks in an anonymous mapping of their
-/// own, aligned to [`HUGE_PAGE`] and marked for huge pages. Unmapped on drop
-/// (zeroizing is the caller's, after each use).
+/// own; from [`HUGE_PAGE`] bytes up, aligned to it and marked for huge
+/// pages. Unmapped on drop (zeroizing is the caller's, after each use).
 pub struct Memory {
     ptr: std::ptr::NonNull<Block>,
     blocks: usize,
@@ -66,10 +66,18 @@ impl Memory {
     /// as `Vec` does.
     pub fn new(blocks: usize) -> Self {
         let bytes = blocks.max(1) * size_of::<Block>();
-        let mapped = bytes.next_multiple_of(HUGE_PAGE);
+        // Less than a huge page is mapped as it is: a huge page would only
+        // cost 2 MiB of zeroing (tests and pushes derive keys in 8 KiB to
+        // 1 MiB).
+        let huge = bytes >= HUGE_PAGE;
+        let (mapped, align) = if huge {
+            (bytes.next_multiple_of(HUGE_PAGE), HUGE_PAGE)
+        } else {
+            (bytes, 1)
+        };
         // Map one huge page more than needed, then unmap the unaligned head
         // and the tail, so the mapping starts on a huge page boundary.
-        let over = mapped + HUGE_PAGE;
+        let over = if huge { mapped + HUGE_PAGE } else { mapped };
         // SAFETY: an anonymous private mapping at an address of the
         // kernel's choice; no existing memory is touched.
         let raw = unsafe {
@@ -86,7 +94,7 @@ impl Memory {
             raw != libc::MAP_FAILED,
             "out of address space for {over} bytes of Argon2 memory"
         );
-        let start = (raw as usize).next_multiple_of(HUGE_PAGE);
+        let start = (raw as usize).next_multiple_of(align);
         let head = start - raw as usize;
         let tail = over - head - mapped;
         // SAFETY: both ranges lie inside the mapping just made and are
@@ -100,7 +108,9 @@ impl Memory {
             }
             // Advice only: a kernel without huge pages keeps small ones.
             #[cfg(target_os = "linux")]
-            libc::madvise(start as *mut libc::c_void, mapped, libc::MADV_HUGEPAGE);
+            if huge {
+                libc::madvise(start as *mut libc::c_void, mapped, libc::MADV_HUGEPAGE);
+            }
         }
         Self {
             ptr: std::ptr::NonNull::new(start as *mut Block).expect("mmap never maps page 0"),
@@ -283,11 +293,16 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_zeroed_aligned_to_a_huge_page_and_writable() {
+    fn memory_is_zeroed_aligned_and_writable() {
         for blocks in [1, 8, HUGE_PAGE / size_of::<Block>(), 19 * 1024 + 3] {
             let mut m = Memory::new(blocks);
             assert_eq!(m.len(), blocks);
-            assert_eq!(m.blocks().as_ptr() as usize % HUGE_PAGE, 0);
+            let align = if blocks * size_of::<Block>() >= HUGE_PAGE {
+                HUGE_PAGE
+            } else {
+                4096
+            };
+            assert_eq!(m.blocks().as_ptr() as usize % align, 0);
             assert!(
                 m.blocks()
                     .iter()
