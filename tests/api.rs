@@ -180,6 +180,21 @@ async fn login_by_form_json_and_basic_then_call_and_refresh() {
     assert_eq!(body["algorithm"], "HS256");
     assert_eq!(body["kid"], api.app.status()["jwt_kid"]);
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    // What members compare: the same description, without a token, and the clock.
+    let (status, _, mut node) = api.get("/api/v1/cluster/node", None).await;
+    assert_eq!(status, StatusCode::OK, "{node}");
+    let time = node
+        .as_object_mut()
+        .unwrap()
+        .remove("time")
+        .and_then(|t| t.as_u64())
+        .expect("the node's clock");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(time.abs_diff(now) <= 5, "{time} against {now}");
+    assert_eq!(node, body);
 
     let (status, headers, body) = api
         .send(

@@ -507,10 +507,9 @@ pub struct NodeBody {
 }
 
 async fn cluster_node(State(state): State<Shared>) -> axum::Json<NodeBody> {
-    let appliance: ApplianceBody = serde_json::from_slice(&state.live().appliance_json)
-        .expect("the body we rendered parses back");
+    let live = state.live();
     axum::Json(NodeBody {
-        appliance,
+        appliance: ApplianceBody::describe(&live.node, &live.settings),
         time: now(),
     })
 }
