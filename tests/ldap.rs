@@ -153,6 +153,37 @@ async fn a_wrong_password_and_an_unknown_user_fail_alike() {
 }
 
 #[tokio::test]
+async fn an_unknown_user_costs_the_bind_a_wrong_password_does() {
+    let s = Slapd::start();
+    let d = anonymous(&s);
+    // Each login below is answered only after its last bind's result, and
+    // slapd logs a bind when it reads the request, before answering.
+    let before = s.binds();
+    assert_bad_credentials(login(&d, ("alice", "Alice-pw-12345")).await);
+    let wrong_password = s.binds() - before;
+    let before = s.binds();
+    assert_bad_credentials(login(&d, ("nobody", "Alice-pw-1234")).await);
+    let unknown = s.binds() - before;
+    assert_eq!(wrong_password, 1, "{}", s.log());
+    assert_eq!(unknown, wrong_password, "{}", s.log());
+    // The stand-in bind names no real entry and never carries the password
+    // that was typed (slapd logs DNs, not passwords: the DN is what shows).
+    assert!(
+        s.log().contains(&format!(
+            "BIND dn=\"{},{}\"",
+            tacctl::auth::ldap::NO_SUCH_USER_RDN,
+            slapd::SUFFIX
+        )),
+        "{}",
+        s.log()
+    );
+    // A lookup without a password (a token refresh) binds as nobody.
+    let before = s.binds();
+    assert!(d.lookup("nobody").await.unwrap().is_none());
+    assert_eq!(s.binds(), before);
+}
+
+#[tokio::test]
 async fn an_empty_password_is_refused_though_this_directory_would_accept_the_bind() {
     let s = Slapd::start();
     // The directory itself takes a DN with an empty password as an

@@ -10,6 +10,12 @@
 //! group no directory user has API access (deny by default). Everyone else
 //! from the directory is a viewer.
 //!
+//! A name that matches no entry still costs a bind, refused: one as a DN
+//! that does not exist ([`NO_SUCH_USER_RDN`] under the base DN) with a fixed
+//! password, never the user's. So an unknown name and a wrong password take
+//! the same round trips, and names cannot be told apart by the time a login
+//! takes (local logins check a dummy hash for the same reason).
+//!
 //! Every network step is bounded by the configured timeout twice over: by
 //! ldap3's connect timeout and by a tokio timeout around each operation, so a
 //! dead or hung directory becomes [`LdapError::Unreachable`] or
@@ -30,6 +36,10 @@ use crate::component::{LdapCommon, Role};
 
 /// Where the escaped user name goes in the configured user filter.
 pub const USERNAME_PLACEHOLDER: &str = "{username}";
+
+/// The entry, under the base DN, that a login for an unknown name binds as
+/// (and is refused), so that it takes the round trips of a wrong password.
+pub const NO_SUCH_USER_RDN: &str = "cn=tacctl-no-such-user";
 
 /// LDAP result codes this module tells apart (RFC 4511, appendix A).
 mod rc {
@@ -335,6 +345,9 @@ impl Directory {
         let filter = user_filter(&self.settings.user_filter, name);
         let found = match self.find_user(&mut conn, &filter).await {
             Err(LdapError::BadCredentials) => {
+                if password.is_some() {
+                    self.refused_bind(&mut conn).await;
+                }
                 on_step(Step {
                     kind: StepKind::Search,
                     passed: false,
@@ -628,6 +641,19 @@ impl Directory {
                 self.settings.user_filter
             ))),
         }
+    }
+
+    /// The bind a login for an unknown name makes in place of the user's
+    /// own: as [`NO_SUCH_USER_RDN`] under the base DN, with a fixed password.
+    /// Its answer (a refusal, or an error) changes nothing.
+    async fn refused_bind(&self, conn: &mut Conn) {
+        let dn = format!("{NO_SUCH_USER_RDN},{}", self.settings.base_dn);
+        let _ = self
+            .bounded(
+                "user bind",
+                conn.ldap.simple_bind(&dn, "tacctl: no such user"),
+            )
+            .await;
     }
 
     async fn user_bind(

@@ -4,7 +4,8 @@
 //!
 //! It listens on `ldap://127.0.0.1:PORT` only (and, with TLS, on
 //! `ldaps://127.0.0.1:PORT2` with a certificate from a CA made for the run).
-//! `-d 0` keeps slapd in the foreground, so the child process is slapd
+//! `-d stats` keeps slapd in the foreground, logging each operation to
+//! [`Slapd::log`] (tests count binds there), and the child process is slapd
 //! itself and can be stopped (killed) or paused (SIGSTOP) mid-test. Running
 //! as root is fine: without `-u`/`-g` it keeps the caller's user.
 //!
@@ -112,6 +113,11 @@ impl Slapd {
         rustix::process::kill_process(rustix::process::Pid::from_child(child), sig).unwrap();
     }
 
+    /// How many binds slapd has received, as its stats log shows them.
+    pub fn binds(&self) -> usize {
+        self.log().matches(" BIND dn=").count()
+    }
+
     /// slapd's own output, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
@@ -138,7 +144,7 @@ impl Slapd {
             let mut cmd = Command::new(SLAPD);
             cmd.arg("-f")
                 .arg(&conf)
-                .args(["-h", &listen, "-d", "0"])
+                .args(["-h", &listen, "-d", "stats"])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log);
