@@ -345,6 +345,15 @@ impl Appliance {
                 path: staged.clone(),
                 source: e.into(),
             })?;
+        } else {
+            // Each staged file's own directory was synced as it was written,
+            // but not the entries of the directories made above it: on a
+            // file system without a journal, a power loss could unlink
+            // `staged/config` while the journal survives, and rolling
+            // forward would then apply only part of the change.
+            for dir in staged_ancestors(&staged, changes.iter().map(|(rel, _)| rel.as_str())) {
+                sync_dir(&dir).map_err(ApplianceError::io(&dir))?;
+            }
         }
 
         // 3. The commit point.
@@ -518,9 +527,42 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `staged` and every directory between it and the parents of the `files`
+/// (relative paths) staged in it, deepest first; not the files' own parents,
+/// which [`atomic_write`] syncs.
+fn staged_ancestors<'a>(staged: &Path, files: impl Iterator<Item = &'a str>) -> Vec<PathBuf> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for rel in files {
+        let mut p = Path::new(rel).parent();
+        // Skip the file's own directory, then take each one above it.
+        p = p.and_then(Path::parent);
+        while let Some(d) = p {
+            dirs.insert(staged.join(d));
+            p = d.parent();
+        }
+    }
+    dirs.insert(staged.to_path_buf());
+    let mut dirs: Vec<PathBuf> = dirs.into_iter().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    dirs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_directories_above_staged_files_are_synced_deepest_first() {
+        let staged = Path::new("/r/txn/staged");
+        let dirs = staged_ancestors(
+            staged,
+            ["config/jwt.yaml", "config/users.yaml", "a/b/c/f", "top"].into_iter(),
+        );
+        assert_eq!(
+            dirs,
+            [staged.join("a/b"), staged.join("a"), staged.to_path_buf(),]
+        );
+    }
 
     fn app() -> (tempfile::TempDir, Appliance) {
         let dir = tempfile::tempdir().unwrap();
