@@ -178,6 +178,11 @@ impl Appliance {
                         create_private_dir(dir).map_err(ApplianceError::io(dir))?;
                     }
                     fs::rename(&live, &kept).map_err(ApplianceError::io(&live))?;
+                    // The snapshot's new entry, durable before the staged
+                    // tree takes the live one's place.
+                    if let Some(dir) = kept.parent() {
+                        sync_dir(dir).map_err(ApplianceError::io(dir))?;
+                    }
                 }
             }
             crash_point("dir-saved");
