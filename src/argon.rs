@@ -15,13 +15,13 @@
 //! after every call, whether it goes back to the pool or is freed.
 //!
 //! Each buffer is its own anonymous mapping; one of 2 MiB or more is aligned
-//! to 2 MiB and marked for transparent huge pages (`MADV_HUGEPAGE`, which Linux honours in its
-//! default `madvise` mode). Argon2 reads its blocks in a data-dependent,
-//! random order, so with 4 KiB pages nearly every block it reads costs a TLB
-//! miss; on the 2-core virtual machine of docs/BENCHMARKS.md, a 19 MiB check
-//! after 1.5 s idle took 36 to 41 ms in huge pages against 75 to 82 ms
-//! without, and the same warm (15 to 17 ms). Where huge pages are not to be
-//! had, the mapping simply keeps small ones.
+//! to 2 MiB and marked for transparent huge pages (`MADV_HUGEPAGE`, which
+//! Linux honours in its default `madvise` mode). Argon2 reads its blocks in a
+//! data-dependent, random order, so with 4 KiB pages nearly every block it
+//! reads costs a TLB miss; on the 2-core virtual machine of
+//! docs/BENCHMARKS.md, a 19 MiB check after 1.5 s idle took 36 to 41 ms in
+//! huge pages against 75 to 82 ms without, and the same warm (15 to 17 ms).
+//! Where huge pages are not to be had, the mapping simply keeps small ones.
 //!
 //! Only a long-running process keeps memory ([`keep_memory`], which the
 //! server turns on): a command that checks one password and then derives a
@@ -51,10 +51,11 @@ const HUGE_PAGE: usize = 2 << 20;
 /// Argon2 working memory: zeroed blocks in an anonymous mapping of their
 /// own; from [`HUGE_PAGE`] bytes up, aligned to it and marked for huge
 /// pages. Unmapped on drop (zeroizing is the caller's, after each use).
-pub struct Memory {
+struct Memory {
     ptr: std::ptr::NonNull<Block>,
     blocks: usize,
-    /// Bytes mapped: `blocks` rounded up to whole huge pages.
+    /// Bytes mapped: the blocks' size, rounded up to whole huge pages from
+    /// [`HUGE_PAGE`] up.
     mapped: usize,
 }
 
@@ -64,7 +65,7 @@ unsafe impl Send for Memory {}
 impl Memory {
     /// `blocks` zeroed blocks. Panics only if the address space is exhausted,
     /// as `Vec` does.
-    pub fn new(blocks: usize) -> Self {
+    fn new(blocks: usize) -> Self {
         let bytes = blocks.max(1) * size_of::<Block>();
         // Less than a huge page is mapped as it is: a huge page would only
         // cost 2 MiB of zeroing (tests and pushes derive keys in 8 KiB to
@@ -120,7 +121,7 @@ impl Memory {
     }
 
     /// The blocks.
-    pub fn blocks(&mut self) -> &mut [Block] {
+    fn blocks(&mut self) -> &mut [Block] {
         // SAFETY: the mapping holds `blocks` blocks, zero-initialised by the
         // kernel (all zeros is a valid `Block`), aligned to a page, and is
         // borrowed mutably through `self` only.
