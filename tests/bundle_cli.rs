@@ -377,25 +377,33 @@ fn every_flipped_byte_and_every_truncation_is_rejected_and_nothing_changes() {
     let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
     let pass = secrecy::SecretString::from(PASSPHRASE);
     let before = tree(&env.root("esa2"));
-    assert!(ops.open_bundle(&bundle[..], &pass).is_ok());
-    for i in 0..bundle.len() {
-        let mut b = bundle.clone();
-        b[i] ^= 0x01;
+    // A bundle of known small size is opened on one thread, one of unknown
+    // size on several: both ways are swept.
+    let open = |b: &[u8], threads: bool| {
+        let size = (!threads).then_some(b.len() as u64);
+        ops.open_bundle_with(b, size, &pass, &tacctl::ops::bundle::NoProgress)
+    };
+    for threads in [false, true] {
+        assert!(open(&bundle, threads).is_ok());
+        for i in 0..bundle.len() {
+            let mut b = bundle.clone();
+            b[i] ^= 0x01;
+            assert!(
+                open(&b, threads).is_err(),
+                "flipping byte {i} was not detected (threads: {threads})"
+            );
+            assert!(
+                open(&bundle[..i], threads).is_err(),
+                "truncation at {i} was not detected (threads: {threads})"
+            );
+        }
+        let mut longer = bundle.clone();
+        longer.push(0);
         assert!(
-            ops.open_bundle(&b[..], &pass).is_err(),
-            "flipping byte {i} was not detected"
-        );
-        assert!(
-            ops.open_bundle(&bundle[..i], &pass).is_err(),
-            "truncation at {i} was not detected"
+            open(&longer, threads).is_err(),
+            "a trailing byte was not detected (threads: {threads})"
         );
     }
-    let mut longer = bundle.clone();
-    longer.push(0);
-    assert!(
-        ops.open_bundle(&longer[..], &pass).is_err(),
-        "a trailing byte was not detected"
-    );
     assert_eq!(before, tree(&env.root("esa2")));
 }
 
@@ -988,7 +996,7 @@ fn progress_grows_to_the_archived_bytes_on_export_and_to_the_bundle_size_on_impo
 
     let import = Recorder::default();
     let staging = tempfile::tempdir().unwrap();
-    tacctl::ops::bundle::open_into(&bundle[..], &pass, staging.path(), &import).unwrap();
+    tacctl::ops::bundle::open_into(&bundle[..], None, &pass, staging.path(), &import).unwrap();
     assert!(import.totals.lock().unwrap().is_empty());
     assert_grows_to(&import.done.lock().unwrap(), bundle.len() as u64, "import");
 }

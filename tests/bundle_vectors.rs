@@ -80,26 +80,30 @@ fn run(name: &str, now_expect: Option<&str>) {
                 .map(|_| out)
                 .map_err(|e| e.to_string())
         });
-    let staging = tempfile::tempdir().unwrap();
-    let opened = open_into(&v.bundle[..], &pass, staging.path(), &NoProgress);
-    if v.expect == "success" {
-        let payload = decrypted.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            Some(hex::encode(Sha256::digest(&payload))),
-            v.payload_sha256,
-            "{name}"
-        );
-        opened.unwrap_or_else(|e| panic!("{name}: {e}"));
-    } else {
-        let err = opened
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| panic!("{name}: accepted"));
-        assert!(
-            err.contains(&v.expect),
-            "{name}: expected {:?}, got {err:?}",
-            v.expect
-        );
+    // Opened on threads (size unknown) and on this thread alone (a small
+    // bundle of known size): the same verdict either way.
+    for size in [None, Some(v.bundle.len() as u64)] {
+        let staging = tempfile::tempdir().unwrap();
+        let opened = open_into(&v.bundle[..], size, &pass, staging.path(), &NoProgress);
+        if v.expect == "success" {
+            let payload = decrypted.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                Some(hex::encode(Sha256::digest(payload))),
+                v.payload_sha256,
+                "{name}"
+            );
+            opened.unwrap_or_else(|e| panic!("{name} (size {size:?}): {e}"));
+        } else {
+            let err = opened
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| panic!("{name} (size {size:?}): accepted"));
+            assert!(
+                err.contains(&v.expect),
+                "{name} (size {size:?}): expected {:?}, got {err:?}",
+                v.expect
+            );
+        }
     }
 }
 

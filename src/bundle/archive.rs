@@ -182,14 +182,20 @@ pub struct Extracted {
 /// Extracts a version 2 archive (the decrypted payload `input`) into the
 /// existing private directory `dest`, inflating on `workers` threads and
 /// hashing each file as it is written. Returns the files in order. Succeeds
-/// only once `input` has been read to its end.
+/// only once `input` has been read to its end. With `workers` 0, this
+/// thread does everything, which suits a small payload (see
+/// [`blocks::read_blocks`]).
 pub fn extract<R: Read + Send>(
     input: R,
     dest: &Path,
     workers: usize,
 ) -> Result<Vec<Extracted>, ArchiveError> {
     blocks::read_blocks(input, workers, |tar| {
-        let files = extract_tar(&mut *tar, dest)?;
+        let files = if workers == 0 {
+            extract_tar_here(&mut *tar, dest)?
+        } else {
+            extract_tar(&mut *tar, dest)?
+        };
         expect_end(tar)?;
         Ok(files)
     })
@@ -222,7 +228,10 @@ pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, Arc
     let (tx, rx) = mpsc::sync_channel::<ToWriter>(PIECES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_files(rx));
-        let parsed = parse_tar(input, dest, &tx);
+        let parsed = parse_tar(input, dest, &mut |msg| {
+            tx.send(msg)
+                .map_err(|_| io::Error::other("the file writer stopped").into())
+        });
         drop(tx);
         let written = writer.join().expect("the file writer does not panic");
         // A writer that stopped makes the parser fail to send; its own error
@@ -233,6 +242,14 @@ pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, Arc
             (Ok(()), Ok(files)) => Ok(files),
         }
     })
+}
+
+/// [`extract_tar`] on this thread alone: it parses, creates, writes and
+/// hashes in turn.
+pub fn extract_tar_here<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, ArchiveError> {
+    let mut writer = FileWriter::default();
+    parse_tar(input, dest, &mut |msg| Ok(writer.take(msg)?))?;
+    Ok(writer.files)
 }
 
 /// Bytes of file content per message to the writing thread.
@@ -254,25 +271,30 @@ enum ToWriter {
     End,
 }
 
-/// The writing thread of [`extract_tar`].
-fn write_files(rx: mpsc::Receiver<ToWriter>) -> io::Result<Vec<Extracted>> {
-    let mut files = Vec::new();
-    let mut current: Option<(fs::File, PathBuf, u32, Sha256, u64)> = None;
-    for msg in rx {
+/// The writing side of an extraction: writes and hashes each file's content
+/// as it comes, and lists the files written.
+#[derive(Default)]
+struct FileWriter {
+    files: Vec<Extracted>,
+    current: Option<(fs::File, PathBuf, u32, Sha256, u64)>,
+}
+
+impl FileWriter {
+    fn take(&mut self, msg: ToWriter) -> io::Result<()> {
         match msg {
             ToWriter::File { file, path, mode } => {
-                current = Some((file, path, mode, Sha256::new(), 0));
+                self.current = Some((file, path, mode, Sha256::new(), 0));
             }
             ToWriter::Data(piece) => {
-                let (file, _, _, hash, n) = current.as_mut().expect("data follows a file");
+                let (file, _, _, hash, n) = self.current.as_mut().expect("data follows a file");
                 file.write_all(&piece)?;
                 hash.update(&piece[..]);
                 *n += piece.len() as u64;
             }
             ToWriter::End => {
-                let (file, path, mode, hash, size) = current.take().expect("a file ends");
+                let (file, path, mode, hash, size) = self.current.take().expect("a file ends");
                 start_writeback(&file);
-                files.push(Extracted {
+                self.files.push(Extracted {
                     path,
                     mode,
                     size,
@@ -280,8 +302,17 @@ fn write_files(rx: mpsc::Receiver<ToWriter>) -> io::Result<Vec<Extracted>> {
                 });
             }
         }
+        Ok(())
     }
-    Ok(files)
+}
+
+/// The writing thread of [`extract_tar`].
+fn write_files(rx: mpsc::Receiver<ToWriter>) -> io::Result<Vec<Extracted>> {
+    let mut writer = FileWriter::default();
+    for msg in rx {
+        writer.take(msg)?;
+    }
+    Ok(writer.files)
 }
 
 /// Starts writing `f`'s content to disk without waiting for it (Linux's
@@ -302,13 +333,13 @@ fn start_writeback(f: &fs::File) {
 }
 
 /// The parsing side of [`extract_tar`]: checks each entry, creates
-/// directories and files, and sends file content to the writing thread.
+/// directories and files, and passes file content to `send`, for the
+/// writing side.
 fn parse_tar<R: Read>(
     input: R,
     dest: &Path,
-    tx: &mpsc::SyncSender<ToWriter>,
+    send: &mut dyn FnMut(ToWriter) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
-    let stopped = || io::Error::other("the file writer stopped");
     let mut tar = tar::Archive::new(input);
     let mut seen = std::collections::HashSet::new();
     let mut made = std::collections::HashSet::new();
@@ -348,12 +379,11 @@ fn parse_tar<R: Read>(
                     .create_new(true)
                     .mode(0o600)
                     .open(&target)?;
-                tx.send(ToWriter::File {
+                send(ToWriter::File {
                     file,
                     path: rel,
                     mode,
-                })
-                .map_err(|_| stopped())?;
+                })?;
                 let mut left = size;
                 while left > 0 {
                     let want = PIECE.min(left as usize);
@@ -362,9 +392,9 @@ fn parse_tar<R: Read>(
                         return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
                     }
                     left -= want as u64;
-                    tx.send(ToWriter::Data(piece)).map_err(|_| stopped())?;
+                    send(ToWriter::Data(piece))?;
                 }
-                tx.send(ToWriter::End).map_err(|_| stopped())?;
+                send(ToWriter::End)?;
             }
             other => {
                 let kind = match other {
@@ -421,17 +451,20 @@ mod tests {
             ],
         )
         .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let files = extract(&data[..], dir.path(), 2).unwrap();
-        assert_eq!(
-            (files[1].path.as_path(), files[1].mode),
-            (Path::new("files/bin/run.sh"), 0o755)
-        );
-        assert_eq!(files[1].sha256, hex::encode(Sha256::digest(b"#!/bin/sh")));
-        assert_eq!(
-            fs::read(dir.path().join("files/bin/run.sh")).unwrap(),
-            b"#!/bin/sh"
-        );
+        // On threads, and on this thread alone.
+        for workers in [2, 0] {
+            let dir = tempfile::tempdir().unwrap();
+            let files = extract(&data[..], dir.path(), workers).unwrap();
+            assert_eq!(
+                (files[1].path.as_path(), files[1].mode),
+                (Path::new("files/bin/run.sh"), 0o755)
+            );
+            assert_eq!(files[1].sha256, hex::encode(Sha256::digest(b"#!/bin/sh")));
+            assert_eq!(
+                fs::read(dir.path().join("files/bin/run.sh")).unwrap(),
+                b"#!/bin/sh"
+            );
+        }
     }
 
     fn raw_tar(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
@@ -454,15 +487,23 @@ mod tests {
         b.append_data(&mut h, "components/a.yaml", &b"a"[..])
             .unwrap();
         let mut tar = b.into_inner().unwrap();
-        let dir = tempfile::tempdir().unwrap();
         tar.extend_from_slice(&[0u8; 9000]);
-        assert_eq!(extract(&framed(&tar)[..], dir.path(), 2).unwrap().len(), 1);
-        tar.push(1);
-        let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            extract(&framed(&tar)[..], dir.path(), 2),
-            Err(ArchiveError::TrailingData)
-        ));
+        let mut trailing = tar.clone();
+        trailing.push(1);
+        for workers in [2, 0] {
+            let dir = tempfile::tempdir().unwrap();
+            assert_eq!(
+                extract(&framed(&tar)[..], dir.path(), workers)
+                    .unwrap()
+                    .len(),
+                1
+            );
+            let dir = tempfile::tempdir().unwrap();
+            assert!(matches!(
+                extract(&framed(&trailing)[..], dir.path(), workers),
+                Err(ArchiveError::TrailingData)
+            ));
+        }
     }
 
     #[test]
@@ -474,10 +515,12 @@ mod tests {
             b.append_link(&mut h, "evil", "/etc/passwd").unwrap();
         });
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            extract(&link[..], dir.path(), 1),
-            Err(ArchiveError::ForbiddenType { .. })
-        ));
+        for workers in [1, 0] {
+            assert!(matches!(
+                extract(&link[..], dir.path(), workers),
+                Err(ArchiveError::ForbiddenType { .. })
+            ));
+        }
 
         let mut h = tar::Header::new_old();
         h.as_old_mut().name[..16].copy_from_slice(b"../../etc/passwd");
@@ -485,10 +528,12 @@ mod tests {
         h.set_entry_type(tar::EntryType::Regular);
         h.set_cksum();
         let traversal = raw_tar(|b| b.append(&h, &b"x"[..]).unwrap());
-        assert!(matches!(
-            extract(&traversal[..], dir.path(), 1),
-            Err(ArchiveError::UnsafePath(_))
-        ));
+        for workers in [1, 0] {
+            assert!(matches!(
+                extract(&traversal[..], dir.path(), workers),
+                Err(ArchiveError::UnsafePath(_))
+            ));
+        }
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -293,17 +293,44 @@ fn ready(b: io::Result<Buf>) -> Slot {
     rx
 }
 
-/// Parses frames from `input`, sends deflated ones to the pool and every
-/// block's slot to `order`, in order. Ends after checking that nothing
-/// follows the end frame, or after sending the first error.
-fn dispatch<R: Read>(mut input: R, pool: &Pool<Frame, io::Result<Buf>>, order: &SyncSender<Slot>) {
-    let mut index = 0u64;
-    let outcome = loop {
+/// A frame's content, as [`Frames::next`] reads it.
+enum Next {
+    /// A stored block: the block itself.
+    Stored(Buf),
+    /// A deflated block, to be inflated.
+    Deflated(Frame),
+    /// The end frame, with nothing after it.
+    End,
+}
+
+/// Reads the payload's frames and checks their headers: the one place the
+/// frame rules are enforced, whichever way the blocks are then inflated.
+struct Frames<R> {
+    input: R,
+    index: u64,
+    ended: bool,
+}
+
+impl<R: Read> Frames<R> {
+    fn new(input: R) -> Self {
+        Self {
+            input,
+            index: 0,
+            ended: false,
+        }
+    }
+
+    /// The next frame. After the end frame it checks that nothing follows,
+    /// and keeps answering [`Next::End`].
+    fn next(&mut self) -> io::Result<Next> {
+        if self.ended {
+            return Ok(Next::End);
+        }
+        let index = self.index;
+        let input = &mut self.input;
         let mut h = [0u8; FRAME_HEADER];
-        match read_full(&mut input, &mut h) {
-            Ok(FRAME_HEADER) => {}
-            Ok(_) => break Err(fail(BlockError::Unterminated)),
-            Err(e) => break Err(e),
+        if read_full(input, &mut h)? != FRAME_HEADER {
+            return Err(fail(BlockError::Unterminated));
         }
         let method = h[0];
         let len = u32::from_be_bytes(h[1..5].try_into().expect("four bytes")) as usize;
@@ -311,79 +338,116 @@ fn dispatch<R: Read>(mut input: R, pool: &Pool<Frame, io::Result<Buf>>, order: &
         let malformed = |why| fail(BlockError::Malformed { index, why });
         if h == [0u8; FRAME_HEADER] {
             let mut one = [0u8; 1];
-            break match read_full(&mut input, &mut one) {
-                Ok(0) => Ok(()),
-                Ok(_) => Err(fail(BlockError::TrailingData)),
-                Err(e) => Err(e),
-            };
+            if read_full(input, &mut one)? != 0 {
+                return Err(fail(BlockError::TrailingData));
+            }
+            self.ended = true;
+            return Ok(Next::End);
         }
         if len == 0 || len > BLOCK_SIZE {
-            break Err(malformed("its length is out of range"));
+            return Err(malformed("its length is out of range"));
         }
         let valid = match method {
             METHOD_STORED => stored == len,
             METHOD_DEFLATE => stored > 0 && stored < len,
-            _ => break Err(malformed("unknown method")),
+            _ => return Err(malformed("unknown method")),
         };
         if !valid {
-            break Err(malformed("its stored length does not fit its method"));
+            return Err(malformed("its stored length does not fit its method"));
         }
         let mut data = Zeroizing::new(Vec::with_capacity(stored));
-        match (&mut input).take(stored as u64).read_to_end(&mut data) {
-            Ok(n) if n == stored => {}
-            Ok(_) => break Err(fail(BlockError::Unterminated)),
-            Err(e) => break Err(e),
+        if input.take(stored as u64).read_to_end(&mut data)? != stored {
+            return Err(fail(BlockError::Unterminated));
         }
-        let slot = if method == METHOD_STORED {
-            ready(Ok(data))
+        self.index += 1;
+        Ok(if method == METHOD_STORED {
+            Next::Stored(data)
         } else {
-            match pool.submit(Frame {
+            Next::Deflated(Frame {
                 index,
                 len,
                 deflated: data,
-            }) {
+            })
+        })
+    }
+}
+
+/// Parses frames from `input`, sends deflated ones to the pool and every
+/// block's slot to `order`, in order. Ends after checking that nothing
+/// follows the end frame, or after sending the first error.
+fn dispatch<R: Read>(input: R, pool: &Pool<Frame, io::Result<Buf>>, order: &SyncSender<Slot>) {
+    let mut frames = Frames::new(input);
+    let outcome = loop {
+        let slot = match frames.next() {
+            Ok(Next::End) => break Ok(()),
+            Ok(Next::Stored(block)) => ready(Ok(block)),
+            Ok(Next::Deflated(frame)) => match pool.submit(frame) {
                 Ok(rx) => rx,
                 Err(e) => break Err(e),
-            }
+            },
+            Err(e) => break Err(e),
         };
         if order.send(slot).is_err() {
             return; // the reader stopped; it has its own error
         }
-        index += 1;
     };
     if let Err(e) = outcome {
         let _ = order.send(ready(Err(e)));
     }
 }
 
+/// Where a [`BlockReader`] takes its blocks from.
+enum Source<R> {
+    /// From the dispatching thread, in order, inflated by the pool.
+    Threads(Receiver<Slot>),
+    /// Read and inflated on the reader's own thread.
+    Inline(Frames<R>),
+}
+
 /// The archive's tar stream, block after block, as [`read_blocks`] hands it
 /// to its consumer. It reports the end only once the whole payload was read
 /// and nothing follows the end frame; any error is final.
-pub struct BlockReader {
-    order: Receiver<Slot>,
+pub struct BlockReader<R> {
+    source: Source<R>,
     block: Buf,
     pos: usize,
     failed: bool,
 }
 
-impl Read for BlockReader {
+impl<R: Read> BlockReader<R> {
+    /// The next block, `None` at the end.
+    fn next_block(&mut self) -> Option<io::Result<Buf>> {
+        match &mut self.source {
+            Source::Threads(order) => {
+                let slot = order.recv().ok()?;
+                Some(
+                    slot.recv()
+                        .unwrap_or_else(|_| Err(fail(BlockError::Worker))),
+                )
+            }
+            Source::Inline(frames) => match frames.next() {
+                Ok(Next::End) => None,
+                Ok(Next::Stored(block)) => Some(Ok(block)),
+                Ok(Next::Deflated(frame)) => Some(inflate(frame)),
+                Err(e) => Some(Err(e)),
+            },
+        }
+    }
+}
+
+impl<R: Read> Read for BlockReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.failed {
             return Err(io::Error::other("the archive could not be read"));
         }
         while self.pos == self.block.len() {
-            let Ok(slot) = self.order.recv() else {
-                return Ok(0);
-            };
-            let next = slot
-                .recv()
-                .unwrap_or_else(|_| Err(fail(BlockError::Worker)));
-            match next {
-                Ok(b) => {
+            match self.next_block() {
+                None => return Ok(0),
+                Some(Ok(b)) => {
                     self.block = b;
                     self.pos = 0;
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     self.failed = true;
                     return Err(e);
                 }
@@ -397,22 +461,32 @@ impl Read for BlockReader {
 }
 
 /// Reads a version 2 archive from `input` (the decrypted payload) and runs
-/// `consume` on this thread over its tar stream, while another thread
-/// parses frames and `workers` threads inflate blocks. At most about
-/// `2 * workers + 2` blocks are in memory at once.
+/// `consume` on this thread over its tar stream. With `workers` from 1 up,
+/// another thread parses frames and `workers` threads inflate blocks, and at
+/// most about `2 * workers + 2` blocks are in memory at once. With 0, this
+/// thread does it all, one block at a time: for a small payload, starting
+/// threads costs more than they save.
 pub fn read_blocks<R: Read + Send, T>(
     input: R,
     workers: usize,
-    consume: impl FnOnce(&mut BlockReader) -> T,
+    consume: impl FnOnce(&mut BlockReader<R>) -> T,
 ) -> T {
-    let workers = workers.clamp(1, MAX_WORKERS);
+    if workers == 0 {
+        return consume(&mut BlockReader {
+            source: Source::Inline(Frames::new(input)),
+            block: Zeroizing::new(Vec::new()),
+            pos: 0,
+            failed: false,
+        });
+    }
+    let workers = workers.min(MAX_WORKERS);
     let pool = Pool::new(workers, inflate);
     let (order_tx, order_rx) = sync_channel::<Slot>(2 * workers);
     std::thread::scope(|scope| {
         let pool = &pool;
         scope.spawn(move || dispatch(input, pool, &order_tx));
         let mut reader = BlockReader {
-            order: order_rx,
+            source: Source::Threads(order_rx),
             block: Zeroizing::new(Vec::new()),
             pos: 0,
             failed: false,
@@ -435,11 +509,22 @@ mod tests {
         w.finish().unwrap()
     }
 
+    /// Reads `framed` on `workers` threads and on this thread alone, checks
+    /// that both give the same bytes or the same error, and returns it.
     fn read_all(framed: &[u8], workers: usize) -> io::Result<Vec<u8>> {
-        read_blocks(framed, workers, |r| {
-            let mut out = Vec::new();
-            r.read_to_end(&mut out).map(|_| out)
-        })
+        let read = |workers| {
+            read_blocks(framed, workers, |r| {
+                let mut out = Vec::new();
+                r.read_to_end(&mut out).map(|_| out)
+            })
+        };
+        let (threaded, inline) = (read(workers), read(0));
+        match (&threaded, &inline) {
+            (Ok(a), Ok(b)) => assert!(a == b, "inline reading gave other bytes"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("threaded {threaded:?}, inline {inline:?}"),
+        }
+        threaded
     }
 
     fn noise(len: usize, seed: u64) -> Vec<u8> {
@@ -552,9 +637,11 @@ mod tests {
         let data = noise(2 * BLOCK_SIZE, 5);
         let framed = write_all(&data, 2);
         let cut = &framed[..framed.len() - FRAME_HEADER];
-        let mut got = Vec::new();
-        let err = read_blocks(Failing(cut), 2, |r| r.read_to_end(&mut got)).unwrap_err();
-        assert_eq!(err.to_string(), "damaged at the end");
-        assert_eq!(got, data, "every block before the error was delivered");
+        for workers in [0, 2] {
+            let mut got = Vec::new();
+            let err = read_blocks(Failing(cut), workers, |r| r.read_to_end(&mut got)).unwrap_err();
+            assert_eq!(err.to_string(), "damaged at the end");
+            assert_eq!(got, data, "every block before the error was delivered");
+        }
     }
 }

@@ -230,8 +230,10 @@ pub(super) fn open_file(
             source: e,
         })
     })?;
+    let size = f.metadata().ok().map(|m| m.len());
     Ok(open_into(
         crate::ops::bundle::read_buffered(f),
+        size,
         pass,
         staging,
         progress,

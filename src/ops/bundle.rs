@@ -476,13 +476,15 @@ impl Ops {
         input: R,
         passphrase: &SecretString,
     ) -> Result<Opened> {
-        self.open_bundle_with(input, passphrase, &NoProgress)
+        self.open_bundle_with(input, None, passphrase, &NoProgress)
     }
 
-    /// [`Ops::open_bundle`], reporting the bytes read to `progress`.
+    /// [`Ops::open_bundle`], reporting the bytes read to `progress`. `size`
+    /// is the bundle's length when known (see [`open_into`]).
     pub fn open_bundle_with<R: Read + Send>(
         &self,
         input: R,
+        size: Option<u64>,
         passphrase: &SecretString,
         progress: &dyn Progress,
     ) -> Result<Opened> {
@@ -490,7 +492,7 @@ impl Ops {
             .prefix(".import-")
             .tempdir_in(self.app.root())
             .map_err(ApplianceError::io(self.app.root()))?;
-        let mut opened = open_into(input, passphrase, staging.path(), progress)?;
+        let mut opened = open_into(input, size, passphrase, staging.path(), progress)?;
         opened.staging = Some(staging);
         Ok(opened)
     }
@@ -509,7 +511,8 @@ impl Ops {
             )));
         }
         let f = std::fs::File::open(path).map_err(ApplianceError::io(path))?;
-        self.open_bundle_with(read_buffered(f), passphrase, progress)
+        let size = f.metadata().map_err(ApplianceError::io(path))?.len();
+        self.open_bundle_with(read_buffered(f), Some(size), passphrase, progress)
     }
 
     /// Writes a bundle of `kinds` to a new file at `path`, mode 0600: a
@@ -760,9 +763,28 @@ impl Ops {
     }
 }
 
+/// Bundles of at most this many bytes are opened on the calling thread
+/// alone. Otherwise opening one starts threads: one parses frames, one per
+/// core inflates blocks, one writes the files. A bundle this small holds at
+/// most one block, so they would have nothing to share, and starting them
+/// is not free: on the 2-core virtual machine of docs/BENCHMARKS.md, four
+/// threads started in a process that had sat idle for half a second took
+/// 1.6 to 5 ms, more than a JWT bundle's whole extraction.
+pub const SMALL_BUNDLE_BYTES: u64 = 1 << 20;
+
+/// The inflating threads for a bundle of `size` bytes: none for a small
+/// one (see [`SMALL_BUNDLE_BYTES`]), else one per core.
+pub fn workers_for(size: Option<u64>) -> usize {
+    match size {
+        Some(n) if n <= SMALL_BUNDLE_BYTES => 0,
+        _ => blocks::default_workers(),
+    }
+}
+
 /// Opens a bundle into `staging` (an empty private directory) and checks it.
 /// `progress` learns how many bytes of `input` have been read; the caller
-/// knows the bundle's size.
+/// knows the bundle's size, and passes it as `size` when it does: a small
+/// bundle is then opened on this thread alone ([`workers_for`]).
 ///
 /// Nothing is trusted until the stream's last chunk has been authenticated
 /// and nothing was found after the archive: the extraction fails otherwise,
@@ -771,6 +793,7 @@ impl Ops {
 /// read by `extract_v1`.
 pub fn open_into<R: Read + Send>(
     input: R,
+    size: Option<u64>,
     passphrase: &SecretString,
     staging: &Path,
     progress: &dyn Progress,
@@ -783,7 +806,7 @@ pub fn open_into<R: Read + Send>(
     let (info, reader) = header::open(input, passphrase).map_err(BundleError::from)?;
     let files = match info.version {
         1 => extract_v1(reader, staging),
-        _ => archive::extract(reader, staging, blocks::default_workers()),
+        _ => archive::extract(reader, staging, workers_for(size)),
     }
     .map_err(map_archive)?;
     let manifest_bytes = std::fs::read(staging.join(MANIFEST_PATH)).map_err(|_| {

@@ -619,9 +619,15 @@ async fn import(
     let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
         let file = std::fs::File::open(spool.path())
             .map_err(|e| ApiError::Internal(format!("reading the spooled bundle: {e}")))?;
+        let size = file.metadata().ok().map(|m| m.len());
         let opened = st
             .ops()
-            .open_bundle(crate::ops::bundle::read_buffered(file), &passphrase)
+            .open_bundle_with(
+                crate::ops::bundle::read_buffered(file),
+                size,
+                &passphrase,
+                &crate::ops::bundle::NoProgress,
+            )
             .map_err(import_error)?;
         let in_bundle = opened.kinds();
         let kinds = match chosen {
