@@ -222,16 +222,23 @@ pub fn expect_end(mut rest: impl Read) -> Result<(), ArchiveError> {
 /// This thread parses the archive, checks every entry and creates the
 /// directories and files; a second thread writes and hashes the files'
 /// content and starts its writeback. Creating files is what costs most on
-/// the file system, so the two overlap. At most `PIECES_IN_FLIGHT`
-/// pieces of `PIECE` bytes wait between them.
+/// the file system, so the two overlap. Messages go in batches of about
+/// `PIECE` bytes or `BATCH_FILES` files, so that the writing thread is not
+/// woken for every small file; at most `PIECES_IN_FLIGHT` batches wait
+/// between the two.
 pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, ArchiveError> {
-    let (tx, rx) = mpsc::sync_channel::<ToWriter>(PIECES_IN_FLIGHT);
+    let (tx, rx) = mpsc::sync_channel::<Vec<ToWriter>>(PIECES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || write_files(rx));
-        let parsed = parse_tar(input, dest, &mut |msg| {
-            tx.send(msg)
-                .map_err(|_| io::Error::other("the file writer stopped").into())
-        });
+        let mut batch = Batch {
+            tx: &tx,
+            messages: Vec::new(),
+            bytes: 0,
+            files: 0,
+        };
+        let parsed =
+            parse_tar(input, dest, &mut |msg| batch.push(msg)).and_then(|()| batch.flush());
+        drop(batch);
         drop(tx);
         let written = writer.join().expect("the file writer does not panic");
         // A writer that stopped makes the parser fail to send; its own error
@@ -254,11 +261,61 @@ pub fn extract_tar_here<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>
 
 /// Bytes of file content per message to the writing thread.
 const PIECE: usize = 256 * 1024;
-/// Messages that may wait for the writing thread.
+/// Batches that may wait for the writing thread.
 const PIECES_IN_FLIGHT: usize = 8;
+/// The most files in one batch: each holds an open descriptor until the
+/// writing thread is done with it, and the batches in flight must stay well
+/// under a process's usual limit of 1024.
+const BATCH_FILES: usize = 32;
+
+/// Messages for the writing thread of [`extract_tar`], gathered until
+/// about a `PIECE` of content or `BATCH_FILES` files.
+struct Batch<'a> {
+    tx: &'a mpsc::SyncSender<Vec<ToWriter>>,
+    messages: Vec<ToWriter>,
+    bytes: usize,
+    files: usize,
+}
+
+impl Batch<'_> {
+    fn push(&mut self, msg: ToWriter) -> Result<(), ArchiveError> {
+        match &msg {
+            ToWriter::Whole { data, .. } => {
+                self.bytes += data.len();
+                self.files += 1;
+            }
+            ToWriter::File { .. } => self.files += 1,
+            ToWriter::Data(data) => self.bytes += data.len(),
+            ToWriter::End => {}
+        }
+        self.messages.push(msg);
+        if self.bytes >= PIECE || self.files >= BATCH_FILES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ArchiveError> {
+        if self.messages.is_empty() {
+            return Ok(());
+        }
+        (self.bytes, self.files) = (0, 0);
+        self.tx
+            .send(std::mem::take(&mut self.messages))
+            .map_err(|_| io::Error::other("the file writer stopped").into())
+    }
+}
 
 /// What the parsing thread of [`extract_tar`] tells the writing one.
 enum ToWriter {
+    /// A new file, created empty, with all its content: one message for
+    /// a file of at most `PIECE` bytes, most of an archive's files.
+    Whole {
+        file: fs::File,
+        path: PathBuf,
+        mode: u32,
+        data: Zeroizing<Vec<u8>>,
+    },
     /// A new file, created empty; its content follows.
     File {
         file: fs::File,
@@ -282,6 +339,16 @@ struct FileWriter {
 impl FileWriter {
     fn take(&mut self, msg: ToWriter) -> io::Result<()> {
         match msg {
+            ToWriter::Whole {
+                file,
+                path,
+                mode,
+                data,
+            } => {
+                self.take(ToWriter::File { file, path, mode })?;
+                self.take(ToWriter::Data(data))?;
+                self.take(ToWriter::End)?;
+            }
             ToWriter::File { file, path, mode } => {
                 self.current = Some((file, path, mode, Sha256::new(), 0));
             }
@@ -307,10 +374,12 @@ impl FileWriter {
 }
 
 /// The writing thread of [`extract_tar`].
-fn write_files(rx: mpsc::Receiver<ToWriter>) -> io::Result<Vec<Extracted>> {
+fn write_files(rx: mpsc::Receiver<Vec<ToWriter>>) -> io::Result<Vec<Extracted>> {
     let mut writer = FileWriter::default();
-    for msg in rx {
-        writer.take(msg)?;
+    for batch in rx {
+        for msg in batch {
+            writer.take(msg)?;
+        }
     }
     Ok(writer.files)
 }
@@ -379,6 +448,19 @@ fn parse_tar<R: Read>(
                     .create_new(true)
                     .mode(0o600)
                     .open(&target)?;
+                if size <= PIECE as u64 {
+                    let mut data = Zeroizing::new(Vec::with_capacity(size as usize));
+                    if entry.read_to_end(&mut data)? < size as usize {
+                        return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+                    }
+                    send(ToWriter::Whole {
+                        file,
+                        path: rel,
+                        mode,
+                        data,
+                    })?;
+                    continue;
+                }
                 send(ToWriter::File {
                     file,
                     path: rel,
@@ -464,6 +546,43 @@ mod tests {
                 fs::read(dir.path().join("files/bin/run.sh")).unwrap(),
                 b"#!/bin/sh"
             );
+        }
+    }
+
+    #[test]
+    fn many_small_files_a_large_one_and_an_empty_one_come_out_whole() {
+        // Small files go to the writing thread in batches, a large one in
+        // pieces: every file must come out with its content, in order.
+        let mut contents: Vec<(String, Vec<u8>)> = (0..100)
+            .map(|i| {
+                (
+                    format!("files/d{}/f{i}.txt", i % 7),
+                    vec![b'a' + (i % 26) as u8; i * 37],
+                )
+            })
+            .collect();
+        let large: Vec<u8> = (0..3 * PIECE + 5).map(|i| (i * 7 % 251) as u8).collect();
+        contents.insert(50, ("files/large.bin".into(), large));
+        contents.push(("files/empty".into(), Vec::new()));
+        let entries: Vec<Entry<'_>> = contents
+            .iter()
+            .map(|(path, data)| Entry {
+                path,
+                data,
+                mode: 0o640,
+            })
+            .collect();
+        let data = write(Vec::new(), &entries).unwrap();
+        for workers in [2, 0] {
+            let dir = tempfile::tempdir().unwrap();
+            let files = extract(&data[..], dir.path(), workers).unwrap();
+            assert_eq!(files.len(), contents.len());
+            for (f, (path, content)) in files.iter().zip(&contents) {
+                assert_eq!(f.path, Path::new(path));
+                assert_eq!(f.size, content.len() as u64);
+                assert_eq!(f.sha256, hex::encode(Sha256::digest(content)));
+                assert_eq!(&fs::read(dir.path().join(path)).unwrap(), content);
+            }
         }
     }
 
