@@ -318,8 +318,10 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
+/// Prints the plan in one write: standard output flushes at every line, and
+/// a plan of custom files has a line per file.
 fn print_plan(out: &mut impl Write, plan: &Plan) -> Result<()> {
-    write!(out, "{plan}")?;
+    out.write_all(plan.to_string().as_bytes())?;
     Ok(())
 }
 

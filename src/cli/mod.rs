@@ -518,9 +518,12 @@ fn open(root: &Path) -> Result<Ops> {
     Ok(Ops::open(root, lock_timeout())?)
 }
 
+/// Prints `v` as pretty JSON in one write (standard output flushes at every
+/// line, and pretty JSON has one per field).
 fn print_json<T: serde::Serialize>(out: &mut impl Write, v: &T) -> Result<()> {
-    serde_json::to_writer_pretty(&mut *out, v)?;
-    writeln!(out)?;
+    let mut text = serde_json::to_vec_pretty(v)?;
+    text.push(b'\n');
+    out.write_all(&text)?;
     Ok(())
 }
 
