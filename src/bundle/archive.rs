@@ -7,6 +7,9 @@
 //! normal paths (no `..`, no absolute paths, no links, devices or FIFOs),
 //! at most [`MAX_ENTRIES`] entries and [`MAX_TOTAL`] bytes, and creates every
 //! file 0600 and directory 0700 inside the staging directory it is given.
+//! A file whose path the caller's `keeps_mode` accepts then takes the
+//! permission bits of its archive mode (never setuid, setgid or sticky),
+//! set through its open descriptor once it is written.
 //! After the tar archive's end only zero padding may follow.
 
 use std::fs;
@@ -184,17 +187,19 @@ pub struct Extracted {
 /// hashing each file as it is written. Returns the files in order. Succeeds
 /// only once `input` has been read to its end. With `workers` 0, this
 /// thread does everything, which suits a small payload (see
-/// [`blocks::read_blocks`]).
+/// [`blocks::read_blocks`]). Files whose relative path `keeps_mode`
+/// accepts keep their archive mode's permission bits.
 pub fn extract<R: Read + Send>(
     input: R,
     dest: &Path,
     workers: usize,
+    keeps_mode: KeepsMode,
 ) -> Result<Vec<Extracted>, ArchiveError> {
     blocks::read_blocks(input, workers, |tar| {
         let files = if workers == 0 {
-            extract_tar_here(&mut *tar, dest)?
+            extract_tar_here(&mut *tar, dest, keeps_mode)?
         } else {
-            extract_tar(&mut *tar, dest)?
+            extract_tar(&mut *tar, dest, keeps_mode)?
         };
         expect_end(tar)?;
         Ok(files)
@@ -226,10 +231,14 @@ pub fn expect_end(mut rest: impl Read) -> Result<(), ArchiveError> {
 /// `PIECE` bytes or `BATCH_FILES` files, so that the writing thread is not
 /// woken for every small file; at most `PIECES_IN_FLIGHT` batches wait
 /// between the two.
-pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, ArchiveError> {
+pub fn extract_tar<R: Read>(
+    input: R,
+    dest: &Path,
+    keeps_mode: KeepsMode,
+) -> Result<Vec<Extracted>, ArchiveError> {
     let (tx, rx) = mpsc::sync_channel::<Vec<ToWriter>>(PIECES_IN_FLIGHT);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(move || write_files(rx));
+        let writer = scope.spawn(move || write_files(rx, keeps_mode));
         let mut batch = Batch {
             tx: &tx,
             messages: Vec::new(),
@@ -253,8 +262,12 @@ pub fn extract_tar<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, Arc
 
 /// [`extract_tar`] on this thread alone: it parses, creates, writes and
 /// hashes in turn.
-pub fn extract_tar_here<R: Read>(input: R, dest: &Path) -> Result<Vec<Extracted>, ArchiveError> {
-    let mut writer = FileWriter::default();
+pub fn extract_tar_here<R: Read>(
+    input: R,
+    dest: &Path,
+    keeps_mode: KeepsMode,
+) -> Result<Vec<Extracted>, ArchiveError> {
+    let mut writer = FileWriter::new(keeps_mode);
     parse_tar(input, dest, &mut |msg| Ok(writer.take(msg)?))?;
     Ok(writer.files)
 }
@@ -328,15 +341,32 @@ enum ToWriter {
     End,
 }
 
+/// Which extracted files keep their archive mode's permission bits, by
+/// path relative to the destination; the others stay 0600.
+pub type KeepsMode = fn(&Path) -> bool;
+
+/// A [`KeepsMode`] under which every file stays 0600.
+pub fn no_modes(_: &Path) -> bool {
+    false
+}
+
 /// The writing side of an extraction: writes and hashes each file's content
 /// as it comes, and lists the files written.
-#[derive(Default)]
 struct FileWriter {
     files: Vec<Extracted>,
     current: Option<(fs::File, PathBuf, u32, Sha256, u64)>,
+    keeps_mode: KeepsMode,
 }
 
 impl FileWriter {
+    fn new(keeps_mode: KeepsMode) -> Self {
+        Self {
+            files: Vec::new(),
+            current: None,
+            keeps_mode,
+        }
+    }
+
     fn take(&mut self, msg: ToWriter) -> io::Result<()> {
         match msg {
             ToWriter::Whole {
@@ -360,6 +390,10 @@ impl FileWriter {
             }
             ToWriter::End => {
                 let (file, path, mode, hash, size) = self.current.take().expect("a file ends");
+                if (self.keeps_mode)(&path) {
+                    use std::os::unix::fs::PermissionsExt;
+                    file.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+                }
                 start_writeback(&file);
                 self.files.push(Extracted {
                     path,
@@ -374,8 +408,11 @@ impl FileWriter {
 }
 
 /// The writing thread of [`extract_tar`].
-fn write_files(rx: mpsc::Receiver<Vec<ToWriter>>) -> io::Result<Vec<Extracted>> {
-    let mut writer = FileWriter::default();
+fn write_files(
+    rx: mpsc::Receiver<Vec<ToWriter>>,
+    keeps_mode: KeepsMode,
+) -> io::Result<Vec<Extracted>> {
+    let mut writer = FileWriter::new(keeps_mode);
     for batch in rx {
         for msg in batch {
             writer.take(msg)?;
@@ -523,7 +560,7 @@ mod tests {
                 Entry {
                     path: "manifest.yaml",
                     data: b"m",
-                    mode: 0o600,
+                    mode: 0o644,
                 },
                 Entry {
                     path: "files/bin/run.sh",
@@ -536,11 +573,23 @@ mod tests {
         // On threads, and on this thread alone.
         for workers in [2, 0] {
             let dir = tempfile::tempdir().unwrap();
-            let files = extract(&data[..], dir.path(), workers).unwrap();
+            let under_files: KeepsMode = |p| p.starts_with("files");
+            let files = extract(&data[..], dir.path(), workers, under_files).unwrap();
             assert_eq!(
                 (files[1].path.as_path(), files[1].mode),
                 (Path::new("files/bin/run.sh"), 0o755)
             );
+            // The mode is kept where asked, and only there.
+            let mode_of = |p: &str| {
+                use std::os::unix::fs::PermissionsExt;
+                fs::metadata(dir.path().join(p))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o7777
+            };
+            assert_eq!(mode_of("files/bin/run.sh"), 0o755);
+            assert_eq!(mode_of("manifest.yaml"), 0o600);
             assert_eq!(files[1].sha256, hex::encode(Sha256::digest(b"#!/bin/sh")));
             assert_eq!(
                 fs::read(dir.path().join("files/bin/run.sh")).unwrap(),
@@ -575,7 +624,7 @@ mod tests {
         let data = write(Vec::new(), &entries).unwrap();
         for workers in [2, 0] {
             let dir = tempfile::tempdir().unwrap();
-            let files = extract(&data[..], dir.path(), workers).unwrap();
+            let files = extract(&data[..], dir.path(), workers, no_modes).unwrap();
             assert_eq!(files.len(), contents.len());
             for (f, (path, content)) in files.iter().zip(&contents) {
                 assert_eq!(f.path, Path::new(path));
@@ -612,14 +661,14 @@ mod tests {
         for workers in [2, 0] {
             let dir = tempfile::tempdir().unwrap();
             assert_eq!(
-                extract(&framed(&tar)[..], dir.path(), workers)
+                extract(&framed(&tar)[..], dir.path(), workers, no_modes)
                     .unwrap()
                     .len(),
                 1
             );
             let dir = tempfile::tempdir().unwrap();
             assert!(matches!(
-                extract(&framed(&trailing)[..], dir.path(), workers),
+                extract(&framed(&trailing)[..], dir.path(), workers, no_modes),
                 Err(ArchiveError::TrailingData)
             ));
         }
@@ -636,7 +685,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for workers in [1, 0] {
             assert!(matches!(
-                extract(&link[..], dir.path(), workers),
+                extract(&link[..], dir.path(), workers, no_modes),
                 Err(ArchiveError::ForbiddenType { .. })
             ));
         }
@@ -649,7 +698,7 @@ mod tests {
         let traversal = raw_tar(|b| b.append(&h, &b"x"[..]).unwrap());
         for workers in [1, 0] {
             assert!(matches!(
-                extract(&traversal[..], dir.path(), workers),
+                extract(&traversal[..], dir.path(), workers, no_modes),
                 Err(ArchiveError::UnsafePath(_))
             ));
         }

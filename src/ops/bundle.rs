@@ -806,7 +806,7 @@ pub fn open_into<R: Read + Send>(
     let (info, reader) = header::open(input, passphrase).map_err(BundleError::from)?;
     let files = match info.version {
         1 => extract_v1(reader, staging),
-        _ => archive::extract(reader, staging, workers_for(size)),
+        _ => archive::extract(reader, staging, workers_for(size), keeps_mode),
     }
     .map_err(map_archive)?;
     let manifest_bytes = std::fs::read(staging.join(MANIFEST_PATH)).map_err(|_| {
@@ -848,6 +848,13 @@ pub fn open_into<R: Read + Send>(
         staged,
         staging: None,
     })
+}
+
+/// Which staged files take their archive mode as they are extracted: the
+/// custom files, whose modes travel (`check_files` then checks them against
+/// the manifest). Component files stay 0600.
+fn keeps_mode(path: &Path) -> bool {
+    path.starts_with(super::parts::FILES_DIR)
 }
 
 /// Keys listed for `inspect`: fingerprints only.
@@ -930,7 +937,7 @@ fn extract_v1<R: Read + Send>(
             buf: Vec::new(),
             pos: 0,
         };
-        let files = archive::extract_tar(&mut pipe, staging)?;
+        let files = archive::extract_tar(&mut pipe, staging, keeps_mode)?;
         // Read to the end: this surfaces any error the other side found
         // after the archive's end (bad gzip trailer, damaged or missing last
         // chunk, plaintext after the gzip member).

@@ -63,11 +63,13 @@ impl Part for Files {
             }
         }
         crate::appliance::create_private_dir(&tree).map_err(ApplianceError::io(&tree))?;
-        // Mode bits travel, except setuid, setgid and sticky.
-        for f in &entry.files {
+        // Mode bits travel, except setuid, setgid and sticky. The extraction
+        // gave each file its archive mode, which `check_files` found equal
+        // to the manifest's; a manifest without modes (older bundles) means
+        // 0600.
+        for f in entry.files.iter().filter(|f| f.mode.is_none()) {
             let p = staging.join(&f.path);
-            let mode = f.mode.unwrap_or(0o600) & 0o777;
-            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .map_err(ApplianceError::io(&p))?;
         }
         Ok(Box::new(tree))
