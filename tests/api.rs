@@ -659,6 +659,51 @@ async fn import_through_the_api_dry_run_then_apply() {
 }
 
 #[tokio::test]
+async fn a_bundle_over_a_mebibyte_is_imported_through_the_api() {
+    // 2 MiB of custom files that do not compress: the upload is spooled to
+    // a private temporary file, and the bundle is opened on threads.
+    let api = Api::new();
+    let source = TempAppliance::new();
+    let content = noise(7, 2 << 20);
+    std::fs::create_dir_all(source.root.join("files")).unwrap();
+    std::fs::write(source.root.join("files/blob.bin"), &content).unwrap();
+    let bundle = source.dir().join("files.tacbundle");
+    source
+        .cmd()
+        .args(["export", "-c", "files", "--kdf-cost", "test", "-o"])
+        .arg(&bundle)
+        .env("TACCTL_PASSPHRASE", "correct horse battery staple 42")
+        .assert()
+        .success();
+    let bytes = std::fs::read(&bundle).unwrap();
+    assert!(bytes.len() as u64 > tacctl::ops::bundle::SMALL_BUNDLE_BYTES);
+    let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let (status, _, body) = api
+        .send(
+            Request::post("/api/v1/config/import")
+                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header("X-Bundle-Passphrase", "correct horse battery staple 42")
+                .body(Body::from(bytes))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"]["outcome"], "applied");
+    assert_eq!(
+        std::fs::read(api.app.root.join("files/blob.bin")).unwrap(),
+        content
+    );
+    // The temporary file is gone.
+    let left: Vec<_> = std::fs::read_dir(&api.app.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".upload-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
 async fn an_oversized_bundle_is_refused_with_413() {
     let mut options = options();
     options.max_bundle_bytes = 1000;
