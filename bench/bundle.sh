@@ -64,8 +64,12 @@ measure() { # label, command...
     local label=$1; shift
     # Start each command with nothing left to write: tacctl's import ends
     # with a syncfs, which would otherwise also write out what the command
-    # before it left in the page cache (the pipelines never sync).
+    # before it left in the page cache (the pipelines never sync). Then let
+    # the disk settle: right after a sync of the pipeline's 256 MiB, an
+    # import that syncs its own (tacctl's) took about 0.2 s longer than one
+    # that followed tacctl's (see docs/BENCHMARKS.md).
     sync
+    sleep "${TACCTL_BENCH_SETTLE:-3}"
     /usr/bin/time -f "$label %e %M %U %S" -a -o "$WORK/times" "$@" >/dev/null
 }
 
