@@ -564,20 +564,26 @@ async fn changes_on_disk_are_picked_up_by_reload() {
     std::fs::write(&path, good).unwrap();
 }
 
-#[tokio::test]
-async fn import_through_the_api_dry_run_then_apply() {
-    let api = Api::new();
-    let source = TempAppliance::new();
-    let bundle = source.dir().join("jwt.tacbundle");
+/// Exports `component` from `source` with the tests' cheap key derivation,
+/// under the passphrase "correct horse battery staple 42"; the bundle's bytes.
+fn export_bundle(source: &TempAppliance, component: &str) -> Vec<u8> {
+    let bundle = source.dir().join(format!("{component}.tacbundle"));
     source
         .cmd()
-        .args(["export", "-c", "jwt", "--kdf-cost", "test", "-o"])
+        .args(["export", "-c", component, "--kdf-cost", "test", "-o"])
         .arg(&bundle)
         .env("TACCTL_PASSPHRASE", "correct horse battery staple 42")
         .assert()
         .success();
+    std::fs::read(&bundle).unwrap()
+}
+
+#[tokio::test]
+async fn import_through_the_api_dry_run_then_apply() {
+    let api = Api::new();
+    let source = TempAppliance::new();
+    let bytes = export_bundle(&source, "jwt");
     let foreign = source.token(ADMIN, ADMIN_PASSWORD);
-    let bytes = std::fs::read(&bundle).unwrap();
     let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
     let post = |query: &str, pass: &str, ct: &str, token: &str| {
         Request::post(format!("/api/v1/config/import{query}"))
@@ -667,15 +673,7 @@ async fn a_bundle_over_a_mebibyte_is_imported_through_the_api() {
     let content = noise(7, 2 << 20);
     std::fs::create_dir_all(source.root.join("files")).unwrap();
     std::fs::write(source.root.join("files/blob.bin"), &content).unwrap();
-    let bundle = source.dir().join("files.tacbundle");
-    source
-        .cmd()
-        .args(["export", "-c", "files", "--kdf-cost", "test", "-o"])
-        .arg(&bundle)
-        .env("TACCTL_PASSPHRASE", "correct horse battery staple 42")
-        .assert()
-        .success();
-    let bytes = std::fs::read(&bundle).unwrap();
+    let bytes = export_bundle(&source, "files");
     assert!(bytes.len() as u64 > tacctl::ops::bundle::SMALL_BUNDLE_BYTES);
     let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
     let (status, _, body) = api
