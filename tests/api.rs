@@ -564,6 +564,23 @@ async fn changes_on_disk_are_picked_up_by_reload() {
     std::fs::write(&path, good).unwrap();
 }
 
+/// `POST /api/v1/config/import{query}` with `body`, as `token`, the
+/// passphrase in its header.
+fn import_request(
+    query: &str,
+    token: &str,
+    passphrase: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Request<Body> {
+    Request::post(format!("/api/v1/config/import{query}"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .header("X-Bundle-Passphrase", passphrase)
+        .body(Body::from(body))
+        .unwrap()
+}
+
 /// Exports `component` from `source` with the tests' cheap key derivation,
 /// under the passphrase "correct horse battery staple 42"; the bundle's bytes.
 fn export_bundle(source: &TempAppliance, component: &str) -> Vec<u8> {
@@ -586,12 +603,7 @@ async fn import_through_the_api_dry_run_then_apply() {
     let foreign = source.token(ADMIN, ADMIN_PASSWORD);
     let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
     let post = |query: &str, pass: &str, ct: &str, token: &str| {
-        Request::post(format!("/api/v1/config/import{query}"))
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, ct)
-            .header("X-Bundle-Passphrase", pass)
-            .body(Body::from(bytes.clone()))
-            .unwrap()
+        import_request(query, token, pass, ct, bytes.clone())
     };
     let before = api.app.snapshot();
 
@@ -677,14 +689,13 @@ async fn a_bundle_over_a_mebibyte_is_imported_through_the_api() {
     assert!(bytes.len() as u64 > tacctl::ops::bundle::SMALL_BUNDLE_BYTES);
     let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
     let (status, _, body) = api
-        .send(
-            Request::post("/api/v1/config/import")
-                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .header("X-Bundle-Passphrase", "correct horse battery staple 42")
-                .body(Body::from(bytes))
-                .unwrap(),
-        )
+        .send(import_request(
+            "",
+            &admin,
+            "correct horse battery staple 42",
+            "application/octet-stream",
+            bytes,
+        ))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["outcome"]["outcome"], "applied");
@@ -709,14 +720,13 @@ async fn an_oversized_bundle_is_refused_with_413() {
     let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
     let before = api.app.snapshot();
     let (status, _, body) = api
-        .send(
-            Request::post("/api/v1/config/import")
-                .header(header::AUTHORIZATION, format!("Bearer {admin}"))
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .header("X-Bundle-Passphrase", "whatever passphrase")
-                .body(Body::from(vec![0u8; 5000]))
-                .unwrap(),
-        )
+        .send(import_request(
+            "",
+            &admin,
+            "whatever passphrase",
+            "application/octet-stream",
+            vec![0u8; 5000],
+        ))
         .await;
     assert_error(
         status,
