@@ -11,7 +11,8 @@
 #   tacctl --root SRC cluster export --yes -c jwt --quiet --password-file F
 #
 # checks that every member reports "applied", and stops the servers.
-# TACCTL_BENCH_KDF=test pushes with `--kdf-cost test` to see what the
+# The counts take turns run by run, and every run's copy is made before
+# the first push. TACCTL_BENCH_KDF=test pushes with `--kdf-cost test` to see what the
 # key derivation costs. RUNS defaults to 5, the counts to 1 4 16.
 #
 # TACCTL_BENCH_SCENARIO picks the cluster the push finds:
@@ -54,9 +55,18 @@ for i in $(seq 0 "$MAX"); do
         --admin-password-file "$WORK/admin.pw" >/dev/null
 done
 
-one_run() { # N: prints the wall seconds of one push to N members
-    local n=$1 run=$WORK/run
-    rm -rf "$run" && cp -a "$WORK/set" "$run"
+# Every run's copy of the appliances is made before the first push and
+# deleted only at the end: on a file system like this VM's (ext4 without a
+# journal), creating files within about half a minute of mass deletions
+# makes ext4 skip every inode freed meanwhile, and 16 targets creating
+# their staging files pay for that walk 16 times over.
+mkdir "$WORK/runs"
+for c in "${!COUNTS[@]}"; do
+    for k in $(seq "$RUNS"); do cp -a "$WORK/set" "$WORK/runs/$c-$k"; done
+done
+
+one_run() { # N C K: prints the wall seconds of push K to N members (COUNTS[C])
+    local n=$1 run=$WORK/runs/$2-$3
     {
         echo "version: 1"
         echo "members:"
@@ -104,10 +114,16 @@ one_run() { # N: prints the wall seconds of one push to N members
 }
 
 echo "tacctl $("$TACCTL" --version | cut -d' ' -f2), scenario $SCENARIO, KDF cost $KDF, $RUNS runs, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for n in "${COUNTS[@]}"; do
-    times=()
-    for _ in $(seq "$RUNS"); do times+=("$(one_run "$n")"); done
-    printf '%s %s\n' "$n" "${times[*]}" >> "$WORK/times"
+# The counts take turns (1, 4, 16, 1, 4, 16, ...), so a machine that gets
+# busier or quieter during the run weighs on every count alike.
+declare -A TIMES
+for k in $(seq "$RUNS"); do
+    for c in "${!COUNTS[@]}"; do
+        TIMES[$c]+=" $(one_run "${COUNTS[$c]}" "$c" "$k")"
+    done
+done
+for c in "${!COUNTS[@]}"; do
+    printf '%s%s\n' "${COUNTS[$c]}" "${TIMES[$c]}" >> "$WORK/times"
 done
 python3 - "$WORK/times" <<'PY'
 import statistics, sys
