@@ -557,13 +557,30 @@ fn custom_files_round_trip_with_modes_and_empty_directories() {
     )
     .unwrap();
     std::fs::write(env.root("esa2").join("files/stale.txt"), "old").unwrap();
+    // Directories keep their modes too: a CA directory that a service
+    // reads as another user, a private one, and one its owner may not
+    // write, which arrives writable by its owner.
+    std::fs::create_dir_all(f.join("ro")).unwrap();
+    std::fs::write(f.join("ro/frozen.txt"), "frozen").unwrap();
+    let chmod = |p: PathBuf, mode: u32| {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap()
+    };
+    chmod(f.join("ca"), 0o755);
+    chmod(f.join("empty"), 0o750);
+    chmod(f.join("empty/deeper"), 0o711);
+    chmod(f.join("ro"), 0o500);
 
     let bundle = env.export("esa1", &["-c", "files"], "files.tacbundle");
     let plan = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--dry-run"]);
-    assert!(
-        plan.contains("added bin/rotate.sh (750)") && plan.contains("removed stale.txt"),
-        "{plan}"
-    );
+    for line in [
+        "added bin/rotate.sh (750)",
+        "removed stale.txt",
+        "added ca/ (755)",
+        "added empty/deeper/ (711)",
+        "added ro/ (700)",
+    ] {
+        assert!(plan.contains(line), "{line} in {plan}");
+    }
     env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
     let got = files_listing(&env.root("esa2"));
     assert_eq!(
@@ -572,30 +589,39 @@ fn custom_files_round_trip_with_modes_and_empty_directories() {
     );
     assert!(got.contains_key(Path::new("empty/deeper")));
     assert!(!got.contains_key(Path::new("stale.txt")));
-    let src = files_listing(&env.root("esa1"));
-    let strip = |m: &BTreeMap<PathBuf, (Option<Vec<u8>>, u32)>| {
-        m.iter()
-            .filter(|(_, (d, _))| d.is_some())
-            .map(|(p, v)| (p.clone(), v.clone()))
-            .collect::<Vec<_>>()
-    };
+    let mut src = files_listing(&env.root("esa1"));
+    // The one difference: the owner may always write a directory.
+    src.get_mut(Path::new("ro")).unwrap().1 = 0o700;
     assert_eq!(
-        strip(&src),
-        strip(&got),
-        "files and their modes arrive as they left"
+        src, got,
+        "files, directories and their modes arrive as they left"
     );
+    // Importing the same bundle again finds nothing to change.
+    let again = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    assert!(again.contains("Nothing to change"), "{again}");
 
-    // Rollback brings the old tree back.
-    let id = env
+    // A directory's mode alone is a change, and is applied.
+    chmod(f.join("ca"), 0o750);
+    let bundle = env.export("esa1", &["-c", "files"], "files2.tacbundle");
+    let plan = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--dry-run"]);
+    assert!(plan.contains("changed ca/ (755 to 750)"), "{plan}");
+    env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    assert_eq!(mode_of(&env.root("esa2").join("files/ca")), 0o750);
+    chmod(f.join("ro"), 0o700);
+
+    // Rollback brings each earlier tree back, directory modes included.
+    // Snapshots are listed newest first: the mode change, then the first
+    // import.
+    let ids: Vec<String> = env
         .ok("esa2", &["rollback", "--list"])
         .lines()
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_owned();
-    env.ok("esa2", &["rollback", &id]);
+        .skip(1)
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    env.ok("esa2", &["rollback", &ids[0]]);
+    assert_eq!(mode_of(&env.root("esa2").join("files/ca")), 0o755);
+    env.ok("esa2", &["rollback", &ids[1]]);
     let back = files_listing(&env.root("esa2"));
     assert_eq!(
         back.keys().collect::<Vec<_>>(),

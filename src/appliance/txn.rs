@@ -519,8 +519,12 @@ impl Appliance {
     }
 }
 
-/// Copies a tree of regular files and directories, keeping mode bits.
+/// Copies a tree of regular files and directories, keeping mode bits. The
+/// directories are made private and take their modes only once everything
+/// below them is copied, deepest first, so that a directory its owner may
+/// not write is still filled.
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut dirs = Vec::new();
     for entry in walkdir::WalkDir::new(from).min_depth(1) {
         let entry = entry.map_err(std::io::Error::other)?;
         let rel = entry
@@ -531,9 +535,14 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         let ft = entry.file_type();
         if ft.is_dir() {
             create_private_dir(&dest)?;
+            let meta = entry.metadata().map_err(std::io::Error::other)?;
+            dirs.push((dest, meta.permissions()));
         } else if ft.is_file() {
             fs::copy(entry.path(), &dest)?;
         }
+    }
+    for (dir, mode) in dirs.into_iter().rev() {
+        fs::set_permissions(&dir, mode)?;
     }
     Ok(())
 }

@@ -9,12 +9,15 @@
 //! file 0600 and directory 0700 inside the staging directory it is given.
 //! A file whose path the caller's `keeps_mode` accepts then takes the
 //! permission bits of its archive mode (never setuid, setgid or sticky),
-//! set through its open descriptor once it is written.
+//! set through its open descriptor once it is written. A directory it
+//! accepts takes them too, with the owner's read, write and search bits
+//! always set ([`dir_mode`]), so that the files below it can be written
+//! and the tree can later be replaced or removed.
 //! After the tar archive's end only zero padding may follow.
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use std::sync::mpsc;
@@ -245,8 +248,8 @@ pub fn extract_tar<R: Read>(
             bytes: 0,
             files: 0,
         };
-        let parsed =
-            parse_tar(input, dest, &mut |msg| batch.push(msg)).and_then(|()| batch.flush());
+        let parsed = parse_tar(input, dest, keeps_mode, &mut |msg| batch.push(msg))
+            .and_then(|()| batch.flush());
         drop(batch);
         drop(tx);
         let written = writer.join().expect("the file writer does not panic");
@@ -268,7 +271,7 @@ pub fn extract_tar_here<R: Read>(
     keeps_mode: KeepsMode,
 ) -> Result<Vec<Extracted>, ArchiveError> {
     let mut writer = FileWriter::new(keeps_mode);
-    parse_tar(input, dest, &mut |msg| Ok(writer.take(msg)?))?;
+    parse_tar(input, dest, keeps_mode, &mut |msg| Ok(writer.take(msg)?))?;
     Ok(writer.files)
 }
 
@@ -391,7 +394,6 @@ impl FileWriter {
             ToWriter::End => {
                 let (file, path, mode, hash, size) = self.current.take().expect("a file ends");
                 if (self.keeps_mode)(&path) {
-                    use std::os::unix::fs::PermissionsExt;
                     file.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
                 }
                 start_writeback(&file);
@@ -444,6 +446,7 @@ fn start_writeback(f: &fs::File) {
 fn parse_tar<R: Read>(
     input: R,
     dest: &Path,
+    keeps_mode: KeepsMode,
     send: &mut dyn FnMut(ToWriter) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
     let mut tar = tar::Archive::new(input);
@@ -469,6 +472,10 @@ fn parse_tar<R: Read>(
         match kind {
             tar::EntryType::Directory => {
                 make_dirs(&target, &mut made)?;
+                if keeps_mode(&rel) {
+                    let mode = entry.header().mode().unwrap_or(0o700);
+                    fs::set_permissions(&target, fs::Permissions::from_mode(dir_mode(mode)))?;
+                }
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
@@ -533,6 +540,13 @@ fn parse_tar<R: Read>(
     Ok(())
 }
 
+/// The permission bits an extracted directory takes from its archive mode:
+/// without setuid, setgid and sticky, and always readable, writable and
+/// searchable by its owner (a directory of mode 0500 comes out 0700).
+pub fn dir_mode(archive_mode: u32) -> u32 {
+    (archive_mode & 0o777) | 0o700
+}
+
 /// Creates `dir` and its parents 0700, once per directory.
 fn make_dirs(
     dir: &Path,
@@ -595,6 +609,35 @@ mod tests {
                 fs::read(dir.path().join("files/bin/run.sh")).unwrap(),
                 b"#!/bin/sh"
             );
+        }
+    }
+
+    #[test]
+    fn directories_keep_their_modes_where_asked_and_their_owner_may_always_write() {
+        let mut w = ArchiveWriter::new(Vec::new(), 1);
+        w.add_dir("components", 0o755).unwrap();
+        w.add_dir("files/ca", 0o2755).unwrap();
+        w.add_dir("files/ro", 0o500).unwrap();
+        w.add_bytes("files/ro/frozen.txt", b"frozen", 0o444)
+            .unwrap();
+        w.add_dir("files/ro/inner", 0o750).unwrap();
+        let data = w.finish().unwrap();
+        for workers in [2, 0] {
+            let dir = tempfile::tempdir().unwrap();
+            let under_files: KeepsMode = |p| p.starts_with("files");
+            extract(&data[..], dir.path(), workers, under_files).unwrap();
+            let mode_of = |p: &str| {
+                fs::metadata(dir.path().join(p))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o7777
+            };
+            assert_eq!(mode_of("components"), 0o700, "not asked: private");
+            assert_eq!(mode_of("files/ca"), 0o755, "no setgid");
+            assert_eq!(mode_of("files/ro"), 0o700, "its owner may write it");
+            assert_eq!(mode_of("files/ro/inner"), 0o750);
+            assert_eq!(mode_of("files/ro/frozen.txt"), 0o444);
         }
     }
 

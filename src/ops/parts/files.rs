@@ -1,8 +1,11 @@
 //! Custom files in a bundle: everything under the appliance's `files/`
 //! directory (CA bundles, policy documents, scripts), walked with walkdir,
 //! regular files and directories only, mode bits kept. The manifest lists
-//! every file with its size, SHA-256 and mode, and every directory; an
-//! import replaces the whole tree in the same journaled change as the rest.
+//! every file with its size, SHA-256 and mode, and every directory; the
+//! archive carries the directories' modes, which the extraction applies
+//! (see [`crate::bundle::archive::dir_mode`]). An import replaces the whole
+//! tree in the same journaled change as the rest; its plan names every
+//! file and directory added, changed or removed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -123,6 +126,29 @@ impl Part for Files {
                 detail: path.clone(),
             });
         }
+        // Directories, empty ones included, with the modes the extraction
+        // gave them.
+        let new_dirs = dir_modes(tree).map_err(io)?;
+        let cur_dirs = dir_modes(&cx.ops.app.root().join(FILES_DIR)).map_err(io)?;
+        for (path, mode) in &new_dirs {
+            match cur_dirs.get(path) {
+                None => changes.push(Change {
+                    what: "added".into(),
+                    detail: format!("{path}/ ({mode:o})"),
+                }),
+                Some(was) if was != mode => changes.push(Change {
+                    what: "changed".into(),
+                    detail: format!("{path}/ ({was:o} to {mode:o})"),
+                }),
+                Some(_) => {}
+            }
+        }
+        for path in cur_dirs.keys().filter(|p| !new_dirs.contains_key(*p)) {
+            changes.push(Change {
+                what: "removed".into(),
+                detail: format!("{path}/"),
+            });
+        }
         Ok(ComponentPlan::new(self.name(), changes).into())
     }
 
@@ -177,6 +203,26 @@ fn list(base: &Path) -> Result<Vec<Listed>> {
             mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
             size: if is_dir { 0 } else { meta.len() },
         });
+    }
+    Ok(out)
+}
+
+/// Each directory under `base`, relative path to its permission bits.
+fn dir_modes(base: &Path) -> std::io::Result<BTreeMap<String, u32>> {
+    let mut out = BTreeMap::new();
+    if !base.exists() {
+        return Ok(out);
+    }
+    for item in walkdir::WalkDir::new(base).min_depth(1) {
+        let item = item.map_err(std::io::Error::other)?;
+        if item.file_type().is_dir() {
+            let rel = item.path().strip_prefix(base).expect("under base");
+            let meta = item.metadata().map_err(std::io::Error::other)?;
+            out.insert(
+                rel.display().to_string(),
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            );
+        }
     }
     Ok(out)
 }
