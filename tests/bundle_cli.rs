@@ -630,6 +630,45 @@ fn custom_files_round_trip_with_modes_and_empty_directories() {
 }
 
 #[test]
+fn a_long_plan_shows_its_first_changes_and_counts_the_rest() {
+    let env = Env::new();
+    let f = env.root("esa1").join("files/many");
+    std::fs::create_dir_all(&f).unwrap();
+    for i in 0..40 {
+        std::fs::write(f.join(format!("f{i:02}.txt")), format!("{i}")).unwrap();
+    }
+    std::fs::write(env.root("esa2").join("files/stale.txt"), "old").unwrap();
+    let bundle = env.export("esa1", &["-c", "files"], "many.tacbundle");
+    let plan = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--dry-run"]);
+    let shown = tacctl::ops::bundle::PLAN_LINES_PER_COMPONENT;
+    // 40 files and their directory added, one file removed: 42 changes.
+    let lines: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.starts_with("    added") || l.starts_with("    removed"))
+        .collect();
+    assert_eq!(lines.len(), shown, "{plan}");
+    let rest = 42 - shown;
+    assert!(
+        plan.contains(&format!(
+            "    ... and {rest} more: {} added, 1 removed (the plan in JSON, `--json`, lists every one)",
+            rest - 1
+        )),
+        "{plan}"
+    );
+    let json = env.json(
+        "esa2",
+        &["import", bundle.to_str().unwrap(), "--dry-run", "--json"],
+    );
+    let files = json["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "files")
+        .unwrap();
+    assert_eq!(files["changes"].as_array().unwrap().len(), 42);
+}
+
+#[test]
 fn links_under_files_are_refused_on_export_and_nothing_is_written() {
     let env = Env::new();
     std::os::unix::fs::symlink("/etc/passwd", env.root("esa1").join("files/passwd")).unwrap();

@@ -213,7 +213,14 @@ pub struct Plan {
     pub sessions_ended: String,
 }
 
-/// The plan as `import` and `import --dry-run` print it.
+/// The most changes a printed plan shows for one component; the rest are
+/// counted by kind. A tree of custom files may bring 100,000 files, and a
+/// plan that scrolls past them all hides what matters; the plan in JSON
+/// lists every change.
+pub const PLAN_LINES_PER_COMPONENT: usize = 25;
+
+/// The plan as `import` and `import --dry-run` print it, and the wizards
+/// show it: at most [`PLAN_LINES_PER_COMPONENT`] changes per component.
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
@@ -225,8 +232,29 @@ impl std::fmt::Display for Plan {
         )?;
         for c in &self.components {
             writeln!(f, "  {}: {}", c.component, c.status)?;
-            for ch in &c.changes {
+            for ch in c.changes.iter().take(PLAN_LINES_PER_COMPONENT) {
                 writeln!(f, "    {} {}", ch.what, ch.detail)?;
+            }
+            let rest = c
+                .changes
+                .get(PLAN_LINES_PER_COMPONENT..)
+                .unwrap_or_default();
+            if !rest.is_empty() {
+                // Counted in the order the kinds first appear.
+                let mut kinds: Vec<(&str, usize)> = Vec::new();
+                for ch in rest {
+                    match kinds.iter_mut().find(|(k, _)| *k == ch.what) {
+                        Some((_, n)) => *n += 1,
+                        None => kinds.push((&ch.what, 1)),
+                    }
+                }
+                let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                writeln!(
+                    f,
+                    "    ... and {} more: {} (the plan in JSON, `--json`, lists every one)",
+                    rest.len(),
+                    counts.join(", ")
+                )?;
             }
         }
         writeln!(f, "  live sessions ended: {}", self.sessions_ended)
