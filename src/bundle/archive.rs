@@ -566,6 +566,10 @@ fn make_dirs(
 mod tests {
     use super::*;
 
+    fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
     #[test]
     fn round_trip_keeps_content_and_modes() {
         let data = write(
@@ -594,14 +598,7 @@ mod tests {
                 (Path::new("files/bin/run.sh"), 0o755)
             );
             // The mode is kept where asked, and only there.
-            let mode_of = |p: &str| {
-                use std::os::unix::fs::PermissionsExt;
-                fs::metadata(dir.path().join(p))
-                    .unwrap()
-                    .permissions()
-                    .mode()
-                    & 0o7777
-            };
+            let mode_of = |p: &str| mode_of(&dir.path().join(p));
             assert_eq!(mode_of("files/bin/run.sh"), 0o755);
             assert_eq!(mode_of("manifest.yaml"), 0o600);
             assert_eq!(files[1].sha256, hex::encode(Sha256::digest(b"#!/bin/sh")));
@@ -626,13 +623,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let under_files: KeepsMode = |p| p.starts_with("files");
             extract(&data[..], dir.path(), workers, under_files).unwrap();
-            let mode_of = |p: &str| {
-                fs::metadata(dir.path().join(p))
-                    .unwrap()
-                    .permissions()
-                    .mode()
-                    & 0o7777
-            };
+            let mode_of = |p: &str| mode_of(&dir.path().join(p));
             assert_eq!(mode_of("components"), 0o700, "not asked: private");
             assert_eq!(mode_of("files/ca"), 0o755, "no setgid");
             assert_eq!(mode_of("files/ro"), 0o700, "its owner may write it");

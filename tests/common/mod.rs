@@ -312,7 +312,6 @@ pub fn encodings(secret: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Whether `needle` occurs in `haystack`.
 /// `len` bytes that do not compress (xorshift64 from `seed`), the same for
 /// the same seed.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
@@ -327,6 +326,7 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Whether `needle` occurs in `haystack`.
 pub fn bytes_contain(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -103,7 +103,10 @@ impl Part for Files {
                     .collect()
             })
             .unwrap_or_default();
-        let cur = digest(&cx.ops.app.root().join(FILES_DIR), &new).map_err(io)?;
+        let Tree {
+            files: cur,
+            dirs: cur_dirs,
+        } = walk(&cx.ops.app.root().join(FILES_DIR), Some(&new)).map_err(io)?;
         let new: BTreeMap<String, (String, u32)> =
             new.into_iter().map(|(k, (s, m, _))| (k, (s, m))).collect();
         let mut changes = Vec::new();
@@ -128,8 +131,7 @@ impl Part for Files {
         }
         // Directories, empty ones included, with the modes the extraction
         // gave them.
-        let new_dirs = dir_modes(tree).map_err(io)?;
-        let cur_dirs = dir_modes(&cx.ops.app.root().join(FILES_DIR)).map_err(io)?;
+        let new_dirs = walk(tree, None).map_err(io)?.dirs;
         for (path, mode) in &new_dirs {
             match cur_dirs.get(path) {
                 None => changes.push(Change {
@@ -207,55 +209,56 @@ fn list(base: &Path) -> Result<Vec<Listed>> {
     Ok(out)
 }
 
-/// Each directory under `base`, relative path to its permission bits.
-fn dir_modes(base: &Path) -> std::io::Result<BTreeMap<String, u32>> {
-    let mut out = BTreeMap::new();
-    if !base.exists() {
-        return Ok(out);
-    }
-    for item in walkdir::WalkDir::new(base).min_depth(1) {
-        let item = item.map_err(std::io::Error::other)?;
-        if item.file_type().is_dir() {
-            let rel = item.path().strip_prefix(base).expect("under base");
-            let meta = item.metadata().map_err(std::io::Error::other)?;
-            out.insert(
-                rel.display().to_string(),
-                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
-            );
-        }
-    }
-    Ok(out)
+/// What is under a `files/` tree: regular files and directories, by
+/// relative path.
+#[derive(Default)]
+struct Tree {
+    /// Each file's SHA-256 (or `size:N` where it cannot match) and mode.
+    files: BTreeMap<String, (String, u32)>,
+    /// Each directory's permission bits.
+    dirs: BTreeMap<String, u32>,
 }
 
-/// Each regular file under `base`, relative path to (SHA-256, mode). Only
-/// files with the same size as their counterpart in `incoming` are hashed:
-/// any other is changed or removed whatever its content.
-fn digest(
+/// Walks `base` once. With `incoming`, the files are listed too, and only
+/// those with the same size as their counterpart there are hashed: any
+/// other is changed or removed whatever its content.
+fn walk(
     base: &Path,
-    incoming: &BTreeMap<String, (String, u32, u64)>,
-) -> std::io::Result<BTreeMap<String, (String, u32)>> {
-    let mut out = BTreeMap::new();
+    incoming: Option<&BTreeMap<String, (String, u32, u64)>>,
+) -> std::io::Result<Tree> {
+    let mut out = Tree::default();
     if !base.exists() {
         return Ok(out);
     }
     for item in walkdir::WalkDir::new(base).min_depth(1) {
         let item = item.map_err(std::io::Error::other)?;
-        if item.file_type().is_file() {
-            let rel = item
-                .path()
-                .strip_prefix(base)
-                .expect("under base")
-                .display()
-                .to_string();
-            let meta = item.metadata().map_err(std::io::Error::other)?;
-            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
-            let sha = match incoming.get(&rel) {
-                Some((_, _, size)) if *size == meta.len() => {
-                    Manifest::digest(std::fs::File::open(item.path())?)?.1
-                }
-                _ => format!("size:{}", meta.len()),
-            };
-            out.insert(rel, (sha, mode));
+        let ft = item.file_type();
+        let wanted = ft.is_dir() || (ft.is_file() && incoming.is_some());
+        if !wanted {
+            continue;
+        }
+        let rel = item
+            .path()
+            .strip_prefix(base)
+            .expect("under base")
+            .display()
+            .to_string();
+        let meta = item.metadata().map_err(std::io::Error::other)?;
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+        match incoming {
+            _ if ft.is_dir() => {
+                out.dirs.insert(rel, mode & 0o777);
+            }
+            Some(incoming) => {
+                let sha = match incoming.get(&rel) {
+                    Some((_, _, size)) if *size == meta.len() => {
+                        Manifest::digest(std::fs::File::open(item.path())?)?.1
+                    }
+                    _ => format!("size:{}", meta.len()),
+                };
+                out.files.insert(rel, (sha, mode & 0o7777));
+            }
+            None => {}
         }
     }
     Ok(out)
