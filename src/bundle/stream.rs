@@ -131,32 +131,28 @@ impl<R: Read> StreamReader<R> {
 
     /// Reads, authenticates and decrypts the next chunk into `plain`, whose
     /// buffer is reused from chunk to chunk (and wiped when dropped).
+    ///
+    /// A full chunk is read with one byte more, straight into `plain`: that
+    /// byte tells whether another chunk follows (it is kept for the next
+    /// one), so the input needs no buffer of its own and a file is read 64
+    /// KiB per call.
     fn next_chunk(&mut self) -> io::Result<()> {
         let index = u64::from(self.counter);
+        let full = CHUNK_SIZE + TAG_SIZE;
         let chunk = &mut self.plain;
         chunk.clear();
-        chunk.reserve(CHUNK_SIZE + TAG_SIZE);
+        // Room for the lookahead byte too: a buffer that grew would leave a
+        // copy of the plaintext behind, unwiped.
+        chunk.reserve(full + 1);
         if let Some(b) = self.pending.take() {
             chunk.push(b);
         }
-        let want = (CHUNK_SIZE + TAG_SIZE - chunk.len()) as u64;
+        let want = (full + 1 - chunk.len()) as u64;
         (&mut self.inner).take(want).read_to_end(chunk)?;
-        let last = if chunk.len() == CHUNK_SIZE + TAG_SIZE {
-            let mut one = [0u8; 1];
-            loop {
-                match self.inner.read(&mut one) {
-                    Ok(0) => break true,
-                    Ok(_) => {
-                        self.pending = Some(one[0]);
-                        break false;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-        } else {
-            true
-        };
+        let last = chunk.len() <= full;
+        if !last {
+            self.pending = chunk.pop();
+        }
         if chunk.len() < TAG_SIZE {
             return Err(Self::fail(if index == 0 && chunk.is_empty() {
                 PayloadError::Truncated(0)

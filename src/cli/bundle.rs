@@ -231,13 +231,7 @@ pub(super) fn open_file(
         })
     })?;
     let size = f.metadata().ok().map(|m| m.len());
-    Ok(open_into(
-        crate::ops::bundle::read_buffered(f),
-        size,
-        pass,
-        staging,
-        progress,
-    )?)
+    Ok(open_into(f, size, pass, staging, progress)?)
 }
 
 pub(super) fn private_staging() -> Result<tempfile::TempDir> {

@@ -540,7 +540,7 @@ impl Ops {
         }
         let f = std::fs::File::open(path).map_err(ApplianceError::io(path))?;
         let size = f.metadata().map_err(ApplianceError::io(path))?.len();
-        self.open_bundle_with(read_buffered(f), Some(size), passphrase, progress)
+        self.open_bundle_with(f, Some(size), passphrase, progress)
     }
 
     /// Writes a bundle of `kinds` to a new file at `path`, mode 0600: a
@@ -929,14 +929,6 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// Bytes per message between the threads of [`extract_v1`].
 const PIECE: usize = 256 * 1024;
-
-/// A bundle file, read 256 KiB (`PIECE`) at a time. Reading the payload
-/// through a small buffer costs more than its decryption: on a 2-core VM,
-/// 165 MiB read 8 KiB at a time took 0.42 s of system time, 64 KiB at a
-/// time 0.04 s.
-pub fn read_buffered(f: std::fs::File) -> std::io::BufReader<std::fs::File> {
-    std::io::BufReader::with_capacity(PIECE, f)
-}
 
 /// Extracts a format version 1 payload, one gzip member of the tar archive.
 ///

@@ -623,7 +623,7 @@ async fn import(
         let opened = st
             .ops()
             .open_bundle_with(
-                crate::ops::bundle::read_buffered(file),
+                file,
                 size,
                 &passphrase,
                 &crate::ops::bundle::NoProgress,
