@@ -562,6 +562,7 @@ fn custom_files_round_trip_with_modes_and_empty_directories() {
     // write, which arrives writable by its owner.
     std::fs::create_dir_all(f.join("ro")).unwrap();
     std::fs::write(f.join("ro/frozen.txt"), "frozen").unwrap();
+    std::fs::create_dir_all(f.join("drop")).unwrap();
     let chmod = |p: PathBuf, mode: u32| {
         std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap()
     };
@@ -569,6 +570,7 @@ fn custom_files_round_trip_with_modes_and_empty_directories() {
     chmod(f.join("empty"), 0o750);
     chmod(f.join("empty/deeper"), 0o711);
     chmod(f.join("ro"), 0o500);
+    chmod(f.join("drop"), 0o1777);
 
     let bundle = env.export("esa1", &["-c", "files"], "files.tacbundle");
     let plan = env.ok("esa2", &["import", bundle.to_str().unwrap(), "--dry-run"]);
@@ -578,6 +580,7 @@ fn custom_files_round_trip_with_modes_and_empty_directories() {
         "added ca/ (755)",
         "added empty/deeper/ (711)",
         "added ro/ (700)",
+        "added drop/ (1777)",
     ] {
         assert!(plan.contains(line), "{line} in {plan}");
     }

@@ -10,9 +10,9 @@
 //! A file whose path the caller's `keeps_mode` accepts then takes the
 //! permission bits of its archive mode (never setuid, setgid or sticky),
 //! set through its open descriptor once it is written. A directory it
-//! accepts takes them too, with the owner's read, write and search bits
-//! always set ([`dir_mode`]), so that the files below it can be written
-//! and the tree can later be replaced or removed.
+//! accepts takes them too, sticky bit included, with the owner's read,
+//! write and search bits always set ([`dir_mode`]), so that the files below
+//! it can be written and the tree can later be replaced or removed.
 //! After the tar archive's end only zero padding may follow.
 
 use std::fs;
@@ -540,11 +540,13 @@ fn parse_tar<R: Read>(
     Ok(())
 }
 
-/// The permission bits an extracted directory takes from its archive mode:
-/// without setuid, setgid and sticky, and always readable, writable and
-/// searchable by its owner (a directory of mode 0500 comes out 0700).
+/// The mode bits an extracted directory takes from its archive mode: its
+/// permission bits and its sticky bit, which only restricts who may delete
+/// in it (a 1777 directory must not become a 0777 one); never setuid or
+/// setgid; and always readable, writable and searchable by its owner (a
+/// directory of mode 0500 comes out 0700).
 pub fn dir_mode(archive_mode: u32) -> u32 {
-    (archive_mode & 0o777) | 0o700
+    (archive_mode & 0o1777) | 0o700
 }
 
 /// Creates `dir` and its parents 0700, once per directory.
@@ -618,6 +620,8 @@ mod tests {
         w.add_bytes("files/ro/frozen.txt", b"frozen", 0o444)
             .unwrap();
         w.add_dir("files/ro/inner", 0o750).unwrap();
+        w.add_dir("files/drop", 0o1777).unwrap();
+        w.add_dir("files/up", 0o4755).unwrap();
         let data = w.finish().unwrap();
         for workers in [2, 0] {
             let dir = tempfile::tempdir().unwrap();
@@ -628,6 +632,8 @@ mod tests {
             assert_eq!(mode_of("files/ca"), 0o755, "no setgid");
             assert_eq!(mode_of("files/ro"), 0o700, "its owner may write it");
             assert_eq!(mode_of("files/ro/inner"), 0o750);
+            assert_eq!(mode_of("files/drop"), 0o1777, "the sticky bit stays");
+            assert_eq!(mode_of("files/up"), 0o755, "no setuid");
             assert_eq!(mode_of("files/ro/frozen.txt"), 0o444);
         }
     }

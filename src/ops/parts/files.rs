@@ -215,7 +215,7 @@ fn list(base: &Path) -> Result<Vec<Listed>> {
 struct Tree {
     /// Each file's SHA-256 (or `size:N` where it cannot match) and mode.
     files: BTreeMap<String, (String, u32)>,
-    /// Each directory's permission bits.
+    /// Each directory's permission and sticky bits.
     dirs: BTreeMap<String, u32>,
 }
 
@@ -247,7 +247,7 @@ fn walk(
         let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
         match incoming {
             _ if ft.is_dir() => {
-                out.dirs.insert(rel, mode & 0o777);
+                out.dirs.insert(rel, mode & 0o1777);
             }
             Some(incoming) => {
                 let sha = match incoming.get(&rel) {
