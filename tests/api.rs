@@ -228,9 +228,17 @@ async fn every_bad_token_gets_401_with_www_authenticate() {
     };
     let payload = good.split('.').nth(1).unwrap().to_owned();
     let signature = good.split('.').nth(2).unwrap().to_owned();
-    let mut flipped = good.clone();
-    let last = flipped.pop().unwrap();
-    flipped.push(if last == 'A' { 'B' } else { 'A' });
+    // Another first character of the signature: all six of its bits count,
+    // so the result is still base64 (the last character's low bits must be
+    // zero: turning an 'A' there into a 'B' made the token malformed, one
+    // run in four).
+    let first = signature.chars().next().unwrap();
+    let flipped = format!(
+        "{}.{}{}",
+        good.rsplit_once('.').unwrap().0,
+        if first == 'A' { 'B' } else { 'A' },
+        &signature[1..]
+    );
 
     let other = TempAppliance::new();
     let foreign = other.token(ADMIN, ADMIN_PASSWORD);
