@@ -10,6 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use tacctl::ops::bundle::Purpose;
 
 const ADMIN_PW: &str = "bundle-admin-pw";
 const PASSPHRASE: &str = "correct horse battery staple 99";
@@ -378,10 +379,15 @@ fn every_flipped_byte_and_every_truncation_is_rejected_and_nothing_changes() {
     let pass = secrecy::SecretString::from(PASSPHRASE);
     let before = tree(&env.root("esa2"));
     // A bundle of known small size is opened on one thread, one of unknown
-    // size on several: both ways are swept.
+    // size on several: both ways are swept, for a plan and for an import.
     let open = |b: &[u8], threads: bool| {
         let size = (!threads).then_some(b.len() as u64);
-        ops.open_bundle_with(b, size, &pass, &tacctl::ops::bundle::NoProgress)
+        let purpose = if threads {
+            Purpose::Import
+        } else {
+            Purpose::Plan
+        };
+        ops.open_bundle_with(b, size, purpose, &pass, &tacctl::ops::bundle::NoProgress)
     };
     for threads in [false, true] {
         assert!(open(&bundle, threads).is_ok());
@@ -1064,7 +1070,15 @@ fn progress_grows_to_the_archived_bytes_on_export_and_to_the_bundle_size_on_impo
 
     let import = Recorder::default();
     let staging = tempfile::tempdir().unwrap();
-    tacctl::ops::bundle::open_into(&bundle[..], None, &pass, staging.path(), &import).unwrap();
+    tacctl::ops::bundle::open_into(
+        &bundle[..],
+        None,
+        Purpose::Import,
+        &pass,
+        staging.path(),
+        &import,
+    )
+    .unwrap();
     assert!(import.totals.lock().unwrap().is_empty());
     assert_grows_to(&import.done.lock().unwrap(), bundle.len() as u64, "import");
 }

@@ -21,7 +21,7 @@ use tacctl::bundle::blocks::{
 };
 use tacctl::bundle::header::{self, HEADER_LEN, KdfParams};
 use tacctl::bundle::stream::{CHUNK_SIZE, TAG_SIZE};
-use tacctl::ops::bundle::{Kind, NoProgress, open_into};
+use tacctl::ops::bundle::{Kind, NoProgress, Purpose, open_into};
 
 const PASS: &str = "vector passphrase 2026";
 
@@ -80,11 +80,22 @@ fn run(name: &str, now_expect: Option<&str>) {
                 .map(|_| out)
                 .map_err(|e| e.to_string())
         });
-    // Opened on threads (size unknown) and on this thread alone (a small
-    // bundle of known size): the same verdict either way.
-    for size in [None, Some(v.bundle.len() as u64)] {
+    // Opened on threads (size unknown) for an import, and on this thread
+    // alone (a small bundle of known size) for a plan: the same verdict
+    // either way.
+    for (size, purpose) in [
+        (None, Purpose::Import),
+        (Some(v.bundle.len() as u64), Purpose::Plan),
+    ] {
         let staging = tempfile::tempdir().unwrap();
-        let opened = open_into(&v.bundle[..], size, &pass, staging.path(), &NoProgress);
+        let opened = open_into(
+            &v.bundle[..],
+            size,
+            purpose,
+            &pass,
+            staging.path(),
+            &NoProgress,
+        );
         if v.expect == "success" {
             let payload = decrypted.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(

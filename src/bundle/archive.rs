@@ -7,12 +7,14 @@
 //! normal paths (no `..`, no absolute paths, no links, devices or FIFOs),
 //! at most [`MAX_ENTRIES`] entries and [`MAX_TOTAL`] bytes, and creates every
 //! file 0600 and directory 0700 inside the staging directory it is given.
-//! A file whose path the caller's `keeps_mode` accepts then takes the
+//! A file whose path the caller's [`Rules::keeps_mode`] accepts then takes the
 //! permission bits of its archive mode (never setuid, setgid or sticky),
 //! set through its open descriptor once it is written. A directory it
 //! accepts takes them too, sticky bit included, with the owner's read,
 //! write and search bits always set ([`dir_mode`]), so that the files below
 //! it can be written and the tree can later be replaced or removed.
+//! When the rules ask for it ([`Rules::writeback`]), each file starts going
+//! to disk as soon as it is written.
 //! After the tar archive's end only zero padding may follow.
 
 use std::fs;
@@ -190,19 +192,19 @@ pub struct Extracted {
 /// hashing each file as it is written. Returns the files in order. Succeeds
 /// only once `input` has been read to its end. With `workers` 0, this
 /// thread does everything, which suits a small payload (see
-/// [`blocks::read_blocks`]). Files whose relative path `keeps_mode`
-/// accepts keep their archive mode's permission bits.
+/// [`blocks::read_blocks`]). `rules` say which files and directories keep
+/// their archive modes and whether the files start going to disk at once.
 pub fn extract<R: Read + Send>(
     input: R,
     dest: &Path,
     workers: usize,
-    keeps_mode: KeepsMode,
+    rules: Rules,
 ) -> Result<Vec<Extracted>, ArchiveError> {
     blocks::read_blocks(input, workers, |tar| {
         let files = if workers == 0 {
-            extract_tar_here(&mut *tar, dest, keeps_mode)?
+            extract_tar_here(&mut *tar, dest, rules)?
         } else {
-            extract_tar(&mut *tar, dest, keeps_mode)?
+            extract_tar(&mut *tar, dest, rules)?
         };
         expect_end(tar)?;
         Ok(files)
@@ -237,18 +239,18 @@ pub fn expect_end(mut rest: impl Read) -> Result<(), ArchiveError> {
 pub fn extract_tar<R: Read>(
     input: R,
     dest: &Path,
-    keeps_mode: KeepsMode,
+    rules: Rules,
 ) -> Result<Vec<Extracted>, ArchiveError> {
     let (tx, rx) = mpsc::sync_channel::<Vec<ToWriter>>(PIECES_IN_FLIGHT);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(move || write_files(rx, keeps_mode));
+        let writer = scope.spawn(move || write_files(rx, rules));
         let mut batch = Batch {
             tx: &tx,
             messages: Vec::new(),
             bytes: 0,
             files: 0,
         };
-        let parsed = parse_tar(input, dest, keeps_mode, &mut |msg| batch.push(msg))
+        let parsed = parse_tar(input, dest, rules.keeps_mode, &mut |msg| batch.push(msg))
             .and_then(|()| batch.flush());
         drop(batch);
         drop(tx);
@@ -268,10 +270,12 @@ pub fn extract_tar<R: Read>(
 pub fn extract_tar_here<R: Read>(
     input: R,
     dest: &Path,
-    keeps_mode: KeepsMode,
+    rules: Rules,
 ) -> Result<Vec<Extracted>, ArchiveError> {
-    let mut writer = FileWriter::new(keeps_mode);
-    parse_tar(input, dest, keeps_mode, &mut |msg| Ok(writer.take(msg)?))?;
+    let mut writer = FileWriter::new(rules);
+    parse_tar(input, dest, rules.keeps_mode, &mut |msg| {
+        Ok(writer.take(msg)?)
+    })?;
     Ok(writer.files)
 }
 
@@ -353,20 +357,32 @@ pub fn no_modes(_: &Path) -> bool {
     false
 }
 
+/// How an extraction treats what it writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Which files and directories keep their archive modes.
+    pub keeps_mode: KeepsMode,
+    /// Whether each file starts going to disk as soon as it is written
+    /// ([`start_writeback`]): yes for staging that an import will make
+    /// durable, no for staging that only a plan reads before it is removed,
+    /// which would otherwise send the whole bundle to the disk for nothing.
+    pub writeback: bool,
+}
+
 /// The writing side of an extraction: writes and hashes each file's content
 /// as it comes, and lists the files written.
 struct FileWriter {
     files: Vec<Extracted>,
     current: Option<(fs::File, PathBuf, u32, Sha256, u64)>,
-    keeps_mode: KeepsMode,
+    rules: Rules,
 }
 
 impl FileWriter {
-    fn new(keeps_mode: KeepsMode) -> Self {
+    fn new(rules: Rules) -> Self {
         Self {
             files: Vec::new(),
             current: None,
-            keeps_mode,
+            rules,
         }
     }
 
@@ -393,10 +409,12 @@ impl FileWriter {
             }
             ToWriter::End => {
                 let (file, path, mode, hash, size) = self.current.take().expect("a file ends");
-                if (self.keeps_mode)(&path) {
+                if (self.rules.keeps_mode)(&path) {
                     file.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
                 }
-                start_writeback(&file);
+                if self.rules.writeback {
+                    start_writeback(&file);
+                }
                 self.files.push(Extracted {
                     path,
                     mode,
@@ -410,11 +428,8 @@ impl FileWriter {
 }
 
 /// The writing thread of [`extract_tar`].
-fn write_files(
-    rx: mpsc::Receiver<Vec<ToWriter>>,
-    keeps_mode: KeepsMode,
-) -> io::Result<Vec<Extracted>> {
-    let mut writer = FileWriter::new(keeps_mode);
+fn write_files(rx: mpsc::Receiver<Vec<ToWriter>>, rules: Rules) -> io::Result<Vec<Extracted>> {
+    let mut writer = FileWriter::new(rules);
     for batch in rx {
         for msg in batch {
             writer.take(msg)?;
@@ -568,6 +583,17 @@ fn make_dirs(
 mod tests {
     use super::*;
 
+    /// Every file 0600, every directory 0700; nothing sent to disk early.
+    const PRIVATE: Rules = Rules {
+        keeps_mode: no_modes,
+        writeback: false,
+    };
+    /// Modes kept under `files/`, as an import stages them.
+    const UNDER_FILES: Rules = Rules {
+        keeps_mode: |p| p.starts_with("files"),
+        writeback: true,
+    };
+
     fn mode_of(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o7777
     }
@@ -593,8 +619,7 @@ mod tests {
         // On threads, and on this thread alone.
         for workers in [2, 0] {
             let dir = tempfile::tempdir().unwrap();
-            let under_files: KeepsMode = |p| p.starts_with("files");
-            let files = extract(&data[..], dir.path(), workers, under_files).unwrap();
+            let files = extract(&data[..], dir.path(), workers, UNDER_FILES).unwrap();
             assert_eq!(
                 (files[1].path.as_path(), files[1].mode),
                 (Path::new("files/bin/run.sh"), 0o755)
@@ -625,8 +650,7 @@ mod tests {
         let data = w.finish().unwrap();
         for workers in [2, 0] {
             let dir = tempfile::tempdir().unwrap();
-            let under_files: KeepsMode = |p| p.starts_with("files");
-            extract(&data[..], dir.path(), workers, under_files).unwrap();
+            extract(&data[..], dir.path(), workers, UNDER_FILES).unwrap();
             let mode_of = |p: &str| mode_of(&dir.path().join(p));
             assert_eq!(mode_of("components"), 0o700, "not asked: private");
             assert_eq!(mode_of("files/ca"), 0o755, "no setgid");
@@ -664,7 +688,7 @@ mod tests {
         let data = write(Vec::new(), &entries).unwrap();
         for workers in [2, 0] {
             let dir = tempfile::tempdir().unwrap();
-            let files = extract(&data[..], dir.path(), workers, no_modes).unwrap();
+            let files = extract(&data[..], dir.path(), workers, PRIVATE).unwrap();
             assert_eq!(files.len(), contents.len());
             for (f, (path, content)) in files.iter().zip(&contents) {
                 assert_eq!(f.path, Path::new(path));
@@ -701,14 +725,14 @@ mod tests {
         for workers in [2, 0] {
             let dir = tempfile::tempdir().unwrap();
             assert_eq!(
-                extract(&framed(&tar)[..], dir.path(), workers, no_modes)
+                extract(&framed(&tar)[..], dir.path(), workers, PRIVATE)
                     .unwrap()
                     .len(),
                 1
             );
             let dir = tempfile::tempdir().unwrap();
             assert!(matches!(
-                extract(&framed(&trailing)[..], dir.path(), workers, no_modes),
+                extract(&framed(&trailing)[..], dir.path(), workers, PRIVATE),
                 Err(ArchiveError::TrailingData)
             ));
         }
@@ -725,7 +749,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for workers in [1, 0] {
             assert!(matches!(
-                extract(&link[..], dir.path(), workers, no_modes),
+                extract(&link[..], dir.path(), workers, PRIVATE),
                 Err(ArchiveError::ForbiddenType { .. })
             ));
         }
@@ -738,7 +762,7 @@ mod tests {
         let traversal = raw_tar(|b| b.append(&h, &b"x"[..]).unwrap());
         for workers in [1, 0] {
             assert!(matches!(
-                extract(&traversal[..], dir.path(), workers, no_modes),
+                extract(&traversal[..], dir.path(), workers, PRIVATE),
                 Err(ArchiveError::UnsafePath(_))
             ));
         }

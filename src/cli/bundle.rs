@@ -13,7 +13,7 @@ use super::secrets::{self, SecretSource};
 use super::{AdminCreds, UsageError, admin, now, open, print_json, rfc3339};
 use crate::bundle::header::KdfParams;
 use crate::ops::bundle::{
-    Kind, NoProgress, Opened, Plan, Progress, check_passphrase, default_bundle_name,
+    Kind, NoProgress, Opened, Plan, Progress, Purpose, check_passphrase, default_bundle_name,
     export_summary, key_fingerprints, open_into,
 };
 
@@ -231,7 +231,7 @@ pub(super) fn open_file(
         })
     })?;
     let size = f.metadata().ok().map(|m| m.len());
-    Ok(open_into(f, size, pass, staging, progress)?)
+    Ok(open_into(f, size, Purpose::Plan, pass, staging, progress)?)
 }
 
 pub(super) fn private_staging() -> Result<tempfile::TempDir> {
@@ -329,7 +329,12 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
     let size = fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
     let bar = Bar::new("Importing", size, a.quiet);
-    let opened = ops.open_bundle_file(&a.file, &pass, &bar)?;
+    let purpose = if a.dry_run {
+        Purpose::Plan
+    } else {
+        Purpose::Import
+    };
+    let opened = ops.open_bundle_file(&a.file, purpose, &pass, &bar)?;
     drop(bar);
     let in_bundle = opened.kinds();
     let chosen = if a.components.is_empty() {

@@ -498,21 +498,24 @@ impl Ops {
         Ok(())
     }
 
-    /// Decrypts, authenticates and checks a bundle in a private staging directory.
+    /// Decrypts, authenticates and checks a bundle in a private staging
+    /// directory, for an import.
     pub fn open_bundle<R: Read + Send>(
         &self,
         input: R,
         passphrase: &SecretString,
     ) -> Result<Opened> {
-        self.open_bundle_with(input, None, passphrase, &NoProgress)
+        self.open_bundle_with(input, None, Purpose::Import, passphrase, &NoProgress)
     }
 
-    /// [`Ops::open_bundle`], reporting the bytes read to `progress`. `size`
-    /// is the bundle's length when known (see [`open_into`]).
+    /// [`Ops::open_bundle`] for `purpose`, reporting the bytes read to
+    /// `progress`. `size` is the bundle's length when known (see
+    /// [`open_into`]).
     pub fn open_bundle_with<R: Read + Send>(
         &self,
         input: R,
         size: Option<u64>,
+        purpose: Purpose,
         passphrase: &SecretString,
         progress: &dyn Progress,
     ) -> Result<Opened> {
@@ -520,7 +523,7 @@ impl Ops {
             .prefix(".import-")
             .tempdir_in(self.app.root())
             .map_err(ApplianceError::io(self.app.root()))?;
-        let mut opened = open_into(input, size, passphrase, staging.path(), progress)?;
+        let mut opened = open_into(input, size, purpose, passphrase, staging.path(), progress)?;
         opened.staging = Some(staging);
         Ok(opened)
     }
@@ -529,6 +532,7 @@ impl Ops {
     pub fn open_bundle_file(
         &self,
         path: &Path,
+        purpose: Purpose,
         passphrase: &SecretString,
         progress: &dyn Progress,
     ) -> Result<Opened> {
@@ -540,7 +544,7 @@ impl Ops {
         }
         let f = std::fs::File::open(path).map_err(ApplianceError::io(path))?;
         let size = f.metadata().map_err(ApplianceError::io(path))?.len();
-        self.open_bundle_with(f, Some(size), passphrase, progress)
+        self.open_bundle_with(f, Some(size), purpose, passphrase, progress)
     }
 
     /// Writes a bundle of `kinds` to a new file at `path`, mode 0600: a
@@ -809,6 +813,19 @@ pub fn workers_for(size: Option<u64>) -> usize {
     }
 }
 
+/// What a bundle is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A plan, or a look inside (`import --dry-run`, `inspect`, a push's
+    /// dry run): the staging directory is removed unapplied, so its files
+    /// are not sent to the disk as they are written.
+    Plan,
+    /// An import that may be applied: each staged file starts going to
+    /// disk as soon as it is written, so that the sync before the commit
+    /// point finds little left to write.
+    Import,
+}
+
 /// Opens a bundle into `staging` (an empty private directory) and checks it.
 /// `progress` learns how many bytes of `input` have been read; the caller
 /// knows the bundle's size, and passes it as `size` when it does: a small
@@ -822,10 +839,15 @@ pub fn workers_for(size: Option<u64>) -> usize {
 pub fn open_into<R: Read + Send>(
     input: R,
     size: Option<u64>,
+    purpose: Purpose,
     passphrase: &SecretString,
     staging: &Path,
     progress: &dyn Progress,
 ) -> Result<Opened> {
+    let rules = archive::Rules {
+        keeps_mode,
+        writeback: purpose == Purpose::Import,
+    };
     let mut tally = Tally::new(progress);
     let input = Counted {
         inner: input,
@@ -833,8 +855,8 @@ pub fn open_into<R: Read + Send>(
     };
     let (info, reader) = header::open(input, passphrase).map_err(BundleError::from)?;
     let files = match info.version {
-        1 => extract_v1(reader, staging),
-        _ => archive::extract(reader, staging, workers_for(size), keeps_mode),
+        1 => extract_v1(reader, staging, rules),
+        _ => archive::extract(reader, staging, workers_for(size), rules),
     }
     .map_err(map_archive)?;
     let manifest_bytes = std::fs::read(staging.join(MANIFEST_PATH)).map_err(|_| {
@@ -939,6 +961,7 @@ const PIECE: usize = 256 * 1024;
 fn extract_v1<R: Read + Send>(
     reader: crate::bundle::stream::StreamReader<R>,
     staging: &Path,
+    rules: archive::Rules,
 ) -> std::result::Result<Vec<archive::Extracted>, ArchiveError> {
     let (ctx, crx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
@@ -957,7 +980,7 @@ fn extract_v1<R: Read + Send>(
             buf: Vec::new(),
             pos: 0,
         };
-        let files = archive::extract_tar(&mut pipe, staging, keeps_mode)?;
+        let files = archive::extract_tar(&mut pipe, staging, rules)?;
         // Read to the end: this surfaces any error the other side found
         // after the archive's end (bad gzip trailer, damaged or missing last
         // chunk, plaintext after the gzip member).

@@ -574,7 +574,7 @@ async fn import(
     Admin(authed): Admin,
     req: Request,
 ) -> Result<Response, ApiError> {
-    use crate::ops::bundle::Kind;
+    use crate::ops::bundle::{Kind, Purpose};
     let (parts, body) = req.into_parts();
     let query: ImportQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
         .map_err(|e| {
@@ -625,6 +625,11 @@ async fn import(
             .open_bundle_with(
                 file,
                 size,
+                if query.dry_run {
+                    Purpose::Plan
+                } else {
+                    Purpose::Import
+                },
                 &passphrase,
                 &crate::ops::bundle::NoProgress,
             )

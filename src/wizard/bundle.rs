@@ -179,6 +179,7 @@ fn import(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
     let passphrase = p.password(&Password::new("import-passphrase", "Bundle passphrase"))?;
     let opened = match cx.ops.open_bundle_file(
         Path::new(path.trim()),
+        crate::ops::bundle::Purpose::Import,
         &passphrase,
         &crate::ops::bundle::NoProgress,
     ) {
