@@ -659,7 +659,7 @@ fn a_long_plan_shows_its_first_changes_and_counts_the_rest() {
     let rest = 42 - shown;
     assert!(
         plan.contains(&format!(
-            "    ... and {rest} more: {} added, 1 removed (the plan in JSON, `--json`, lists every one)",
+            "    ... and {rest} more: {} added, 1 removed (the plan in JSON lists them all: `tacctl import FILE --dry-run --json`, or the API's dry_run=true)",
             rest - 1
         )),
         "{plan}"

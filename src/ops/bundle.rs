@@ -251,7 +251,7 @@ impl std::fmt::Display for Plan {
                 let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
                 writeln!(
                     f,
-                    "    ... and {} more: {} (the plan in JSON, `--json`, lists every one)",
+                    "    ... and {} more: {} (the plan in JSON lists them all: `tacctl import FILE --dry-run --json`, or the API's dry_run=true)",
                     rest.len(),
                     counts.join(", ")
                 )?;
