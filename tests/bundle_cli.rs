@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use tacctl::ops::bundle::Purpose;
+use tacctl::ops::bundle::BundleInput;
 
 const ADMIN_PW: &str = "bundle-admin-pw";
 const PASSPHRASE: &str = "correct horse battery staple 99";
@@ -378,16 +378,31 @@ fn every_flipped_byte_and_every_truncation_is_rejected_and_nothing_changes() {
     let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
     let pass = secrecy::SecretString::from(PASSPHRASE);
     let before = tree(&env.root("esa2"));
-    // A bundle of known small size is opened on one thread, one of unknown
-    // size on several: both ways are swept, for a plan and for an import.
-    let open = |b: &[u8], threads: bool| {
-        let size = (!threads).then_some(b.len() as u64);
-        let purpose = if threads {
-            Purpose::Import
+    // A bundle of known small size is opened on one thread for a plan,
+    // with its components read; one of unknown size on several, staging
+    // into a scratch directory as an import does: both ways are swept.
+    let open = |b: &[u8], threads: bool| -> Result<(), String> {
+        if threads {
+            let stage = ops.app.scratch("import").unwrap();
+            tacctl::bundle::open(
+                std::io::Cursor::new(b),
+                None,
+                &pass,
+                Some(stage.path()),
+                &tacctl::ops::bundle::NoProgress,
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
         } else {
-            Purpose::Plan
-        };
-        ops.open_bundle_with(b, size, purpose, &pass, &tacctl::ops::bundle::NoProgress)
+            tacctl::ops::bundle::open(
+                BundleInput::Memory(b),
+                &pass,
+                None,
+                &tacctl::ops::bundle::NoProgress,
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        }
     };
     for threads in [false, true] {
         assert!(open(&bundle, threads).is_ok());
@@ -491,13 +506,41 @@ fn committed_bundle_imports(name: &str, version: u8) {
     let raw = std::fs::read(fixture.join("bundles").join(name)).unwrap();
     let at = raw.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
     assert_eq!(raw[at + 8], version, "{name} is not of format {version}");
-    let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
-    let opened = ops
-        .open_bundle(
-            &raw[at..],
-            &secrecy::SecretString::from("vector passphrase 2026"),
+    let pass = secrecy::SecretString::from("vector passphrase 2026");
+    let open = |ops: &tacctl::ops::Ops| {
+        tacctl::ops::bundle::open(
+            BundleInput::Memory(&raw[at..]),
+            &pass,
+            Some(ops.app.scratch("import").unwrap()),
+            &tacctl::ops::bundle::NoProgress,
         )
-        .unwrap();
+        .unwrap()
+    };
+    // Its JWT configuration is the fixture cluster's: a node of another
+    // cluster refuses it, since its keys would sign tokens no member of
+    // either cluster accepts.
+    let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
+    let before = tree(&env.root("esa2"));
+    let err = ops
+        .apply(
+            &open(&ops),
+            &tacctl::ops::bundle::Kind::all(),
+            false,
+            1_795_932_068,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("belongs to cluster \"fixture-cluster\""),
+        "{err}"
+    );
+    assert_eq!(before, tree(&env.root("esa2")));
+    env.ok(
+        "esa3",
+        &["init", "--name", "esa3", "--cluster-id", "fixture-cluster"],
+    );
+    let ops = tacctl::ops::Ops::open(&env.root("esa3"), Duration::from_secs(5)).unwrap();
+    let opened = open(&ops);
     let claims: tacctl::jwt::Claims = serde_json::from_str(
         &std::fs::read_to_string(fixture.join("appliances/v1.claims.json")).unwrap(),
     )
@@ -506,9 +549,8 @@ fn committed_bundle_imports(name: &str, version: u8) {
     let kinds = tacctl::ops::bundle::Kind::all();
     ops.apply(&opened, &kinds, false, now).unwrap();
     let token = std::fs::read_to_string(fixture.join("appliances/v1.token")).unwrap();
-    // The token was issued for the fixture's cluster; this node is in c1, so
-    // check the key and signature by verifying against the fixture's issuer.
-    let settings = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
+    // The token was issued for the fixture's cluster, which this node is in.
+    let settings = tacctl::ops::Ops::open(&env.root("esa3"), Duration::from_secs(5)).unwrap();
     let s = settings.app.jwt_settings().unwrap();
     let keys = settings.app.keyset(&s, now).unwrap();
     let policy = tacctl::jwt::Policy {
@@ -522,7 +564,7 @@ fn committed_bundle_imports(name: &str, version: u8) {
         tacctl::jwt::verify(token.trim(), &keys, &policy, now).unwrap(),
         claims
     );
-    assert!(env.ok("esa2", &["user", "list"]).contains("alice"));
+    assert!(env.ok("esa3", &["user", "list"]).contains("alice"));
 }
 
 fn mode_of(p: &Path) -> u32 {
@@ -1070,12 +1112,11 @@ fn progress_grows_to_the_archived_bytes_on_export_and_to_the_bundle_size_on_impo
 
     let import = Recorder::default();
     let staging = tempfile::tempdir().unwrap();
-    tacctl::ops::bundle::open_into(
-        &bundle[..],
+    tacctl::bundle::open(
+        std::io::Cursor::new(&bundle[..]),
         None,
-        Purpose::Import,
         &pass,
-        staging.path(),
+        Some(staging.path()),
         &import,
     )
     .unwrap();

@@ -16,12 +16,13 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
+use tacctl::bundle::NoProgress;
 use tacctl::bundle::blocks::{
     BLOCK_SIZE, BlockWriter, FRAME_HEADER, METHOD_DEFLATE, METHOD_STORED, read_blocks,
 };
 use tacctl::bundle::header::{self, HEADER_LEN, KdfParams};
 use tacctl::bundle::stream::{CHUNK_SIZE, TAG_SIZE};
-use tacctl::ops::bundle::{Kind, NoProgress, Purpose, open_into};
+use tacctl::component::Kind;
 
 const PASS: &str = "vector passphrase 2026";
 
@@ -80,22 +81,25 @@ fn run(name: &str, now_expect: Option<&str>) {
                 .map(|_| out)
                 .map_err(|e| e.to_string())
         });
-    // Opened on threads (size unknown) for an import, and on this thread
-    // alone (a small bundle of known size) for a plan: the same verdict
-    // either way.
-    for (size, purpose) in [
-        (None, Purpose::Import),
-        (Some(v.bundle.len() as u64), Purpose::Plan),
-    ] {
+    // Opened on threads (size unknown) for an import, staging its custom
+    // files, and on this thread alone (a small bundle of known size) for a
+    // plan, writing nothing: the same verdict either way.
+    for (size, stage) in [(None, true), (Some(v.bundle.len() as u64), false)] {
         let staging = tempfile::tempdir().unwrap();
-        let opened = open_into(
-            &v.bundle[..],
+        let opened = tacctl::bundle::open(
+            std::io::Cursor::new(&v.bundle[..]),
             size,
-            purpose,
             &pass,
-            staging.path(),
+            stage.then_some(staging.path()),
             &NoProgress,
         );
+        if !stage || v.expect != "success" {
+            assert_eq!(
+                std::fs::read_dir(staging.path()).unwrap().count(),
+                0,
+                "{name}: nothing may be left in staging"
+            );
+        }
         if v.expect == "success" {
             let payload = decrypted.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(
@@ -132,13 +136,8 @@ vectors! {
     header_damaged_salt => "header-damaged-salt.bundle",
     header_damaged_mac => "header-damaged-mac.bundle",
     header_truncated => "header-truncated.bundle",
-    // Made when 1 was the newest format: a version 1 bundle with its version
-    // byte set to 2 and its checksum fixed. Version 2 is now read, and the
-    // version byte is in the associated data that bound the wrapped file key
-    // to version 1, so the key does not unwrap: refused as for a wrong
-    // passphrase, as any header edited with its checksum fixed is.
-    // newer_format_3 pins the refusal of a version this tacctl does not know.
-    newer_format => "newer-format.bundle" now "wrong passphrase",
+    // A version 1 bundle with its version byte edited (see its comment).
+    header_version_edited => "header-version-edited.bundle",
     kdf_too_costly => "kdf-too-costly.bundle",
     payload_damaged_chunk_1 => "payload-damaged-chunk-1.bundle",
     payload_truncated => "payload-truncated.bundle",

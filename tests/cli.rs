@@ -1323,12 +1323,19 @@ fn a_held_lock_makes_writers_give_up_with_exit_6_and_change_nothing() {
         start.elapsed() >= Duration::from_secs(1),
         "gave up before the timeout"
     );
+    // The refusal names the holder and says how long it waited, not how
+    // long the lock has been held.
     app.cmd()
         .args(["user", "add", "carol"])
         .env("TACCTL_PASSWORD", "carol-Pa55word")
         .env("TACCTL_LOCK_TIMEOUT", "0")
         .assert()
-        .code(6);
+        .code(6)
+        .stderr(predicate::str::contains(format!(
+            "(pid {}",
+            std::process::id()
+        )))
+        .stderr(predicate::str::contains("waited 0s for it"));
     assert_unchanged(&before, &app.snapshot());
     // Readers do not wait for the lock.
     app.bare().arg("status").assert().code(0);

@@ -591,7 +591,39 @@ fn the_certificate_is_shown_and_trusted_only_when_confirmed_on_a_terminal() {
 fn a_member_of_another_cluster_id_is_drift_and_refuses_as_another_issuer() {
     let esa1 = TempAppliance::named("esa1", "c1");
     let esa2 = TempAppliance::named("esa2", "c9");
-    share_jwt(&esa1, &[&esa2]);
+    // A JWT configuration is refused by a node of another cluster...
+    let pass = esa1.file("bundle.pass", PASSPHRASE);
+    let bundle = esa1.dir().join("jwt.tacbundle");
+    esa1.cmd()
+        .args(["export", "-c", "jwt", "--kdf-cost", "test", "-o"])
+        .arg(&bundle)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .assert()
+        .success();
+    let before = esa2.snapshot();
+    let (code, out, err) = run(esa2
+        .cmd()
+        .arg("import")
+        .arg(&bundle)
+        .args(["--yes", "--passphrase-file"])
+        .arg(&pass));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("belongs to cluster \"c1\" and this appliance to \"c9\""),
+        "{err}"
+    );
+    assert_unchanged(&before, &esa2.snapshot());
+    // ...so both are given the same secret by hand: the same keys, but
+    // not the same issuer.
+    let secret = esa1.file("secret", "0123456789abcdef".repeat(4));
+    for node in [&esa1, &esa2] {
+        node.cmd()
+            .args(["jwt", "set-secret", "--secret-file"])
+            .arg(&secret)
+            .assert()
+            .success();
+    }
     let s2 = Served::start(&esa2.root, &[]);
     let fp2 = s2.fingerprint.clone().unwrap();
     esa1.cmd()

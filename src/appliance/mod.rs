@@ -18,6 +18,7 @@
 //! staging directory beside the root and renames it into place in one step.
 
 mod fsutil;
+mod scratch;
 mod seal;
 mod txn;
 
@@ -31,10 +32,12 @@ use crate::component::{
 };
 use crate::jwt::{JwtKey, KeySet, RetiredKey};
 
-pub use fsutil::{atomic_write, create_private_dir};
+pub use fsutil::{HeldDir, atomic_write, create_private_dir};
+pub use scratch::SCRATCH_DIR;
 pub use seal::{MasterKey, SealError};
 pub use txn::{
-    AuditRecord, FileChanges, History, Journal, Recovery, SnapshotMeta, set_crash_point,
+    AuditRecord, Committed, FileChanges, History, Journal, Recovery, SnapshotMeta, is_snapshot_id,
+    set_crash_point,
 };
 
 /// File name of the node master key.
@@ -66,11 +69,43 @@ pub enum ApplianceError {
     NotEmpty(PathBuf),
     /// Another process holds the lock.
     #[error(
-        "another tacctl process is changing {0} (lock held for {1:?}); wait for it to finish and try again"
+        "another tacctl process is changing {}{}; waited {} for it to finish (TACCTL_LOCK_TIMEOUT sets how long). Try again once it is done",
+        root.display(),
+        holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default(),
+        humantime::format_duration(*waited)
     )]
-    Locked(PathBuf, Duration),
+    Locked {
+        /// The appliance root.
+        root: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
+        /// Who holds it, as the system lists it (`pid 123, tacctl`).
+        holder: Option<String>,
+    },
+    /// The journal of an interrupted change cannot be read or breaks its rules.
+    #[error(
+        "{} is damaged ({problem}): the interrupted change it records cannot be finished safely, and nothing was done. Run `tacctl recover --discard-journal` to keep the configuration as it is now (it may hold part of that change; check it with `tacctl jwt show` and `tacctl rollback --list`)",
+        path.display()
+    )]
+    JournalDamaged {
+        /// The journal.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A file tacctl keeps for itself (history, snapshot description) is damaged.
+    #[error(
+        "{} is damaged ({problem}); restore it from a backup, or move it aside and tacctl starts it anew",
+        path.display()
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A file system operation failed.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The path involved.
         path: PathBuf,
@@ -136,6 +171,27 @@ pub struct Genesis {
     pub max_session_seconds: u64,
     /// The API server's certificate (PEM) and private key (PEM).
     pub tls: Option<(String, zeroize::Zeroizing<Vec<u8>>)>,
+}
+
+/// Who holds the lock at `path`, as Linux lists it in `/proc/locks`:
+/// `pid N (NAME)`. Read-only, so asking changes nothing; `None` where the
+/// system does not say.
+fn read_holder(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = fs::metadata(path).ok()?.ino();
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    let pid = locks.lines().find_map(|line| {
+        // `1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF`
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (kind, pid, file) = (fields.get(1)?, fields.get(4)?, fields.get(5)?);
+        let file_ino: u64 = file.rsplit(':').next()?.parse().ok()?;
+        (*kind == "FLOCK" && file_ino == ino).then(|| pid.to_string())
+    })?;
+    let name = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    Some(match name.trim() {
+        "" => format!("pid {pid}"),
+        name => format!("pid {pid}, {name}"),
+    })
 }
 
 impl Appliance {
@@ -248,17 +304,35 @@ impl Appliance {
         let start = Instant::now();
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(LockGuard { _file: file }),
+                Ok(()) => {
+                    // What crashed commands left behind goes now: every
+                    // writer of it holds this lock, so none is in use.
+                    self.sweep();
+                    return Ok(LockGuard { _file: file });
+                }
                 Err(fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(fs::TryLockError::WouldBlock) => {
-                    return Err(ApplianceError::Locked(self.root.clone(), timeout));
+                    return Err(ApplianceError::Locked {
+                        root: self.root.clone(),
+                        waited: start.elapsed().min(timeout),
+                        holder: read_holder(&path),
+                    });
                 }
                 Err(fs::TryLockError::Error(e)) => {
                     return Err(ApplianceError::Io { path, source: e });
                 }
             }
+        }
+    }
+
+    /// The error for a lock that stayed held for `waited`.
+    pub fn locked(&self, waited: Duration) -> ApplianceError {
+        ApplianceError::Locked {
+            root: self.root.clone(),
+            waited,
+            holder: read_holder(&self.root.join(LOCK_FILE)),
         }
     }
 

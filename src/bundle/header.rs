@@ -41,6 +41,11 @@ pub const KDF_ARGON2ID: u8 = 1;
 /// Total header length in bytes.
 pub const HEADER_LEN: usize = 157;
 
+/// The HKDF `info` of the header key, which MACs the header.
+pub const HEADER_KEY_INFO: &str = "tacctl-bundle/v1/header";
+/// The HKDF `info` of the payload key, under which STREAM encrypts.
+pub const PAYLOAD_KEY_INFO: &str = "tacctl-bundle/v1/payload";
+
 const SALT_LEN: usize = 16;
 const WRAPPED_LEN: usize = 32 + 16;
 const AAD_END: usize = 45; // magic .. nonce prefix
@@ -226,12 +231,12 @@ pub fn seal<W: Write>(
     h.extend_from_slice(&wrapped);
     let checksum = Sha256::digest(&h);
     h.extend_from_slice(&checksum);
-    let header_key = hkdf(&file_key, &salt, "tacctl-bundle/v1/header");
+    let header_key = hkdf(&file_key, &salt, HEADER_KEY_INFO);
     let tag = mac(&header_key, &h).finalize().into_bytes();
     h.extend_from_slice(&tag);
     debug_assert_eq!(h.len(), HEADER_LEN);
     out.write_all(&h)?;
-    let payload_key = hkdf(&file_key, &salt, "tacctl-bundle/v1/payload");
+    let payload_key = hkdf(&file_key, &salt, PAYLOAD_KEY_INFO);
     Ok(StreamWriter::new(out, &payload_key, &prefix))
 }
 
@@ -285,12 +290,36 @@ pub fn read_unauthenticated<R: Read>(
     Ok((h, HeaderInfo { version: h[8], kdf }))
 }
 
-/// Reads and opens a header with `passphrase`; returns the payload reader.
-pub fn open<R: Read>(
-    mut input: R,
+/// The key and nonce prefix of a bundle's payload, once its header is
+/// opened: the payload can be read from the start as often as needed
+/// without deriving the key again (a reader that checks an archive before
+/// it extracts anything reads it twice). Wiped when dropped.
+pub struct PayloadKey {
+    key: Zeroizing<[u8; 32]>,
+    prefix: [u8; NONCE_PREFIX_SIZE],
+}
+
+impl PayloadKey {
+    /// A reader of the payload that starts at `input`'s current position,
+    /// the first byte after the header.
+    pub fn reader<R: Read>(&self, input: R) -> StreamReader<R> {
+        StreamReader::new(input, &self.key, &self.prefix)
+    }
+}
+
+impl std::fmt::Debug for PayloadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PayloadKey([REDACTED])")
+    }
+}
+
+/// Reads and opens a header with `passphrase`, leaving `input` at the
+/// payload's first byte; returns what the header says and the payload key.
+pub fn open_key<R: Read>(
+    input: &mut R,
     passphrase: &SecretString,
-) -> Result<(HeaderInfo, StreamReader<R>), HeaderError> {
-    let (h, info) = read_unauthenticated(&mut input)?;
+) -> Result<(HeaderInfo, PayloadKey), HeaderError> {
+    let (h, info) = read_unauthenticated(input)?;
     let salt = &h[22..22 + SALT_LEN];
     let prefix: [u8; NONCE_PREFIX_SIZE] = h[38..AAD_END].try_into().expect("seven bytes");
     let kek = info.kdf.derive(passphrase, salt)?;
@@ -306,12 +335,21 @@ pub fn open<R: Read>(
         .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
         .map(Zeroizing::new)
         .ok_or(HeaderError::WrongPassphrase)?;
-    let header_key = hkdf(&file_key, salt, "tacctl-bundle/v1/header");
+    let header_key = hkdf(&file_key, salt, HEADER_KEY_INFO);
     mac(&header_key, &h[..MAC_START])
         .verify_slice(&h[MAC_START..])
         .map_err(|_| HeaderError::Damaged)?;
-    let payload_key = hkdf(&file_key, salt, "tacctl-bundle/v1/payload");
-    Ok((info, StreamReader::new(input, &payload_key, &prefix)))
+    let key = hkdf(&file_key, salt, PAYLOAD_KEY_INFO);
+    Ok((info, PayloadKey { key, prefix }))
+}
+
+/// Reads and opens a header with `passphrase`; returns the payload reader.
+pub fn open<R: Read>(
+    mut input: R,
+    passphrase: &SecretString,
+) -> Result<(HeaderInfo, StreamReader<R>), HeaderError> {
+    let (info, key) = open_key(&mut input, passphrase)?;
+    Ok((info, key.reader(input)))
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use super::secrets::{self, SecretSource};
 use super::{AdminCreds, UsageError, admin, now, open, print_json, rfc3339};
 use crate::bundle::header::KdfParams;
 use crate::ops::bundle::{
-    Kind, NoProgress, Opened, Plan, Progress, Purpose, check_passphrase, default_bundle_name,
-    export_summary, key_fingerprints, open_into,
+    BundleInput, ImportChoice, Imported, Kind, NoProgress, Plan, check_passphrase,
+    default_bundle_name, export_summary, key_fingerprints,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -218,33 +218,6 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     Ok(())
 }
 
-pub(super) fn open_file(
-    path: &Path,
-    pass: &SecretString,
-    staging: &Path,
-    progress: &dyn Progress,
-) -> Result<Opened> {
-    let f = fs::File::open(path).map_err(|e| {
-        crate::ops::OpsError::from(crate::appliance::ApplianceError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })
-    })?;
-    let size = f.metadata().ok().map(|m| m.len());
-    Ok(open_into(f, size, Purpose::Plan, pass, staging, progress)?)
-}
-
-pub(super) fn private_staging() -> Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix("tacctl-inspect-")
-        .tempdir()?;
-    fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )?;
-    Ok(dir)
-}
-
 pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
     if !a.file.is_file() {
         return Err(
@@ -252,9 +225,10 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
         );
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
-    let staging = private_staging()?;
-    let opened = open_file(&a.file, &pass, staging.path(), &NoProgress)?;
-    let m = &opened.manifest;
+    // Opened for a look inside: nothing is written anywhere.
+    let opened = crate::ops::bundle::open(BundleInput::File(&a.file), &pass, None, &NoProgress)?;
+    let m = opened.manifest();
+    let kdf = opened.kdf();
     let fps = key_fingerprints(&opened);
     if a.json {
         return print_json(
@@ -270,7 +244,7 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
                 })).collect::<Vec<_>>(),
                 "jwt_kid": m.jwt_kid,
                 "key_fingerprints": fps,
-                "kdf": {"memory_kib": opened.kdf.memory_kib, "iterations": opened.kdf.iterations, "lanes": opened.kdf.lanes},
+                "kdf": {"memory_kib": kdf.memory_kib, "iterations": kdf.iterations, "lanes": kdf.lanes},
             }),
         );
     }
@@ -289,7 +263,7 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
         "KDF:         Argon2id, {} KiB, {} passes, {} lanes",
-        opened.kdf.memory_kib, opened.kdf.iterations, opened.kdf.lanes
+        kdf.memory_kib, kdf.iterations, kdf.lanes
     )?;
     writeln!(out, "Components:")?;
     for c in &m.components {
@@ -328,59 +302,69 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
     }
     let pass = passphrase(a.passphrase_file.as_deref(), false)?;
     let size = fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
+    let choice = ImportChoice {
+        components: (!a.components.is_empty())
+            .then(|| kinds(&a.components, false))
+            .transpose()?,
+        include_node_local: a.include_node_local,
+        dry_run: a.dry_run,
+    };
     let bar = Bar::new("Importing", size, a.quiet);
-    let purpose = if a.dry_run {
-        Purpose::Plan
-    } else {
-        Purpose::Import
-    };
-    let opened = ops.open_bundle_file(&a.file, purpose, &pass, &bar)?;
-    drop(bar);
-    let in_bundle = opened.kinds();
-    let chosen = if a.components.is_empty() {
-        in_bundle.clone()
-    } else {
-        let k = kinds(&a.components, false)?;
-        if let Some(missing) = k.iter().find(|k| !in_bundle.contains(k)) {
-            bail!(UsageError(format!(
-                "the bundle has no {} component",
-                missing.name()
-            )));
+    let json = a.json;
+    let yes = a.yes;
+    let mut confirm = |plan: &Plan| -> crate::ops::Result<bool> {
+        bar.clear();
+        let io =
+            |e: std::io::Error| crate::ops::OpsError::Invalid(format!("writing the plan: {e}"));
+        if !json {
+            print_plan(out, plan).map_err(|e| crate::ops::OpsError::Invalid(e.to_string()))?;
         }
-        k
-    };
-    let now = now();
-    let plan = ops.plan(&opened, &chosen, a.include_node_local, now)?;
-    if a.dry_run {
-        return if a.json {
-            print_json(out, &plan)
-        } else {
-            print_plan(out, &plan)
-        };
-    }
-    if !a.json {
-        print_plan(out, &plan)?;
-    }
-    if !a.yes && !plan.is_noop() {
+        if yes {
+            return Ok(true);
+        }
         if !std::io::stdin().is_terminal() {
-            bail!(UsageError("confirmation needed: add --yes to apply without a terminal, or --dry-run to only see the plan".into()));
+            return Err(crate::ops::OpsError::Invalid("confirmation needed: add --yes to apply without a terminal, or --dry-run to only see the plan".into()));
         }
-        out.flush()?;
+        out.flush().map_err(io)?;
         let go = dialoguer::Confirm::new()
             .with_prompt("Apply this plan?")
             .default(false)
-            .interact()?;
-        if !go {
+            .interact()
+            .map_err(|e| crate::ops::OpsError::Invalid(format!("reading the answer: {e}")))?;
+        Ok(go)
+    };
+    let imported = ops.import(
+        BundleInput::File(&a.file),
+        &pass,
+        &choice,
+        now(),
+        &bar,
+        &mut confirm,
+    );
+    drop(bar);
+    match imported? {
+        Imported::Planned(plan) => {
+            if a.json {
+                print_json(out, &plan)
+            } else {
+                print_plan(out, &plan)
+            }
+        }
+        Imported::Declined(_) => {
             writeln!(out, "Nothing was changed.")?;
-            return Ok(());
+            Ok(())
+        }
+        Imported::Applied(plan, outcome) => {
+            if a.json {
+                return print_json(out, &serde_json::json!({"plan": plan, "outcome": outcome}));
+            }
+            if plan.is_noop() {
+                print_plan(out, &plan)?;
+            }
+            writeln!(out, "{outcome}")?;
+            Ok(())
         }
     }
-    let outcome = ops.apply(&opened, &chosen, a.include_node_local, now)?;
-    if a.json {
-        return print_json(out, &serde_json::json!({"plan": plan, "outcome": outcome}));
-    }
-    writeln!(out, "{outcome}")?;
-    Ok(())
 }
 
 pub(super) fn rollback(root: &Path, a: RollbackArgs, out: &mut impl Write) -> Result<()> {
@@ -403,8 +387,12 @@ pub(super) fn rollback(root: &Path, a: RollbackArgs, out: &mut impl Write) -> Re
     let undo = ops.rollback(&id, now())?;
     writeln!(
         out,
-        "Restored snapshot {id}. Undo with `tacctl rollback {undo}`."
+        "Restored snapshot {id}. Undo with `tacctl rollback {}`.",
+        undo.snapshot
     )?;
+    for w in &undo.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(())
 }
 

@@ -523,15 +523,14 @@ fn verify_token(root: &Path, a: VerifyTokenArgs, out: &mut impl Write) -> Result
             prompt: "Bundle passphrase",
             confirm: None,
         })?;
-        let staging = super::bundle::private_staging()?;
-        let opened = super::bundle::open_file(
-            bundle,
+        let opened = crate::ops::bundle::open(
+            crate::ops::bundle::BundleInput::File(bundle),
             &pass,
-            staging.path(),
+            None,
             &crate::ops::bundle::NoProgress,
         )?;
         let jwt = opened.jwt().ok_or(ClusterError::NoJwtInBundle)?;
-        let source = &opened.manifest.source;
+        let source = &opened.manifest().source;
         let (keys, policy) = verify::bundle_policy(jwt, &source.cluster_id)?;
         let by = format!(
             "the JWT configuration in {} (from {} in cluster {}, key {})",

@@ -49,6 +49,14 @@ impl Bar {
         }
     }
 
+    /// Clears the bar for good, before the command prints: nothing more
+    /// is drawn however far the operation goes on.
+    pub(super) fn clear(&self) {
+        self.shown.store(true, Ordering::Relaxed);
+        self.bar.finish_and_clear();
+        self.bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+
     fn show_if_due(&self) {
         if !self.allowed || self.shown.load(Ordering::Relaxed) {
             return;

@@ -9,6 +9,7 @@
 
 mod cluster;
 mod jwt;
+mod kind;
 mod ldap;
 mod network;
 mod node;
@@ -20,6 +21,7 @@ pub use jwt::{
     DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport,
     JwtSettings, SealedKey, SecretBase64, StoredRetiredKey,
 };
+pub use kind::{FILES_DIR, Kind, UnknownKind};
 pub use ldap::{DEFAULT_LDAP_TIMEOUT_SECONDS, LdapCommon, LdapExport, LdapSettings};
 pub use network::{Network, SyslogProtocol, SyslogTarget, check_host};
 pub use node::Node;
@@ -61,6 +63,15 @@ pub enum ComponentError {
         field: String,
         /// What is wrong and what is allowed.
         problem: String,
+    },
+    /// The file was cut short: written by a tacctl that ends its files
+    /// with the YAML document end marker, and that marker is missing.
+    #[error(
+        "{file} is not whole: it does not end with the line \"...\" that tacctl ends it with, so it was cut short (a full disk, or another program); restore it from a snapshot (`tacctl rollback --list`) or a backup"
+    )]
+    NotWhole {
+        /// The file's name.
+        file: String,
     },
     /// The file was written by a newer tacctl.
     #[error(
@@ -112,8 +123,50 @@ pub trait Stored: Serialize + DeserializeOwned + schemars::JsonSchema {
     fn validate(&self) -> Result<(), Invalid>;
 }
 
+/// The first line of every YAML file this tacctl writes. A file that
+/// starts with it must end with the YAML document end marker [`END`]:
+/// that tells a file cut short, which may still parse, from a whole one.
+/// Files written by tacctl 0.1 have neither and are read as they are.
+const HEADER: &str = "# tacctl: this file ends with the line \"...\"; keep it when editing";
+/// The YAML document end marker, the last line of every file tacctl writes.
+const END: &str = "...";
+
+/// `yaml` as tacctl writes it to disk: the header line, the document,
+/// and the end marker, so a reader can tell that the file is whole
+/// ([`check_whole`]). `file` is unused but names what is marked.
+pub fn mark_whole(yaml: &str, _file: &str) -> String {
+    let mut out = String::with_capacity(HEADER.len() + yaml.len() + 8);
+    out.push_str(HEADER);
+    out.push('\n');
+    out.push_str(yaml);
+    if !yaml.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(END);
+    out.push('\n');
+    out
+}
+
+/// Refuses a file that [`mark_whole`] marked and that lost its end marker.
+pub fn check_whole(text: &str, file: &str) -> Result<(), ComponentError> {
+    if !text.starts_with(HEADER) {
+        return Ok(());
+    }
+    let last = text
+        .trim_end_matches(['\n', '\r', ' ', '\t'])
+        .rsplit('\n')
+        .next();
+    if last.map(str::trim_end) != Some(END) {
+        return Err(ComponentError::NotWhole {
+            file: file.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Parses and validates a stored file's text; `file` names it in errors.
 pub fn parse<T: Stored>(text: &str, file: &str) -> Result<T, ComponentError> {
+    check_whole(text, file)?;
     let value: T = yaml_serde::from_str(text).map_err(|e| ComponentError::Parse {
         file: file.to_owned(),
         message: e.to_string(),
@@ -129,13 +182,15 @@ pub fn parse<T: Stored>(text: &str, file: &str) -> Result<T, ComponentError> {
     Ok(value)
 }
 
-/// Serialises a model to YAML after validating it.
+/// Serialises a model to YAML after validating it, marked whole
+/// ([`mark_whole`]).
 pub fn render<T: Stored>(value: &T) -> Result<String, ComponentError> {
     value.validate().map_err(|e| e.in_file(T::FILE))?;
-    yaml_serde::to_string(value).map_err(|e| ComponentError::Parse {
+    let yaml = yaml_serde::to_string(value).map_err(|e| ComponentError::Parse {
         file: T::FILE.to_owned(),
         message: e.to_string(),
-    })
+    })?;
+    Ok(mark_whole(&yaml, T::FILE))
 }
 
 /// The JSON Schema of every stored component file, as `(schema file name, pretty JSON)`.

@@ -126,11 +126,7 @@ impl super::Ops {
                 return read;
             }
             if started.elapsed() > self.lock_timeout {
-                return Err(crate::appliance::ApplianceError::Locked(
-                    root.to_path_buf(),
-                    self.lock_timeout,
-                )
-                .into());
+                return Err(self.app.locked(started.elapsed()).into());
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }

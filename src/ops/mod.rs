@@ -112,7 +112,7 @@ impl OpsError {
             OpsError::Appliance(
                 ApplianceError::AlreadyExists(_)
                 | ApplianceError::NotEmpty(_)
-                | ApplianceError::Locked(..),
+                | ApplianceError::Locked { .. },
             ) => ExitKind::Conflict,
             OpsError::Appliance(ApplianceError::NoSnapshot(_)) => ExitKind::NotFound,
             OpsError::Appliance(_) | OpsError::Issue(_) | OpsError::Random(_) => ExitKind::Other,
@@ -144,7 +144,8 @@ impl From<component::ComponentError> for OpsError {
     }
 }
 
-type Result<T, E = OpsError> = std::result::Result<T, E>;
+/// The result of an operation.
+pub type Result<T, E = OpsError> = std::result::Result<T, E>;
 
 /// Random bytes from the OS generator, zeroized on drop.
 pub fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>> {

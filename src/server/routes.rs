@@ -574,7 +574,7 @@ async fn import(
     Admin(authed): Admin,
     req: Request,
 ) -> Result<Response, ApiError> {
-    use crate::ops::bundle::{Kind, Purpose};
+    use crate::ops::bundle::{BundleInput, ImportChoice, Imported, Kind};
     let (parts, body) = req.into_parts();
     let query: ImportQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
         .map_err(|e| {
@@ -603,7 +603,7 @@ async fn import(
                 "the bundle's passphrase goes in the X-Bundle-Passphrase header".into(),
             )
         })?;
-    let chosen = match &query.components {
+    let components = match &query.components {
         Some(list) => Some(
             list.split(',')
                 .map(|s| Kind::parse(s.trim()).map_err(|e| ApiError::BadRequest(e.to_string())))
@@ -611,58 +611,40 @@ async fn import(
         ),
         None => None,
     };
-    // The body goes to a private file first: a bundle is read twice (to
-    // authenticate, then to extract) and may be large.
+    let choice = ImportChoice {
+        components,
+        include_node_local: query.include_node_local,
+        dry_run: query.dry_run,
+    };
+    // The body goes to a private file first: a bundle that puts its
+    // manifest last is read twice, and it may be large.
     let spool = spool(body, &state).await?;
     let st = Arc::clone(&state);
     let user = authed.claims.sub.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
-        let file = std::fs::File::open(spool.path())
-            .map_err(|e| ApiError::Internal(format!("reading the spooled bundle: {e}")))?;
-        let size = file.metadata().ok().map(|m| m.len());
-        let opened = st
+        let imported = st
             .ops()
-            .open_bundle_with(
-                file,
-                size,
-                if query.dry_run {
-                    Purpose::Plan
-                } else {
-                    Purpose::Import
-                },
+            .import(
+                BundleInput::File(&spool.path().join(UPLOAD_FILE)),
                 &passphrase,
+                &choice,
+                now(),
                 &crate::ops::bundle::NoProgress,
+                // The request is the confirmation.
+                &mut |_| Ok(true),
             )
             .map_err(import_error)?;
-        let in_bundle = opened.kinds();
-        let kinds = match chosen {
-            Some(k) => {
-                if let Some(missing) = k.iter().find(|k| !in_bundle.contains(k)) {
-                    return Err(ApiError::BadRequest(format!(
-                        "the bundle has no {} component",
-                        missing.name()
-                    )));
-                }
-                k
+        drop(spool);
+        match imported {
+            Imported::Planned(plan) => Ok(serde_json::json!({"dry_run": true, "plan": plan})),
+            Imported::Declined(_) => unreachable!("the API confirms every plan"),
+            Imported::Applied(plan, outcome) => {
+                tracing::info!(user = %user, outcome = %outcome.outcome, kid = %outcome.jwt_kid, "import through the API");
+                // The change is in force before the answer leaves.
+                st.reload(true).map_err(|e| ApiError::Internal(e.to_string()))?;
+                Ok(serde_json::json!({"dry_run": false, "plan": plan, "outcome": outcome}))
             }
-            None => in_bundle,
-        };
-        let t = now();
-        let plan = st
-            .ops()
-            .plan(&opened, &kinds, query.include_node_local, t)
-            .map_err(import_error)?;
-        if query.dry_run {
-            return Ok(serde_json::json!({"dry_run": true, "plan": plan}));
         }
-        let outcome = st
-            .ops()
-            .apply(&opened, &kinds, query.include_node_local, t)
-            .map_err(import_error)?;
-        tracing::info!(user = %user, outcome = %outcome.outcome, kid = %outcome.jwt_kid, "import through the API");
-        // The change is in force before the answer leaves.
-        st.reload(true).map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(serde_json::json!({"dry_run": false, "plan": plan, "outcome": outcome}))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("import task failed: {e}")))??;
@@ -672,7 +654,7 @@ async fn import(
 fn import_error(e: OpsError) -> ApiError {
     use crate::appliance::ApplianceError;
     match e {
-        OpsError::Appliance(ApplianceError::Locked(..)) => ApiError::Unavailable(
+        OpsError::Appliance(ApplianceError::Locked { .. }) => ApiError::Unavailable(
             "another change to this appliance is in progress; try again".into(),
         ),
         OpsError::Bundle(b) => ApiError::BadRequest(format!("bundle refused: {b}")),
@@ -684,15 +666,27 @@ fn import_error(e: OpsError) -> ApiError {
     }
 }
 
-/// Streams the request body into a private temporary file, refusing it
-/// past the size limit.
-async fn spool(body: Body, state: &Shared) -> Result<tempfile::NamedTempFile, ApiError> {
+/// The spooled bundle's name in its scratch directory.
+const UPLOAD_FILE: &str = "bundle";
+
+/// Streams the request body into a private file (0600, in a scratch
+/// directory of the appliance, which is removed when dropped and swept if
+/// the server dies), refusing it past the size limit.
+async fn spool(body: Body, state: &Shared) -> Result<crate::appliance::HeldDir, ApiError> {
     use http_body_util::BodyExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let limit = state.options.max_bundle_bytes;
-    let mut file = tempfile::Builder::new()
-        .prefix(".upload-")
-        .tempfile_in(state.root())
+    let dir = state
+        .ops()
+        .app
+        .scratch("upload")
+        .map_err(|e| ApiError::Internal(format!("creating the upload file: {e}")))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.path().join(UPLOAD_FILE))
         .map_err(|e| ApiError::Internal(format!("creating the upload file: {e}")))?;
     let mut body = body;
     let mut total = 0u64;
@@ -709,5 +703,5 @@ async fn spool(body: Body, state: &Shared) -> Result<tempfile::NamedTempFile, Ap
     }
     file.flush()
         .map_err(|e| ApiError::Internal(format!("writing the upload file: {e}")))?;
-    Ok(file)
+    Ok(dir)
 }

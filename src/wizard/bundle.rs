@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 
 use crate::component::Scope;
-use crate::ops::bundle::{Kind, check_passphrase, default_bundle_name, export_summary};
+use crate::ops::bundle::{
+    BundleInput, ImportChoice, Imported, Kind, check_passphrase, default_bundle_name,
+    export_summary,
+};
 
 use super::prompt::{CheckItem, Confirm, Input, MultiSelect, Password, PromptError, Prompter};
 use super::{Context, Entry, Result, menu, refused, root_credentials};
@@ -177,31 +180,38 @@ fn bundle_file(s: &str) -> Result<(), String> {
 fn import(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
     let path = p.input(&Input::new("import-file", "Import from file").validate(bundle_file))?;
     let passphrase = p.password(&Password::new("import-passphrase", "Bundle passphrase"))?;
-    let opened = match cx.ops.open_bundle_file(
-        Path::new(path.trim()),
-        crate::ops::bundle::Purpose::Import,
+    let mut asked: Option<PromptError> = None;
+    let imported = cx.ops.import(
+        BundleInput::File(Path::new(path.trim())),
         &passphrase,
+        &ImportChoice::default(),
+        cx.now(),
         &crate::ops::bundle::NoProgress,
-    ) {
-        Ok(o) => o,
-        Err(e) => return Ok(p.note(&refused(&e))?),
-    };
-    let kinds = opened.kinds();
-    let now = cx.now();
-    let plan = match cx.ops.plan(&opened, &kinds, false, now) {
-        Ok(plan) => plan,
-        Err(e) => return Ok(p.note(&refused(&e))?),
-    };
-    p.note(&plan.to_string())?;
-    if !plan.is_noop() && !p.confirm(&Confirm::new("import-apply", "Apply this plan?", false))? {
-        p.note("Nothing was changed.")?;
-        return Ok(());
+        &mut |plan| {
+            let answer = p
+                .note(&plan.to_string())
+                .and_then(|()| p.confirm(&Confirm::new("import-apply", "Apply this plan?", false)));
+            // A prompt that fails ends the wizard, not the import alone.
+            answer.or_else(|e| {
+                asked = Some(e);
+                Ok(false)
+            })
+        },
+    );
+    if let Some(e) = asked {
+        return Err(e.into());
     }
-    let text = match cx.ops.apply(&opened, &kinds, false, now) {
-        Ok(outcome) => outcome.to_string(),
-        Err(e) => refused(&e),
-    };
-    p.note(&text)?;
+    match imported {
+        Err(e) => p.note(&refused(&e))?,
+        Ok(Imported::Declined(_)) => p.note("Nothing was changed.")?,
+        Ok(Imported::Applied(plan, outcome)) => {
+            if plan.is_noop() {
+                p.note(&plan.to_string())?;
+            }
+            p.note(&outcome.to_string())?;
+        }
+        Ok(Imported::Planned(plan)) => p.note(&plan.to_string())?,
+    }
     Ok(())
 }
 

@@ -6,111 +6,89 @@
 //! (see [`crate::bundle::archive::dir_mode`]). An import replaces the whole
 //! tree in the same journaled change as the rest; its plan names every
 //! file and directory added, changed or removed.
+//!
+//! Every path is checked against the bundle format's rules
+//! ([`crate::bundle::archive::check_path`]) when it is listed, so an
+//! export never makes a bundle that an import would refuse.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Part, Planned, Result, Staged};
+use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
 use crate::appliance::ApplianceError;
-use crate::bundle::header::HeaderError;
-use crate::bundle::manifest::{ComponentEntry, Manifest, ManifestError};
+use crate::bundle::archive::{check_path, dir_mode};
+use crate::bundle::{ComponentPlan, Opened, Tree as StagedTree};
+use crate::component::{FILES_DIR, Kind};
 use crate::ops::OpsError;
-use crate::ops::bundle::{BundleError, ComponentPlan};
 
-/// The directory of custom files under the appliance root, and in bundles.
-pub const FILES_DIR: &str = "files";
-
-/// One entry under `files/`, as listed before an export.
+/// One entry under `files/`, as listed and hashed before an export.
 pub struct Listed {
-    /// Path in the archive (`files/...`).
-    pub path: String,
+    /// What the bundle says of it.
+    pub item: crate::bundle::TreeItem,
     /// Where it is.
     pub source: PathBuf,
-    /// A directory, not a file.
-    pub is_dir: bool,
-    /// Its permission bits.
-    pub mode: u32,
-    /// Its size in bytes (0 for a directory).
-    pub size: u64,
 }
 
 /// The custom files part.
 pub struct Files;
 
 impl Part for Files {
-    fn name(&self) -> &'static str {
-        "files"
-    }
-
-    fn label(&self) -> &'static str {
-        "Custom files"
-    }
-
-    fn path(&self) -> &'static str {
-        FILES_DIR
-    }
-
-    /// Lists the tree, so that a link under `files/` is refused before the
-    /// key derivation and the progress knows its total.
+    /// Lists and hashes the tree, so that a link under `files/` or a path
+    /// no bundle may hold is refused before the key derivation, and the
+    /// manifest that goes first has every checksum.
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         Ok(Exported::Tree(list(&cx.ops.app.root().join(FILES_DIR))?))
     }
 
-    fn open(&self, staging: &Path, entry: &ComponentEntry) -> Result<Staged> {
-        let missing =
-            |what: String| OpsError::from(BundleError::Manifest(ManifestError::Contents(what)));
-        let tree = staging.join(FILES_DIR);
-        for d in &entry.dirs {
-            if !staging.join(d).is_dir() {
-                return Err(missing(format!("{d} is listed but missing")));
-            }
-        }
-        crate::appliance::create_private_dir(&tree).map_err(ApplianceError::io(&tree))?;
-        // Mode bits travel, except setuid, setgid and sticky. The extraction
-        // gave each file its archive mode, which `check_files` found equal
-        // to the manifest's; a manifest without modes (older bundles) means
-        // 0600.
-        for f in entry.files.iter().filter(|f| f.mode.is_none()) {
-            let p = staging.join(&f.path);
-            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .map_err(ApplianceError::io(&p))?;
-        }
-        Ok(Box::new(tree))
+    fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
+        let tree = &opened.tree;
+        let new = tree
+            .files
+            .iter()
+            .map(|f| {
+                let rel = f.path.strip_prefix("files/").unwrap_or(&f.path).to_owned();
+                (rel, (f.sha256.clone(), f.mode & 0o777, f.size))
+            })
+            .collect();
+        let new_dirs = tree
+            .dirs
+            .iter()
+            .map(|d| {
+                let rel = d.path.strip_prefix("files/").unwrap_or(&d.path).to_owned();
+                (rel, dir_mode(d.mode) & 0o1777)
+            })
+            .collect();
+        Ok(Box::new(IncomingFiles {
+            new,
+            new_dirs,
+            staged: staged_of(tree),
+        }))
     }
+}
 
-    fn plan(&self, staged: &Staged, cx: &ImportCx<'_>) -> Result<Planned> {
-        let tree: &PathBuf = super::staged(staged);
-        let io = |e| {
-            OpsError::from(ApplianceError::Io {
-                path: tree.clone(),
-                source: e,
-            })
-        };
-        let new: BTreeMap<String, (String, u32, u64)> = cx
-            .opened
-            .manifest
-            .component(self.name())
-            .map(|c| {
-                c.files
-                    .iter()
-                    .map(|f| {
-                        let rel = f.path.strip_prefix("files/").unwrap_or(&f.path).to_owned();
-                        (
-                            rel,
-                            (f.sha256.clone(), f.mode.unwrap_or(0o600) & 0o777, f.size),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+fn staged_of(tree: &StagedTree) -> Option<PathBuf> {
+    tree.staged.clone()
+}
+
+/// The custom files a bundle carries: each file's checksum, permission
+/// bits and size, each directory's mode as the extraction gives it, and
+/// the staged tree for an import.
+struct IncomingFiles {
+    new: BTreeMap<String, (String, u32, u64)>,
+    new_dirs: BTreeMap<String, u32>,
+    staged: Option<PathBuf>,
+}
+
+impl Incoming for IncomingFiles {
+    fn plan(&self, cx: &ImportCx<'_>) -> Result<Planned> {
+        let live = cx.ops.app.root().join(FILES_DIR);
         let Tree {
             files: cur,
             dirs: cur_dirs,
-        } = walk(&cx.ops.app.root().join(FILES_DIR), Some(&new)).map_err(io)?;
-        let new: BTreeMap<String, (String, u32)> =
-            new.into_iter().map(|(k, (s, m, _))| (k, (s, m))).collect();
+        } = walk(&live, &self.new).map_err(ApplianceError::io(&live))?;
         let mut changes = Vec::new();
-        for (path, (sha, mode)) in &new {
+        for (path, (sha, mode, _)) in &self.new {
             match cur.get(path) {
                 None => changes.push(Change {
                     what: "added".into(),
@@ -123,16 +101,15 @@ impl Part for Files {
                 Some(_) => {}
             }
         }
-        for path in cur.keys().filter(|p| !new.contains_key(*p)) {
+        for path in cur.keys().filter(|p| !self.new.contains_key(*p)) {
             changes.push(Change {
                 what: "removed".into(),
                 detail: path.clone(),
             });
         }
         // Directories, empty ones included, with the modes the extraction
-        // gave them.
-        let new_dirs = walk(tree, None).map_err(io)?.dirs;
-        for (path, mode) in &new_dirs {
+        // gives them.
+        for (path, mode) in &self.new_dirs {
             match cur_dirs.get(path) {
                 None => changes.push(Change {
                     what: "added".into(),
@@ -145,36 +122,49 @@ impl Part for Files {
                 Some(_) => {}
             }
         }
-        for path in cur_dirs.keys().filter(|p| !new_dirs.contains_key(*p)) {
+        for path in cur_dirs.keys().filter(|p| !self.new_dirs.contains_key(*p)) {
             changes.push(Change {
                 what: "removed".into(),
                 detail: format!("{path}/"),
             });
         }
-        Ok(ComponentPlan::new(self.name(), changes).into())
+        Ok(ComponentPlan::new(Kind::Files.name(), changes).into())
     }
 
-    fn apply(&self, staged: &Staged, plan: &ComponentPlan, _cx: &ImportCx<'_>) -> Result<Applied> {
-        let tree: &PathBuf = super::staged(staged);
+    fn apply(&self, plan: &ComponentPlan, _cx: &ImportCx<'_>) -> Result<Applied> {
         let mut applied = Applied::default();
-        if !plan.changes.is_empty() {
-            applied.dirs.push((FILES_DIR.to_owned(), tree.clone()));
+        if plan.changes.is_empty() {
+            return Ok(applied);
         }
+        let tree = self
+            .staged
+            .clone()
+            .expect("a bundle opened for an import stages its custom files");
+        // A bundle whose tree is empty stages nothing: the empty directory
+        // is what replaces the live tree.
+        crate::appliance::create_private_dir(&tree).map_err(ApplianceError::io(&tree))?;
+        applied.dirs.push((FILES_DIR.to_owned(), tree));
         Ok(applied)
     }
 }
 
-/// What is under `base`, in archive order: regular files and directories
-/// only.
+/// What is under `base`, in archive order, each file hashed: regular files
+/// and directories only, at paths a bundle may hold.
 fn list(base: &Path) -> Result<Vec<Listed>> {
     let mut out = Vec::new();
     if !base.exists() {
         return Ok(out);
     }
-    let io = |e: std::io::Error| OpsError::from(BundleError::Header(HeaderError::Io(e)));
+    let io = |path: &Path| ApplianceError::io(path.to_owned());
     let mut case_seen = std::collections::HashMap::new();
     for item in walkdir::WalkDir::new(base).min_depth(1).sort_by_file_name() {
-        let item = item.map_err(|e| io(std::io::Error::other(e)))?;
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(base).to_owned();
+            OpsError::from(ApplianceError::Io {
+                path,
+                source: std::io::Error::other(e),
+            })
+        })?;
         let rel = item
             .path()
             .strip_prefix(base)
@@ -185,12 +175,21 @@ fn list(base: &Path) -> Result<Vec<Listed>> {
                 item.path().display()
             )));
         };
+        let path = format!("{FILES_DIR}/{rel}");
+        check_path(path.as_bytes()).map_err(|e| {
+            OpsError::Invalid(format!(
+                "{e} (custom files must obey the bundle's limits: rename or move {})",
+                item.path().display()
+            ))
+        })?;
         if let Some(other) = case_seen.insert(rel.to_lowercase(), rel.to_owned()) {
             return Err(OpsError::Invalid(format!(
                 "files/{other} and files/{rel} differ only in letter case, and a bundle may not hold both (an import would refuse it); rename one"
             )));
         }
-        let meta = item.metadata().map_err(|e| io(std::io::Error::other(e)))?;
+        let meta = item
+            .metadata()
+            .map_err(|e| io(item.path())(std::io::Error::other(e)))?;
         let is_dir = item.file_type().is_dir();
         if !is_dir && !item.file_type().is_file() {
             return Err(OpsError::Invalid(format!(
@@ -198,18 +197,42 @@ fn list(base: &Path) -> Result<Vec<Listed>> {
                 item.path().display()
             )));
         }
+        let sha256 = if is_dir {
+            String::new()
+        } else {
+            digest(item.path()).map_err(io(item.path()))?
+        };
         out.push(Listed {
-            path: format!("{FILES_DIR}/{rel}"),
+            item: crate::bundle::TreeItem {
+                path,
+                is_dir,
+                mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
+                size: if is_dir { 0 } else { meta.len() },
+                sha256,
+            },
             source: item.path().to_owned(),
-            is_dir,
-            mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
-            size: if is_dir { 0 } else { meta.len() },
         });
     }
     Ok(out)
 }
 
-/// What is under a `files/` tree: regular files and directories, by
+/// The SHA-256 of a file's content, lowercase hex.
+fn digest(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// What is under a live `files/` tree: regular files and directories, by
 /// relative path.
 #[derive(Default)]
 struct Tree {
@@ -219,13 +242,10 @@ struct Tree {
     dirs: BTreeMap<String, u32>,
 }
 
-/// Walks `base` once. With `incoming`, the files are listed too, and only
-/// those with the same size as their counterpart there are hashed: any
-/// other is changed or removed whatever its content.
-fn walk(
-    base: &Path,
-    incoming: Option<&BTreeMap<String, (String, u32, u64)>>,
-) -> std::io::Result<Tree> {
+/// Walks `base` once. Only files with the same size as their counterpart
+/// in `incoming` are hashed: any other is changed or removed whatever its
+/// content.
+fn walk(base: &Path, incoming: &BTreeMap<String, (String, u32, u64)>) -> std::io::Result<Tree> {
     let mut out = Tree::default();
     if !base.exists() {
         return Ok(out);
@@ -233,8 +253,7 @@ fn walk(
     for item in walkdir::WalkDir::new(base).min_depth(1) {
         let item = item.map_err(std::io::Error::other)?;
         let ft = item.file_type();
-        let wanted = ft.is_dir() || (ft.is_file() && incoming.is_some());
-        if !wanted {
+        if !ft.is_dir() && !ft.is_file() {
             continue;
         }
         let rel = item
@@ -245,21 +264,15 @@ fn walk(
             .to_string();
         let meta = item.metadata().map_err(std::io::Error::other)?;
         let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
-        match incoming {
-            _ if ft.is_dir() => {
-                out.dirs.insert(rel, mode & 0o1777);
-            }
-            Some(incoming) => {
-                let sha = match incoming.get(&rel) {
-                    Some((_, _, size)) if *size == meta.len() => {
-                        Manifest::digest(std::fs::File::open(item.path())?)?.1
-                    }
-                    _ => format!("size:{}", meta.len()),
-                };
-                out.files.insert(rel, (sha, mode & 0o7777));
-            }
-            None => {}
+        if ft.is_dir() {
+            out.dirs.insert(rel, mode & 0o1777);
+            continue;
         }
+        let sha = match incoming.get(&rel) {
+            Some((_, _, size)) if *size == meta.len() => digest(item.path())?,
+            _ => format!("size:{}", meta.len()),
+        };
+        out.files.insert(rel, (sha, mode & 0o7777));
     }
     Ok(out)
 }

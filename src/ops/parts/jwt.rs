@@ -3,47 +3,55 @@
 //! appliance stores it sealed. An import seals every key under this node's
 //! master key and keeps this node's current key accepted for one expiry
 //! period, so no live session is cut off.
+//!
+//! The bundle's proof token was checked by the reader, against the keys the
+//! bundle carries, before anything can be planned or applied
+//! ([`crate::bundle::proof`]). A JWT configuration is imported
+//! only into the cluster it belongs to: tokens carry their cluster as
+//! issuer, so another cluster's keys would sign tokens no member accepts.
 
-use std::path::Path;
-
-use super::{Applied, ExportCx, Exported, ImportCx, Part, Planned, Result, Staged};
-use crate::bundle::manifest::ComponentEntry;
+use super::{Applied, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use crate::bundle::{ComponentPlan, Opened};
 use crate::component::{
-    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, SealedKey, SecretBase64, Stored,
-    StoredRetiredKey,
+    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, Kind, SealedKey, SecretBase64,
+    Stored, StoredRetiredKey,
 };
 use crate::jwt::JwtKey;
-use crate::ops::bundle::ComponentPlan;
 use crate::ops::{Ops, OpsError};
 
 /// The jwt part.
 pub struct Jwt;
 
+/// The JWT configuration a bundle carries, its proof token checked.
+struct IncomingJwt(JwtExport);
+
 impl Part for Jwt {
-    fn name(&self) -> &'static str {
-        "jwt"
-    }
-
-    fn label(&self) -> &'static str {
-        "Appliances JWT Configuration"
-    }
-
-    fn path(&self) -> &'static str {
-        JwtExport::FILE
-    }
-
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         let settings = cx.ops.app.jwt_settings()?;
         let text = component::render(&export(cx.ops, &settings, cx.now)?)?;
         Ok(Exported::Text(zeroize::Zeroizing::new(text)))
     }
 
-    fn open(&self, staging: &Path, _entry: &ComponentEntry) -> Result<Staged> {
-        super::open_yaml::<JwtExport>(staging, self.path())
+    fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
+        // The reader checked the bundle's proof token against these keys.
+        Ok(Box::new(IncomingJwt(super::open_yaml(opened, Kind::Jwt)?)))
+    }
+}
+
+impl Incoming for IncomingJwt {
+    fn jwt(&self) -> Option<&JwtExport> {
+        Some(&self.0)
     }
 
-    fn plan(&self, staged: &Staged, cx: &ImportCx<'_>) -> Result<Planned> {
-        let incoming: &JwtExport = super::staged(staged);
+    fn plan(&self, cx: &ImportCx<'_>) -> Result<Planned> {
+        let incoming = &self.0;
+        let here = cx.ops.app.node()?.cluster_id;
+        if cx.manifest.source.cluster_id != here {
+            return Err(OpsError::Invalid(format!(
+                "this bundle's JWT configuration belongs to cluster {:?} and this appliance to {:?}: tokens name their cluster, so its keys would sign tokens no member of either accepts. Import it on a member of {:?} (or leave jwt out with -c)",
+                cx.manifest.source.cluster_id, here, cx.manifest.source.cluster_id
+            )));
+        }
         let cur = cx.ops.app.jwt_settings()?;
         let mut changes = Vec::new();
         let diff = super::diff;
@@ -79,15 +87,14 @@ impl Part for Jwt {
             )
         });
         Ok(Planned {
-            plan: ComponentPlan::new(self.name(), changes),
+            plan: ComponentPlan::new(Kind::Jwt.name(), changes),
             sessions,
         })
     }
 
-    fn apply(&self, staged: &Staged, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
-        let incoming: &JwtExport = super::staged(staged);
+    fn apply(&self, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
         let cur = cx.ops.app.jwt_settings()?;
-        let settings = reseal(cx.ops, incoming, &cur, cx.now)?;
+        let settings = reseal(cx.ops, &self.0, &cur, cx.now)?;
         super::yaml(JwtSettings::FILE, &settings)
     }
 }

@@ -2,29 +2,17 @@
 //! where the appliance stores it sealed; an import seals it under this
 //! node's master key. A node without LDAP configured has nothing to export.
 
-use std::path::Path;
-
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Part, Planned, Result, Staged};
-use crate::bundle::manifest::ComponentEntry;
-use crate::component::{self, LdapExport, LdapSettings, SecretBase64, Stored};
-use crate::ops::bundle::ComponentPlan;
+use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use crate::bundle::{ComponentPlan, Opened};
+use crate::component::{self, Kind, LdapExport, LdapSettings, SecretBase64, Stored};
 
 /// The ldap part.
 pub struct Ldap;
 
+/// The LDAP settings a bundle carries.
+struct IncomingLdap(LdapExport);
+
 impl Part for Ldap {
-    fn name(&self) -> &'static str {
-        "ldap"
-    }
-
-    fn label(&self) -> &'static str {
-        "LDAP settings"
-    }
-
-    fn path(&self) -> &'static str {
-        LdapExport::FILE
-    }
-
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         let app = &cx.ops.app;
         let Some(l) = app.ldap()? else {
@@ -45,12 +33,17 @@ impl Part for Ldap {
         Ok(Exported::Text(zeroize::Zeroizing::new(text)))
     }
 
-    fn open(&self, staging: &Path, _entry: &ComponentEntry) -> Result<Staged> {
-        super::open_yaml::<LdapExport>(staging, self.path())
+    fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
+        Ok(Box::new(IncomingLdap(super::open_yaml(
+            opened,
+            Kind::Ldap,
+        )?)))
     }
+}
 
-    fn plan(&self, staged: &Staged, cx: &ImportCx<'_>) -> Result<Planned> {
-        let incoming: &LdapExport = super::staged(staged);
+impl Incoming for IncomingLdap {
+    fn plan(&self, cx: &ImportCx<'_>) -> Result<Planned> {
+        let incoming = &self.0;
         let mut changes = Vec::new();
         match cx.ops.app.ldap()? {
             None => changes.push(Change {
@@ -93,11 +86,11 @@ impl Part for Ldap {
                 }
             }
         }
-        Ok(ComponentPlan::new(self.name(), changes).into())
+        Ok(ComponentPlan::new(Kind::Ldap.name(), changes).into())
     }
 
-    fn apply(&self, staged: &Staged, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
-        let incoming: &LdapExport = super::staged(staged);
+    fn apply(&self, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
+        let incoming = &self.0;
         let sealed = incoming
             .bind_password
             .as_ref()

@@ -4,32 +4,17 @@
 //! `--include-node-local`) and applied only on the node it came from (or
 //! with `--include-node-local`).
 
-use std::path::Path;
-
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Part, Planned, Result, Staged};
-use crate::bundle::manifest::ComponentEntry;
-use crate::component::{self, Network, Stored};
-use crate::ops::bundle::ComponentPlan;
+use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use crate::bundle::{ComponentPlan, Opened};
+use crate::component::{self, Kind, Stored};
 
 /// The network part.
-pub struct NetworkPart;
+pub struct Network;
 
-/// Where the network settings travel in a bundle.
-const PATH: &str = "components/network.yaml";
+/// The network settings a bundle carries.
+struct IncomingNetwork(component::Network);
 
-impl Part for NetworkPart {
-    fn name(&self) -> &'static str {
-        "network"
-    }
-
-    fn label(&self) -> &'static str {
-        "Network settings"
-    }
-
-    fn path(&self) -> &'static str {
-        PATH
-    }
-
+impl Part for Network {
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         let mut n = cx.ops.app.network()?;
         if !cx.include_node_local {
@@ -40,12 +25,17 @@ impl Part for NetworkPart {
         )?)))
     }
 
-    fn open(&self, staging: &Path, _entry: &ComponentEntry) -> Result<Staged> {
-        super::open_yaml::<Network>(staging, PATH)
+    fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
+        Ok(Box::new(IncomingNetwork(super::open_yaml(
+            opened,
+            Kind::Network,
+        )?)))
     }
+}
 
-    fn plan(&self, staged: &Staged, cx: &ImportCx<'_>) -> Result<Planned> {
-        let incoming: &Network = super::staged(staged);
+impl Incoming for IncomingNetwork {
+    fn plan(&self, cx: &ImportCx<'_>) -> Result<Planned> {
+        let incoming = &self.0;
         let cur = cx.ops.app.network()?;
         let new = merged(incoming, &cur, cx)?;
         let mut changes = Vec::new();
@@ -62,7 +52,7 @@ impl Part for NetworkPart {
             cur.ntp_servers.join(", "),
             new.ntp_servers.join(", "),
         );
-        let targets = |n: &Network| {
+        let targets = |n: &component::Network| {
             n.syslog_targets
                 .iter()
                 .map(|t| t.to_string())
@@ -81,26 +71,29 @@ impl Part for NetworkPart {
                 detail: "hostname (node-local, from another node): pass --include-node-local to apply it".into(),
             });
         }
-        Ok(ComponentPlan::new(self.name(), changes).into())
+        Ok(ComponentPlan::new(Kind::Network.name(), changes).into())
     }
 
-    fn apply(&self, staged: &Staged, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
-        let incoming: &Network = super::staged(staged);
-        let merged = merged(incoming, &cx.ops.app.network()?, cx)?;
-        super::yaml(Network::FILE, &merged)
+    fn apply(&self, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
+        let merged = merged(&self.0, &cx.ops.app.network()?, cx)?;
+        super::yaml(component::Network::FILE, &merged)
     }
 }
 
 /// The network settings an import would leave: the bundle's cluster-wide
 /// lists, and its host name only when node-local parts apply (restoring
 /// this node's own backup, or `--include-node-local`).
-fn merged(incoming: &Network, cur: &Network, cx: &ImportCx<'_>) -> Result<Network> {
+fn merged(
+    incoming: &component::Network,
+    cur: &component::Network,
+    cx: &ImportCx<'_>,
+) -> Result<component::Network> {
     let hostname = if cx.node_local_applies()? && incoming.hostname.is_some() {
         incoming.hostname.clone()
     } else {
         cur.hostname.clone()
     };
-    Ok(Network {
+    Ok(component::Network {
         version: component::FORMAT_VERSION,
         hostname,
         ..incoming.clone()

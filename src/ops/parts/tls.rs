@@ -4,34 +4,18 @@
 //! import applies it only on the node it came from (or with
 //! `--include-node-local`), sealing the key under this node's master key.
 
-use std::path::Path;
-
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Part, Planned, Result, Staged};
-use crate::bundle::manifest::ComponentEntry;
-use crate::component::{self, Scope, SecretBase64, Stored, TlsExport, TlsSettings};
+use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use crate::bundle::{ComponentPlan, Opened};
+use crate::component::{self, Kind, SecretBase64, Stored, TlsExport, TlsSettings};
 use crate::ops::OpsError;
-use crate::ops::bundle::ComponentPlan;
 
 /// The tls part.
 pub struct Tls;
 
+/// The certificate and key a bundle carries.
+struct IncomingTls(TlsExport);
+
 impl Part for Tls {
-    fn name(&self) -> &'static str {
-        "tls"
-    }
-
-    fn label(&self) -> &'static str {
-        "TLS certificate (node-local)"
-    }
-
-    fn path(&self) -> &'static str {
-        TlsExport::FILE
-    }
-
-    fn scope(&self) -> Scope {
-        Scope::Node
-    }
-
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         if !cx.include_node_local {
             return Err(OpsError::Invalid(
@@ -52,12 +36,14 @@ impl Part for Tls {
         Ok(Exported::Text(zeroize::Zeroizing::new(text)))
     }
 
-    fn open(&self, staging: &Path, _entry: &ComponentEntry) -> Result<Staged> {
-        super::open_yaml::<TlsExport>(staging, self.path())
+    fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
+        Ok(Box::new(IncomingTls(super::open_yaml(opened, Kind::Tls)?)))
     }
+}
 
-    fn plan(&self, staged: &Staged, cx: &ImportCx<'_>) -> Result<Planned> {
-        let incoming: &TlsExport = super::staged(staged);
+impl Incoming for IncomingTls {
+    fn plan(&self, cx: &ImportCx<'_>) -> Result<Planned> {
+        let incoming = &self.0;
         let cur = cx.ops.app.tls()?;
         let invalid = |e: component::Invalid| OpsError::Invalid(e.problem);
         let new_fp = component::cert_fingerprint(&incoming.cert_pem).map_err(invalid)?;
@@ -83,18 +69,18 @@ impl Part for Tls {
             }
         }
         let applies = changes.iter().any(|c| c.what != "skipped");
-        let mut plan = ComponentPlan::new(self.name(), changes);
+        let mut plan = ComponentPlan::new(Kind::Tls.name(), changes);
         if !applies {
             plan.status = "unchanged".into();
         }
         Ok(plan.into())
     }
 
-    fn apply(&self, staged: &Staged, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
+    fn apply(&self, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
         if !cx.node_local_applies()? {
             return Ok(Applied::default());
         }
-        let incoming: &TlsExport = super::staged(staged);
+        let incoming = &self.0;
         let key = incoming
             .key
             .decode()

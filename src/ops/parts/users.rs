@@ -2,43 +2,33 @@
 //! hashes, exactly as `config/users.yaml` holds them (the hashes are not
 //! secrets that need sealing). An import replaces the whole list.
 
-use std::path::Path;
-
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Part, Planned, Result, Staged};
-use crate::bundle::manifest::ComponentEntry;
-use crate::component::{self, Stored, Users};
-use crate::ops::bundle::ComponentPlan;
+use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use crate::bundle::{ComponentPlan, Opened};
+use crate::component::{self, Kind, Stored};
 
 /// The users part.
-pub struct UsersPart;
+pub struct Users;
 
-/// Where the users travel in a bundle.
-const PATH: &str = "components/users.yaml";
-
-impl Part for UsersPart {
-    fn name(&self) -> &'static str {
-        "users"
-    }
-
-    fn label(&self) -> &'static str {
-        "Local users"
-    }
-
-    fn path(&self) -> &'static str {
-        PATH
-    }
-
+impl Part for Users {
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         let text = component::render(&cx.ops.app.users()?)?;
         Ok(Exported::Text(zeroize::Zeroizing::new(text)))
     }
 
-    fn open(&self, staging: &Path, _entry: &ComponentEntry) -> Result<Staged> {
-        super::open_yaml::<Users>(staging, PATH)
+    fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
+        Ok(Box::new(IncomingUsers(super::open_yaml(
+            opened,
+            Kind::Users,
+        )?)))
     }
+}
 
-    fn plan(&self, staged: &Staged, cx: &ImportCx<'_>) -> Result<Planned> {
-        let incoming: &Users = super::staged(staged);
+/// The users a bundle carries.
+struct IncomingUsers(component::Users);
+
+impl Incoming for IncomingUsers {
+    fn plan(&self, cx: &ImportCx<'_>) -> Result<Planned> {
+        let incoming = &self.0;
         let cur = cx.ops.app.users()?;
         let mut changes = Vec::new();
         for u in &incoming.users {
@@ -74,10 +64,10 @@ impl Part for UsersPart {
                 });
             }
         }
-        Ok(ComponentPlan::new(self.name(), changes).into())
+        Ok(ComponentPlan::new(Kind::Users.name(), changes).into())
     }
 
-    fn apply(&self, staged: &Staged, _plan: &ComponentPlan, _cx: &ImportCx<'_>) -> Result<Applied> {
-        super::yaml(Users::FILE, super::staged::<Users>(staged))
+    fn apply(&self, _plan: &ComponentPlan, _cx: &ImportCx<'_>) -> Result<Applied> {
+        super::yaml(component::Users::FILE, &self.0)
     }
 }
