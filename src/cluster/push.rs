@@ -27,10 +27,10 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use super::client::{Client, ClientError, Peer};
+use crate::api::NodeBody;
 use crate::bundle::header::KdfParams;
 use crate::ops::bundle::{Kind, Plan};
 use crate::ops::{Ops, OpsError};
-use crate::server::routes::NodeBody;
 
 /// How long one target may take for each phase, sign-in and dry run, or
 /// import and check. A bundle of custom files may be large; a JWT bundle

@@ -20,18 +20,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{ApiError, AppState, Live, now};
+use crate::api::{ApplianceBody, NodeBody, PASSPHRASE_HEADER, TOKEN_HEADER, TokenBody};
 use crate::auth::{AuthError, Authenticator, Identity, LocalUsers};
 use crate::component::Role;
 use crate::jwt::{Claims, Subject, VerifyError};
 use crate::ops::{Issued, OpsError, Snapshot};
 
-/// The response header existing appliance clients read the token from.
-pub const TOKEN_HEADER: &str = "PTY_ACCESS_JWT_TOKEN";
-/// The request header carrying a bundle's passphrase.
-pub const PASSPHRASE_HEADER: &str = "x-bundle-passphrase";
 /// Largest login or refresh body, bytes.
 pub const MAX_SMALL_BODY: usize = 16 * 1024;
 
@@ -231,19 +228,6 @@ impl FromRequestParts<Shared> for Admin {
         }
         Ok(Admin(authed))
     }
-}
-
-/// The body of a login or refresh answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TokenBody {
-    /// The compact JWS.
-    pub token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until `expires_at`.
-    pub expires_in: u64,
-    /// Expiry, RFC 3339 UTC.
-    pub expires_at: String,
 }
 
 fn token_response(issued: Issued, now: u64) -> Response {
@@ -462,27 +446,6 @@ async fn refresh(authed: Authed) -> Result<Response, ApiError> {
     }
 }
 
-/// `GET /api/v1/appliance`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ApplianceBody {
-    /// Node name.
-    pub name: String,
-    /// Node id.
-    pub node_id: String,
-    /// Cluster id (the tokens' issuer).
-    pub cluster_id: String,
-    /// tacctl's version.
-    pub version: String,
-    /// JWT algorithm.
-    pub algorithm: String,
-    /// Token lifetime, seconds.
-    pub expiry_seconds: u64,
-    /// Longest session, seconds.
-    pub max_session_seconds: u64,
-    /// The active key's id.
-    pub kid: String,
-}
-
 async fn appliance(authed: Authed) -> Response {
     (
         [(
@@ -494,44 +457,12 @@ async fn appliance(authed: Authed) -> Response {
         .into_response()
 }
 
-/// `GET /api/v1/cluster/node`, without authentication: what cluster members
-/// compare (identity, JWT algorithm, expiry, the active key's id, the
-/// clock), never a secret. The key id is a one-way fingerprint.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NodeBody {
-    /// Everything `GET /api/v1/appliance` says.
-    #[serde(flatten)]
-    pub appliance: ApplianceBody,
-    /// The node's clock, Unix seconds, for skew checks.
-    pub time: u64,
-}
-
 async fn cluster_node(State(state): State<Shared>) -> axum::Json<NodeBody> {
     let live = state.live();
     axum::Json(NodeBody {
         appliance: ApplianceBody::describe(&live.node, &live.settings),
         time: now(),
     })
-}
-
-impl ApplianceBody {
-    /// What a node with this identity and these JWT settings says about
-    /// itself; members compare it to find drift.
-    pub fn describe(
-        node: &crate::component::Node,
-        settings: &crate::component::JwtSettings,
-    ) -> Self {
-        Self {
-            name: node.name.clone(),
-            node_id: node.node_id.clone(),
-            cluster_id: node.cluster_id.clone(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            algorithm: settings.algorithm.as_str().into(),
-            expiry_seconds: settings.expiry().seconds(),
-            max_session_seconds: settings.max_session_seconds,
-            kid: settings.active_key.kid.clone(),
-        }
-    }
 }
 
 /// The body of `GET /api/v1/appliance` for a configuration.
