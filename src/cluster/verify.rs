@@ -16,16 +16,17 @@
 //! [`SecretString`]s and never appear in a report.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use super::client::{Client, ClientError};
+use super::client::{Client, ClientError, Peer};
 use super::{ClusterError, table};
 use crate::auth::ldap::{Directory, LdapError};
 use crate::auth::{self, AuthError, LocalUsers};
-use crate::component::JwtExport;
+use crate::component::{JwtExport, Member};
 use crate::jwt::{Check, Claims, Expiry, JwtKey, KeySet, LEEWAY_SECONDS, Policy, RetiredKey};
 use crate::ops::Snapshot;
 
@@ -417,6 +418,37 @@ pub struct Participant {
     pub name: String,
     /// How it is reached.
     pub endpoint: Endpoint,
+}
+
+/// This node (checked in-process, with its configuration as of
+/// `snapshot`) and every member (over its pinned certificate, each call
+/// bounded by `timeout`), and this node's name as the matrix shows it:
+/// its node name, marked when a member has the same name.
+pub fn participants(
+    snapshot: Snapshot,
+    members: &[Member],
+    timeout: Duration,
+) -> Result<(String, Vec<Participant>), ClusterError> {
+    let mut this_name = snapshot.node.name.clone();
+    if members.iter().any(|m| m.name == this_name) {
+        this_name.push_str(" (this node)");
+    }
+    let mut participants = vec![Participant {
+        name: this_name.clone(),
+        endpoint: Endpoint::Local(Arc::new(snapshot)),
+    }];
+    for m in members {
+        let peer = Peer {
+            name: m.name.clone(),
+            url: m.url.clone(),
+            fingerprint: m.fingerprint.clone(),
+        };
+        participants.push(Participant {
+            name: m.name.clone(),
+            endpoint: Endpoint::Remote(Client::with_timeout(peer, timeout)?),
+        });
+    }
+    Ok((this_name, participants))
 }
 
 /// Where the tokens come from.
