@@ -1,9 +1,10 @@
 //! The routes of the REST API, its authentication extractors and the
 //! per-request middleware (request id, access log, timeout).
 //!
-//! Handlers only parse and hand over: credentials go to the local users and
-//! the directory, tokens to the snapshot's `verify`, bundles to the same
-//! `open_bundle`/`plan`/`apply` as the CLI. A handler that takes [`Authed`]
+//! Handlers only parse and hand over: credentials go to the login rule
+//! ([`crate::auth::ApiLogin`]: local users, then the directory), tokens to
+//! the snapshot's `verify`, bundles to the same `open_bundle`/`plan`/`apply`
+//! as the CLI. A handler that takes [`Authed`]
 //! or [`Admin`] is authenticated; every failure is an [`ApiError`].
 
 use std::net::SocketAddr;
@@ -24,7 +25,7 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState, Live, now};
 use crate::api::{ApplianceBody, NodeBody, PASSPHRASE_HEADER, TOKEN_HEADER, TokenBody};
-use crate::auth::{AuthError, Authenticator, Identity, LocalUsers};
+use crate::auth::{ApiLogin, AuthError, Authenticator, Identity, LoginError, PooledUsers};
 use crate::component::Role;
 use crate::jwt::{Claims, Subject, VerifyError};
 use crate::ops::{Issued, OpsError, Snapshot};
@@ -351,47 +352,60 @@ fn auth_error(e: AuthError) -> ApiError {
     }
 }
 
-/// Checks a password against the local users on the blocking pool, at most
-/// one hash per core at once.
-async fn check_local(
-    state: &Shared,
-    live: &Arc<Live>,
-    name: &str,
-    password: &SecretString,
-) -> Result<Result<Identity, AuthError>, ApiError> {
-    let _permit = tokio::time::timeout(Duration::from_secs(10), state.hashing.acquire())
-        .await
-        .map_err(|_| {
-            ApiError::Unavailable("the appliance is busy checking passwords; try again".into())
-        })?
-        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
-    let (live, name, password) = (Arc::clone(live), name.to_owned(), password.clone());
-    tokio::task::spawn_blocking(move || LocalUsers(&live.users).authenticate(&name, &password))
-        .await
-        .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))
+/// The local users' check as the server runs it: on the blocking pool, at
+/// most one hash per core at once, so a login flood cannot starve token
+/// verification of CPU.
+struct Hashing<'a> {
+    state: &'a Shared,
+    users: PooledUsers,
 }
 
-/// Local users first, then the directory when configured; then the API
-/// access check.
+impl Authenticator for Hashing<'_> {
+    async fn authenticate(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Identity, LoginError> {
+        let _permit = tokio::time::timeout(Duration::from_secs(10), self.state.hashing.acquire())
+            .await
+            .map_err(|_| {
+                LoginError::Unavailable(
+                    "the appliance is busy checking passwords; try again".into(),
+                )
+            })?
+            .map_err(|_| LoginError::Unavailable("the server is shutting down".into()))?;
+        self.users.authenticate(name, password).await
+    }
+}
+
+fn login_error(e: LoginError) -> ApiError {
+    match e {
+        LoginError::Local(e) => auth_error(e),
+        LoginError::Directory(e) => super::ldap::api_error(e),
+        e @ LoginError::DirectoryUnusable(_) => ApiError::Unavailable(e.to_string()),
+        LoginError::Unavailable(why) => ApiError::Unavailable(why),
+    }
+}
+
+/// The login rule ([`ApiLogin`]) over the configuration in force.
 async fn authenticate(
     state: &Shared,
     live: &Arc<Live>,
     name: &str,
     password: &SecretString,
 ) -> Result<Identity, ApiError> {
-    let local = check_local(state, live, name, password).await?;
-    let id = match local {
-        Err(AuthError::BadCredentials) if live.users.get(name).is_none() => {
-            super::ldap::authenticate(&live.directory, name, password)
-                .await?
-                .ok_or_else(|| auth_error(AuthError::BadCredentials))?
-        }
-        other => other.map_err(auth_error)?,
+    let login = ApiLogin {
+        users: &live.users,
+        local: Hashing {
+            state,
+            users: PooledUsers(Arc::new(live.users.clone())),
+        },
+        directory: live.directory.as_ref(),
     };
-    if !id.api_access {
-        return Err(auth_error(AuthError::NoApiAccess(id.name)));
-    }
-    Ok(id)
+    login
+        .authenticate(name, password)
+        .await
+        .map_err(login_error)
 }
 
 async fn login(State(state): State<Shared>, req: Request) -> Result<Response, ApiError> {
