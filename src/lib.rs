@@ -5,6 +5,7 @@
 //! (`appliance`, `auth`, `ops`, `cli`) wrap it. See docs/ARCHITECTURE in the
 //! README for the layering.
 
+pub mod api;
 pub mod appliance;
 pub mod argon;
 pub mod auth;

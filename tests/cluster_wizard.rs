@@ -3,9 +3,10 @@
 //! check boxes (JWT ticked, node-local ones shown but not selectable),
 //! nothing ticked, the member check boxes with each one's status,
 //! credentials asked only for members that refuse this node's token, the
-//! plan shown and declined (nothing changes), the push with its per-member
-//! result and the verifier hook after it, `--yes` defaults through the
-//! answers prompter, and missing answers without a terminal.
+//! plan shown and declined (nothing changes), the push of the plan with its
+//! per-member result and the verifier after it (as `tacctl cluster export`
+//! runs them), `--yes` defaults through the answers prompter, and missing
+//! answers without a terminal.
 
 mod common;
 
@@ -16,36 +17,80 @@ use common::cluster::{Lab, Node, accepts, down_member, now, served_kid};
 use common::{ADMIN, ADMIN_PASSWORD};
 use secrecy::SecretString;
 use tacctl::bundle::header::KdfParams;
-use tacctl::cluster::push::{FailureKind, Outcome, Report};
+use tacctl::cluster::push::{self, FailureKind, Outcome, Report, Session};
 use tacctl::ops::ExitKind;
-use tacctl::wizard::cluster::{self, VerifyScreen};
+use tacctl::wizard::cluster::{self, Planned};
 use tacctl::wizard::{
-    self, Answered, Answers, ClusterHooks, Context, Finish, Given, PromptError, Prompter, Question,
+    self, Answered, Answers, Context, Given, PromptError, Prompter, PushScreen, Question,
     ScriptedPrompter, WizardError,
 };
 
-fn context<'a>(ops: &'a tacctl::ops::Ops, hooks: ClusterHooks<'a>) -> Context<'a> {
+fn context(ops: &tacctl::ops::Ops) -> Context<'_> {
     Context {
         ops,
-        clock: &now,
+        clock: now,
         kdf: KdfParams::TEST,
         export_dir: std::path::PathBuf::new(),
         admin_user: ADMIN.into(),
-        cluster: hooks,
+        push_timeout: Duration::from_secs(20),
     }
 }
 
-fn hooks() -> ClusterHooks<'static> {
-    ClusterHooks {
-        timeout: Duration::from_secs(20),
-        ..ClusterHooks::default()
-    }
+/// What the verifier these tests run after a push says: how to run the
+/// real one, which needs every member to answer.
+const VERIFY_HINT: &str =
+    "Run `tacctl verify cluster` to check that every member accepts every other member's tokens.";
+
+/// How a run of the Cluster Export Wizard ended: its questions, then the push.
+#[derive(Debug)]
+enum Finish {
+    Pushed(Report),
+    Declined,
+    Nothing(String),
+    GaveUp,
 }
 
-/// Runs the Cluster Export Wizard on `source` with prompter `p`.
-fn export(source: &Node, p: &mut dyn Prompter) -> Result<Finish, WizardError> {
+/// The verifier that runs after a push, with this node's token.
+type Verifier<'a> =
+    dyn Fn(&mut dyn Prompter, &Context<'_>, Option<&SecretString>) -> Result<(), WizardError> + 'a;
+
+fn hint(
+    p: &mut dyn Prompter,
+    _: &Context<'_>,
+    _: Option<&SecretString>,
+) -> Result<(), WizardError> {
+    Ok(p.note(VERIFY_HINT)?)
+}
+
+/// Runs the Cluster Export Wizard on `source` with prompter `p`, then its
+/// plan as `tacctl cluster export` does: the push, then `verify` when the
+/// push calls for the verifier.
+fn export_with(
+    source: &Node,
+    p: &mut dyn Prompter,
+    verify: &Verifier<'_>,
+) -> Result<Finish, WizardError> {
     let ops = source.ops();
-    cluster::cluster_export(p, &context(&ops, hooks()), false)
+    let cx = context(&ops);
+    let session = Session::new(cx.push_timeout)?;
+    let plan = match cluster::cluster_export(p, &cx, &session, false)? {
+        Planned::Push(plan) => plan,
+        Planned::Nothing(why) => return Ok(Finish::Nothing(why)),
+        Planned::GaveUp => return Ok(Finish::GaveUp),
+    };
+    let finish = session.run(&ops, &plan, cx.kdf, (cx.clock)(), &mut PushScreen(&mut *p))?;
+    if finish.needs_verifier() {
+        verify(p, &cx, plan.credentials.own_token.as_ref())?;
+    }
+    Ok(match finish {
+        push::Finish::Pushed(r) => Finish::Pushed(r),
+        push::Finish::Declined => Finish::Declined,
+    })
+}
+
+/// [`export_with`] the verifier that only says how to run the real one.
+fn export(source: &Node, p: &mut dyn Prompter) -> Result<Finish, WizardError> {
+    export_with(source, p, &hint)
 }
 
 /// The root credentials, answered.
@@ -176,7 +221,7 @@ fn step_1_groups_the_components_jwt_ticked_node_local_ones_disabled() {
         p.notes()
     );
     // Nothing holds the configuration, so the verifier does not run.
-    assert!(!p.notes().contains(&cluster::VERIFY_HINT));
+    assert!(!p.notes().contains(&VERIFY_HINT));
 }
 
 #[test]
@@ -261,18 +306,13 @@ fn the_plan_per_member_declined_changes_nothing_then_credentials_only_where_need
         p.note("verifier ran")?;
         Ok(())
     };
-    let ops = esa1.ops();
     let mut p = root()
         .check("cluster-components", &["Appliances JWT Configuration"])
         .check("cluster-members", &[&reachable(&esa2, false, false)])
         .text("cluster-user", ADMIN)
         .secret("cluster-password", ADMIN_PASSWORD)
         .confirm("cluster-apply", true);
-    let hooks = ClusterHooks {
-        verify: Some(&verify as &VerifyScreen<'_>),
-        ..hooks()
-    };
-    let r = pushed(cluster::cluster_export(&mut p, &context(&ops, hooks), false).unwrap());
+    let r = pushed(export_with(&esa1, &mut p, &verify).unwrap());
     assert_eq!(outcomes(&r), [("esa2".into(), "applied".into())]);
     assert_eq!(r.members[0].kid.as_deref(), Some(kid1.as_str()));
     assert_eq!(verified.get(), 1);
@@ -339,7 +379,7 @@ fn the_plan_per_member_declined_changes_nothing_then_credentials_only_where_need
         table.contains("All 2 members hold the new configuration."),
         "{table}"
     );
-    assert!(p.notes().contains(&cluster::VERIFY_HINT));
+    assert!(p.notes().contains(&VERIFY_HINT));
 }
 
 fn answers(pairs: &[(&str, Given)]) -> Answers {
@@ -456,7 +496,7 @@ fn the_menu_leads_to_the_cluster_export_wizard() {
         .secret("root-password", ADMIN_PASSWORD)
         .choose("cluster", "Back")
         .choose("main", "Exit");
-    wizard::run(&mut p, &context(&ops, hooks())).unwrap();
+    wizard::run(&mut p, &context(&ops)).unwrap();
     assert_eq!(p.remaining(), 0);
     assert!(p.notes().contains(
         &"This node has no cluster members yet; add them with `tacctl cluster add NAME URL`. Nothing was pushed."

@@ -1,7 +1,8 @@
 //! Logins through the REST API against a real OpenLDAP slapd on a loopback
 //! port: directory users in and out of the access group, an administrator
 //! by group, wrong passwords, refresh of a directory user's token, and the
-//! directory stopped mid-test while local users keep logging in.
+//! directory stopped mid-test while local users keep logging in; and
+//! `tacctl token issue`, which logs in by the same rule.
 
 mod common;
 
@@ -130,6 +131,53 @@ async fn directory_users_log_in_refresh_and_survive_an_outage() {
     }
     for token in [&alice, &ada] {
         assert!(!log.contains(token.rsplit('.').next().unwrap()));
+    }
+}
+
+#[test]
+fn token_issue_logs_directory_users_in_as_the_api_does() {
+    let mut s = Slapd::start();
+    let app = TempAppliance::new();
+    slapd::configure(&app, &s);
+    let issue = |(user, password): (&str, &str)| {
+        app.bare()
+            .args(["token", "issue", "--user", user])
+            .env("TACCTL_PASSWORD", password)
+            .assert()
+    };
+
+    // Directory users with API access get a token with their directory role.
+    let alice = app.token(slapd::ALICE.0, slapd::ALICE.1);
+    assert_eq!(
+        (
+            tacctl_claims(&alice)["sub"].as_str(),
+            tacctl_claims(&alice)["role"].as_str()
+        ),
+        (Some("alice"), Some("viewer"))
+    );
+    assert_eq!(app.verify(&alice)["sub"], "alice");
+    let ada = app.token(slapd::ADA.0, slapd::ADA.1);
+    assert_eq!(tacctl_claims(&ada)["role"], "admin");
+
+    // Outside the access group, or a wrong password: refused, exit 3.
+    let out = issue(slapd::BOB).code(3);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("has no API access"), "{stderr}");
+    issue((slapd::ALICE.0, "Not-alices-password")).code(3);
+    issue(("nobody", "Nobody-pw-0000")).code(3);
+
+    // Local users come first and need no directory.
+    s.stop();
+    let admin = app.token(ADMIN, ADMIN_PASSWORD);
+    assert_eq!(tacctl_claims(&admin)["sub"], ADMIN);
+    let out = issue(slapd::ALICE).code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("cannot be reached"), "{stderr}");
+    for (what, secret) in [
+        ("alice's password", slapd::ALICE.1),
+        ("the bind password", slapd::SERVICE_PASSWORD),
+    ] {
+        assert_no_secret("stderr", stderr.as_bytes(), what, secret.as_bytes());
     }
 }
 

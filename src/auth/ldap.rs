@@ -54,7 +54,7 @@ mod rc {
 }
 
 /// Why a directory login or lookup failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LdapError {
     /// Unknown user, wrong password or an empty one; deliberately not saying which.
     #[error("authentication failed: wrong user name or password")]
@@ -763,6 +763,18 @@ impl Directory {
 }
 
 /// Passes a step's outcome to `on_step` and returns its value.
+/// The directory behind the one login rule ([`super::ApiLogin`]): an
+/// API login as [`Directory::authenticate`] checks it.
+impl super::Authenticator for Directory {
+    async fn authenticate(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Identity, super::LoginError> {
+        Ok(Directory::authenticate(self, name, password).await?)
+    }
+}
+
 fn report<T>(
     on_step: &mut impl FnMut(Step),
     kind: StepKind,

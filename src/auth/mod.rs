@@ -1,21 +1,32 @@
-//! Checking credentials: the [`Authenticator`] trait and local users.
+//! Checking credentials: the [`Authenticator`] trait, local users, and the
+//! one login rule ([`ApiLogin`]) every way in follows.
 //!
 //! Local passwords are Argon2id PHC strings (RFC 9106, the argon2 crate's
 //! defaults: 19 MiB, 2 passes, 1 lane, as OWASP recommends). An unknown user
 //! costs the same as a known one: a dummy hash is checked, so user names
 //! cannot be probed by timing. Passwords arrive as [`SecretString`] and are
 //! never logged or echoed. Logins through an external LDAP directory are in
-//! [`ldap`]; they are asynchronous, so they sit beside the trait, not behind it.
+//! [`ldap`]; they answer over the network, so the trait is asynchronous, and
+//! local users sit behind it as well: checked in place ([`LocalUsers`]) or
+//! on tokio's blocking pool ([`PooledUsers`]).
+//!
+//! The login rule, for the REST API, for this node's part in the
+//! cross-node verifier and for `tacctl token issue` alike: the local users
+//! first; a name that is not a local user goes to the directory, when one
+//! is configured; then the API access check. The root credentials are
+//! local administrators only ([`authenticate_admin`]).
 
 pub mod ldap;
 
-use std::sync::OnceLock;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
 use argon2::Argon2;
 use argon2::password_hash::PasswordHasher;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::component::{Role, User, Users};
+use ldap::{Directory, LdapError};
 
 /// Shortest password accepted for a local user.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -51,10 +62,33 @@ pub enum AuthError {
     Hash(String),
 }
 
-/// Something that checks a user name and password.
+/// Why a login through the login rule was refused or could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The local users refused the credentials, or their check failed.
+    #[error(transparent)]
+    Local(#[from] AuthError),
+    /// The directory refused the credentials, or could not be asked.
+    #[error(transparent)]
+    Directory(#[from] LdapError),
+    /// A directory is configured, but its settings cannot be used (they
+    /// failed the checks made before any connection).
+    #[error("the LDAP settings cannot be used ({0}); fix them with `tacctl ldap set`")]
+    DirectoryUnusable(LdapError),
+    /// The password could not be checked now (a busy or stopping server).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Something that checks a user name and password, possibly over the
+/// network.
 pub trait Authenticator {
-    /// Returns the identity when the credentials are right.
-    fn authenticate(&self, name: &str, password: &SecretString) -> Result<Identity, AuthError>;
+    /// The identity when the credentials are right.
+    fn authenticate(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> impl Future<Output = Result<Identity, LoginError>> + Send;
 }
 
 /// Hashes a new password as an Argon2id PHC string.
@@ -92,11 +126,13 @@ fn verify_hash(password: &SecretString, phc: &str) -> bool {
     crate::argon::verify(password.expose_secret().as_bytes(), phc)
 }
 
-/// The appliance's local users.
+/// The appliance's local users, checked in place: a check holds its
+/// thread for one Argon2id hash.
 pub struct LocalUsers<'a>(pub &'a Users);
 
-impl Authenticator for LocalUsers<'_> {
-    fn authenticate(&self, name: &str, password: &SecretString) -> Result<Identity, AuthError> {
+impl LocalUsers<'_> {
+    /// Returns the identity when the password is this local user's.
+    pub fn check(&self, name: &str, password: &SecretString) -> Result<Identity, AuthError> {
         match self.0.get(name) {
             Some(User {
                 name,
@@ -122,28 +158,89 @@ impl Authenticator for LocalUsers<'_> {
     }
 }
 
-/// Checks an administrator's credentials (the screens' "root credentials").
-pub fn authenticate_admin(
-    auth: &dyn Authenticator,
-    name: &str,
-    password: &SecretString,
-) -> Result<Identity, AuthError> {
-    let id = auth.authenticate(name, password)?;
-    if id.role != Role::Admin {
-        return Err(AuthError::NotAdmin(id.name));
+impl Authenticator for LocalUsers<'_> {
+    async fn authenticate(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Identity, LoginError> {
+        Ok(self.check(name, password)?)
     }
-    Ok(id)
 }
 
-/// Checks credentials for an API login: right password and API access.
-pub fn authenticate_api(
-    auth: &dyn Authenticator,
+/// The local users, checked on tokio's blocking pool: a check takes a core
+/// for about 20 ms, which must not hold up the other tasks of the runtime
+/// it is awaited on.
+pub struct PooledUsers(pub Arc<Users>);
+
+impl Authenticator for PooledUsers {
+    async fn authenticate(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Identity, LoginError> {
+        let (users, name, password) = (Arc::clone(&self.0), name.to_owned(), password.clone());
+        let checked =
+            tokio::task::spawn_blocking(move || LocalUsers(&users).check(&name, &password))
+                .await
+                .map_err(|e| AuthError::Hash(format!("the password check stopped: {e}")))?;
+        Ok(checked?)
+    }
+}
+
+/// The one login rule: the local users first; a name that is not a local
+/// user goes to the directory, when one is configured; then the API
+/// access check. The local check runs even for a name that is no local
+/// user (against a dummy hash), so the two cannot be told apart by time.
+pub struct ApiLogin<'a, L> {
+    /// The local users, whose names decide who goes to the directory: a
+    /// local user's wrong password is never tried there.
+    pub users: &'a Users,
+    /// How their passwords are checked: [`LocalUsers`] in place,
+    /// [`PooledUsers`] on the blocking pool, or a server's limit around it.
+    pub local: L,
+    /// The directory, when one is configured and enabled, or why its
+    /// settings cannot be used.
+    pub directory: Option<&'a Result<Directory, LdapError>>,
+}
+
+impl<L: Authenticator + Sync> Authenticator for ApiLogin<'_, L> {
+    async fn authenticate(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Identity, LoginError> {
+        let id = match self.local.authenticate(name, password).await {
+            Err(LoginError::Local(AuthError::BadCredentials)) if self.users.get(name).is_none() => {
+                match self.directory {
+                    None => return Err(AuthError::BadCredentials.into()),
+                    Some(Err(unusable)) => {
+                        return Err(LoginError::DirectoryUnusable(unusable.clone()));
+                    }
+                    Some(Ok(directory)) => {
+                        Authenticator::authenticate(directory, name, password).await?
+                    }
+                }
+            }
+            other => other?,
+        };
+        if !id.api_access {
+            return Err(AuthError::NoApiAccess(id.name).into());
+        }
+        Ok(id)
+    }
+}
+
+/// Checks an administrator's credentials (the screens' "root
+/// credentials"): local administrators only.
+pub fn authenticate_admin(
+    users: &LocalUsers<'_>,
     name: &str,
     password: &SecretString,
 ) -> Result<Identity, AuthError> {
-    let id = auth.authenticate(name, password)?;
-    if !id.api_access {
-        return Err(AuthError::NoApiAccess(id.name));
+    let id = users.check(name, password)?;
+    if id.role != Role::Admin {
+        return Err(AuthError::NotAdmin(id.name));
     }
     Ok(id)
 }
@@ -184,21 +281,104 @@ mod tests {
             authenticate_admin(&auth, "admin", &good).unwrap().name,
             "admin"
         );
+        assert_eq!(auth.check("admin", &bad), Err(AuthError::BadCredentials));
+        assert_eq!(auth.check("nobody", &good), Err(AuthError::BadCredentials));
+        let login = ApiLogin {
+            users: &u,
+            local: LocalUsers(&u),
+            directory: None,
+        };
         assert_eq!(
-            auth.authenticate("admin", &bad),
-            Err(AuthError::BadCredentials)
-        );
-        assert_eq!(
-            auth.authenticate("nobody", &good),
-            Err(AuthError::BadCredentials)
-        );
-        assert_eq!(
-            authenticate_api(&auth, "bob", &good),
+            local_only(api(&login, "bob", &good)),
             Err(AuthError::NoApiAccess("bob".into()))
         );
         assert_eq!(
             authenticate_admin(&auth, "bob", &good),
             Err(AuthError::NotAdmin("bob".into()))
+        );
+    }
+
+    fn api<L: Authenticator + Sync>(
+        login: &ApiLogin<'_, L>,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Identity, LoginError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(login.authenticate(name, password))
+    }
+
+    /// A login's result when it never reached the directory.
+    fn local_only(r: Result<Identity, LoginError>) -> Result<Identity, AuthError> {
+        r.map_err(|e| match e {
+            LoginError::Local(e) => e,
+            other => panic!("not a local refusal: {other}"),
+        })
+    }
+
+    fn unusable() -> Result<Directory, LdapError> {
+        Err(LdapError::Config("the user filter is not valid".into()))
+    }
+
+    #[test]
+    fn the_login_rule_tries_the_directory_only_for_names_that_are_not_local() {
+        let u = users();
+        let good = SecretString::from("correct horse");
+        let bad = SecretString::from("wrong horse");
+        let directory = unusable();
+        let login = ApiLogin {
+            users: &u,
+            local: LocalUsers(&u),
+            directory: Some(&directory),
+        };
+        assert_eq!(
+            local_only(api(&login, "admin", &good)).unwrap().name,
+            "admin"
+        );
+        // A local user's wrong password is refused here, never tried there.
+        assert_eq!(
+            local_only(api(&login, "admin", &bad)),
+            Err(AuthError::BadCredentials)
+        );
+        assert_eq!(
+            local_only(api(&login, "bob", &good)),
+            Err(AuthError::NoApiAccess("bob".into()))
+        );
+        // Any other name goes to the directory, which cannot be used here.
+        let e = api(&login, "carol", &good).unwrap_err();
+        assert!(matches!(e, LoginError::DirectoryUnusable(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "the LDAP settings cannot be used (LDAP configuration: the user filter is not valid); fix them with `tacctl ldap set`"
+        );
+        // Without a directory it is just a wrong name.
+        let login = ApiLogin {
+            directory: None,
+            ..login
+        };
+        assert_eq!(
+            local_only(api(&login, "carol", &good)),
+            Err(AuthError::BadCredentials)
+        );
+    }
+
+    #[test]
+    fn pooled_users_check_on_the_blocking_pool() {
+        let u = users();
+        let login = ApiLogin {
+            users: &u,
+            local: PooledUsers(Arc::new(u.clone())),
+            directory: None,
+        };
+        let good = SecretString::from("correct horse");
+        assert_eq!(
+            local_only(api(&login, "admin", &good)).unwrap().role,
+            Role::Admin
+        );
+        assert_eq!(
+            local_only(api(&login, "nobody", &good)),
+            Err(AuthError::BadCredentials)
         );
     }
 

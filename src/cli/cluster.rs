@@ -5,7 +5,6 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -15,16 +14,16 @@ use serde::Serialize;
 
 use super::secrets::{self, SecretSource};
 use super::{AdminCreds, UsageError, admin, now, open, print_json, read_token, rfc3339};
+use crate::api::ApplianceBody;
 use crate::cluster::client::{Client, Peer, normalise_url};
 use crate::cluster::members::{self, Candidate, Fit};
-use crate::cluster::verify::{self, Endpoint, Participant, Tokens};
+use crate::cluster::verify::{self, Tokens};
 use crate::cluster::{ClusterError, short_kid, status, table};
 use crate::jwt::{self, Claims};
-use crate::server::routes::ApplianceBody;
-use crate::wizard::{Confirm, Prompter, TerminalPrompter, WizardError};
+use crate::wizard::{Confirm, Prompter, TerminalPrompter};
 
 /// Seconds each call to a member may take, unless `--timeout` says otherwise.
-const DEFAULT_TIMEOUT_SECONDS: u64 = 5;
+const DEFAULT_TIMEOUT_SECONDS: u64 = crate::cluster::DEFAULT_TIMEOUT.as_secs();
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ClusterCommand {
@@ -307,121 +306,6 @@ pub(super) fn verify(root: &Path, cmd: VerifyCommand, out: &mut impl Write) -> R
     }
 }
 
-/// This node (checked in-process) and every member (over its pinned
-/// certificate); this node's name as the matrix shows it.
-fn participants(
-    ops: &crate::ops::Ops,
-    members: &[crate::component::Member],
-    t: Duration,
-) -> Result<(String, Vec<Participant>)> {
-    let snapshot = ops.snapshot()?;
-    let mut this_name = snapshot.node.name.clone();
-    if members.iter().any(|m| m.name == this_name) {
-        this_name.push_str(" (this node)");
-    }
-    let mut participants = vec![Participant {
-        name: this_name.clone(),
-        endpoint: Endpoint::Local(Arc::new(snapshot)),
-    }];
-    for m in members {
-        let peer = Peer {
-            name: m.name.clone(),
-            url: m.url.clone(),
-            fingerprint: m.fingerprint.clone(),
-        };
-        participants.push(Participant {
-            name: m.name.clone(),
-            endpoint: Endpoint::Remote(Client::with_timeout(peer, t).map_err(ClusterError::from)?),
-        });
-    }
-    Ok((this_name, participants))
-}
-
-/// The Trusted Appliances Cluster menu's Members screen: the list, and how
-/// to change it.
-pub(super) fn members_screen(
-    p: &mut dyn Prompter,
-    cx: &crate::wizard::Context<'_>,
-) -> Result<(), WizardError> {
-    let members = cx.ops.members()?;
-    let mut text = String::from("Members\n");
-    if members.is_empty() {
-        text.push_str("No members yet.\n");
-    } else {
-        let mut rows = vec![["NAME", "URL", "CERTIFICATE"].map(String::from).to_vec()];
-        for m in members {
-            rows.push(vec![m.name, m.url, m.fingerprint]);
-        }
-        text.push_str(&table(&rows));
-    }
-    text.push_str(
-        "Add one with `tacctl cluster add NAME URL` (its certificate is shown for you to confirm); remove one with `tacctl cluster remove NAME`.",
-    );
-    Ok(p.note(&text)?)
-}
-
-/// The menu's Status screen: `tacctl cluster status`.
-pub(super) fn status_screen(
-    p: &mut dyn Prompter,
-    cx: &crate::wizard::Context<'_>,
-) -> Result<(), WizardError> {
-    let this = ApplianceBody::describe(
-        &cx.ops.app.node().map_err(crate::ops::OpsError::from)?,
-        &cx.ops
-            .app
-            .jwt_settings()
-            .map_err(crate::ops::OpsError::from)?,
-    );
-    let members = cx.ops.members()?;
-    let rt = runtime().map_err(|e| WizardError::Runtime(e.to_string()))?;
-    let report = rt.block_on(status::gather(
-        this,
-        &members,
-        Duration::from_secs(DEFAULT_TIMEOUT_SECONDS),
-        now,
-    ));
-    Ok(p.note(&status::render(&report))?)
-}
-
-/// The menu's Verify screen, and the verifier that runs after every push:
-/// with `token`, that token is presented to every node; without, the
-/// screen asks for a user's credentials and logs in on every node.
-pub(super) fn verify_screen(
-    p: &mut dyn Prompter,
-    cx: &crate::wizard::Context<'_>,
-    token: Option<&SecretString>,
-) -> Result<(), WizardError> {
-    let tokens = match token {
-        Some(t) => Tokens::Given(t.clone()),
-        None => {
-            let user = p.input(
-                &crate::wizard::Input::new("verify-user", "User to log in as on every node")
-                    .default(cx.admin_user.clone()),
-            )?;
-            let password = p.password(&crate::wizard::Password::new(
-                "verify-password",
-                format!("Password of {user}"),
-            ))?;
-            Tokens::Login { user, password }
-        }
-    };
-    let members = cx.ops.members()?;
-    let (_, participants) = match participants(
-        cx.ops,
-        &members,
-        Duration::from_secs(DEFAULT_TIMEOUT_SECONDS),
-    ) {
-        Ok(v) => v,
-        Err(e) => return Ok(p.note(&format!("The verifier cannot run: {e:#}"))?),
-    };
-    let rt = runtime().map_err(|e| WizardError::Runtime(e.to_string()))?;
-    let matrix = rt.block_on(verify::run(participants, tokens, now));
-    Ok(p.note(&format!(
-        "The verifier: tokens issued by each row, presented to each column.\n{}",
-        verify::render(&matrix)
-    ))?)
-}
-
 fn verify_cluster(root: &Path, a: VerifyClusterArgs, out: &mut impl Write) -> Result<()> {
     let t = timeout(a.timeout)?;
     let ops = open(root)?;
@@ -448,7 +332,7 @@ fn verify_cluster(root: &Path, a: VerifyClusterArgs, out: &mut impl Write) -> Re
             user: a.user,
         },
     };
-    let (this_name, participants) = participants(&ops, &members, t)?;
+    let (this_name, participants) = verify::participants(ops.snapshot()?, &members, t)?;
     let matrix = runtime()?.block_on(verify::run(participants, tokens, now));
     if a.json {
         print_json(out, &matrix)?;

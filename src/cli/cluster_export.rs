@@ -1,7 +1,14 @@
 //! `cluster export` (the Cluster Export Wizard) and `export --to URL`: the
-//! flags and the answers file become answers to the wizard's questions,
-//! what is left is asked on the terminal, and without one a missing answer
-//! is an error (exit 2), never a wait.
+//! flags and the answers file become answers to the questions, what is left
+//! is asked on the terminal, and without one a missing answer is an error
+//! (exit 2), never a wait. The questions end in a push plan, which this
+//! file runs through [`crate::cluster::push::Session::run`] (steps 4 to 6),
+//! followed by the cross-node verifier.
+//!
+//! `cluster export` asks the wizard's questions
+//! ([`crate::wizard::cluster::cluster_export`]); `export --to` asks its own
+//! few here (the target's certificate, the components, the credentials), so
+//! it needs no member.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -15,12 +22,17 @@ use super::bundle::KdfCost;
 use super::secrets;
 use super::{UsageError, now, open, print_json};
 use crate::auth::AuthError;
-use crate::cluster::push::{DEFAULT_TARGET_TIMEOUT, Report};
+use crate::cluster::client::{Peer, normalise_url};
+use crate::cluster::push::{
+    Credentials, DEFAULT_TARGET_TIMEOUT, Finish, PushError, PushPlan, Report, Session, Target,
+};
 use crate::ops::{Ops, OpsError};
-use crate::wizard::cluster::{self as flows, COMPONENTS, HINTS, MEMBERS, PASSWORD, USER};
+use crate::wizard::cluster::{
+    self as flows, COMPONENTS, HINTS, MEMBERS, NO_COMPONENT, PASSWORD, Planned, TRUST, USER,
+};
 use crate::wizard::{
-    Answered, Answers, AnswersFile, ClusterHooks, Context, Finish, Given, Prompter,
-    TerminalPrompter, WizardError,
+    Answered, Answers, AnswersFile, Confirm, Context, Given, Prompter, PushScreen,
+    TerminalPrompter, WizardError, root_identity,
 };
 
 #[derive(Debug, Args)]
@@ -100,18 +112,6 @@ fn describe(r: &Report) -> String {
             format!("{} hold the new one", holding.join(", "))
         }
     )
-}
-
-/// The cluster screens and the verifier, in one place: `tacctl cluster
-/// add/remove/list`, `cluster status` and `verify cluster` plug in here,
-/// and the verifier then also runs after every push by itself.
-pub(super) fn cluster_hooks(timeout: Duration) -> ClusterHooks<'static> {
-    ClusterHooks {
-        timeout,
-        members: Some(&super::cluster::members_screen),
-        status: Some(&super::cluster::status_screen),
-        verify: Some(&super::cluster::verify_screen),
-    }
 }
 
 fn secret_file(path: &Path) -> Result<Given> {
@@ -214,15 +214,16 @@ fn answers(
     Ok(a)
 }
 
-/// Runs `flow` with the answers given, asking on the terminal when there
-/// is one, and turns how it finished into output and an exit code.
+/// Runs `flow` (the questions) with the answers given, asking on the
+/// terminal when there is one, then the push it plans and the verifier,
+/// and turns how it finished into output and an exit code.
 fn run_flow(
     ops: &Ops,
     push: &PushArgs,
     answers: Answers,
     kdf: crate::bundle::header::KdfParams,
     out: &mut impl Write,
-    flow: impl FnOnce(&mut dyn Prompter, &Context<'_>) -> Result<Finish, WizardError>,
+    flow: impl FnOnce(&mut dyn Prompter, &Context<'_>, &Session) -> Result<Planned, WizardError>,
 ) -> Result<()> {
     let timeout = push
         .timeout
@@ -233,12 +234,13 @@ fn run_flow(
     }
     let cx = Context {
         ops,
-        clock: &now,
+        clock: now,
         kdf,
         export_dir: PathBuf::new(),
         admin_user: "admin".into(),
-        cluster: cluster_hooks(timeout),
+        push_timeout: timeout,
     };
+    let session = Session::new(timeout)?;
     let mut terminal = TerminalPrompter::new().ok();
     // Without a terminal the plans and the table are the command's output;
     // with --json they make way for the JSON.
@@ -253,9 +255,19 @@ fn run_flow(
             None if push.json => p.notes_to(&mut stderr),
             None => p.notes_to(&mut *out),
         };
-        flow(&mut p, &cx)
+        match flow(&mut p, &cx, &session)? {
+            Planned::Push(plan) => {
+                let finish = session.run(ops, &plan, kdf, now(), &mut PushScreen(&mut p))?;
+                if finish.needs_verifier() {
+                    flows::verify_screen(&mut p, &cx, plan.credentials.own_token.as_ref())?;
+                }
+                finish
+            }
+            Planned::Nothing(why) => return Err(UsageError(why).into()),
+            Planned::GaveUp => return Err(OpsError::from(AuthError::BadCredentials).into()),
+        }
     };
-    match finish? {
+    match finish {
         Finish::Pushed(report) => {
             if push.json {
                 print_json(out, &report)?;
@@ -267,8 +279,6 @@ fn run_flow(
             }
         }
         Finish::Declined => Ok(()),
-        Finish::Nothing(why) => Err(UsageError(why).into()),
-        Finish::GaveUp => Err(OpsError::from(AuthError::BadCredentials).into()),
     }
 }
 
@@ -292,9 +302,14 @@ pub(super) fn cluster_export(
         a.admin_user.as_deref(),
         a.admin_password_file.as_deref(),
     )?;
-    run_flow(&ops, &a.push, answers, kdf(a.kdf_cost), out, |p, cx| {
-        flows::cluster_export(p, cx, false)
-    })
+    run_flow(
+        &ops,
+        &a.push,
+        answers,
+        kdf(a.kdf_cost),
+        out,
+        |p, cx, session| flows::cluster_export(p, cx, session, false),
+    )
 }
 
 /// `export --to URL`: the same push to one appliance that is not a member.
@@ -321,7 +336,68 @@ pub(super) fn export_to(
     }
     let ops = open(root)?;
     let answers = answers(push, components, &[], Some(admin_user), admin_password_file)?;
-    run_flow(&ops, push, answers, kdf(cost), out, |p, cx| {
-        flows::export_to(p, cx, url, fingerprint)
+    run_flow(&ops, push, answers, kdf(cost), out, |p, cx, session| {
+        export_to_plan(p, cx, session, url, fingerprint)
     })
+}
+
+/// The questions of `export --to URL`: the root credentials, the target's
+/// certificate (the one `fingerprint` names, or, without it, the one it
+/// presents once the administrator trusts it), the components, and
+/// credentials when the target does not accept this node's token. The
+/// target is named by the node name it gives.
+fn export_to_plan(
+    p: &mut dyn Prompter,
+    cx: &Context<'_>,
+    session: &Session,
+    url: &str,
+    fingerprint: Option<&str>,
+) -> Result<Planned, WizardError> {
+    let url = normalise_url(url).map_err(PushError::from)?;
+    if let Some(fp) = fingerprint {
+        crate::component::check_fingerprint(fp)
+            .map_err(|e| OpsError::Invalid(format!("--fingerprint: {}", e.problem)))?;
+    }
+    let Some(id) = root_identity(p, cx, false)? else {
+        return Ok(Planned::GaveUp);
+    };
+    let fingerprint = match fingerprint {
+        Some(fp) => fp.to_owned(),
+        None => {
+            let seen = session.fingerprint(&url)?;
+            p.note(&format!(
+                "{url} is not a cluster member: no pinned certificate vouches for it.\nIts certificate's fingerprint is {seen}.\nCompare it with what `tacctl tls show` prints on that appliance."
+            ))?;
+            let q =
+                Confirm::new(TRUST, "Trust this certificate and go on?", false).unattended(None);
+            if !p.confirm(&q)? {
+                return Ok(Planned::Nothing(
+                    "The certificate was not trusted. Nothing was pushed.".into(),
+                ));
+            }
+            seen
+        }
+    };
+    let Some(components) = flows::ask_components(p, cx)? else {
+        return Ok(Planned::Nothing(NO_COMPONENT.into()));
+    };
+    let mut target = Peer {
+        name: url.clone(),
+        url,
+        fingerprint,
+    };
+    let token = flows::own_token(cx, &id)?;
+    let probes = session.probe(std::slice::from_ref(&target), Some(&token));
+    if let Ok(node) = &probes[0].node {
+        target.name = node.appliance.name.clone();
+    }
+    let login = flows::ask_credentials(p, &id, &[0], std::slice::from_ref(&target), &probes)?;
+    Ok(Planned::Push(PushPlan {
+        components,
+        targets: vec![Target::probed(target, &probes[0])],
+        credentials: Credentials {
+            own_token: Some(token),
+            login,
+        },
+    }))
 }

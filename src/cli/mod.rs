@@ -383,6 +383,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(e) = cause.downcast_ref::<crate::cluster::ClusterError>() {
             return e.exit_kind() as i32;
         }
+        if let Some(e) = cause.downcast_ref::<crate::cluster::push::PushError>() {
+            return e.exit_kind() as i32;
+        }
         if cause.is::<cluster_export::PushFailed>() {
             return ExitKind::Partial as i32;
         }
@@ -504,11 +507,11 @@ fn wizard(root: &Path) -> Result<()> {
     let mut prompter = TerminalPrompter::new().map_err(WizardError::from)?;
     let cx = Context {
         ops: &ops,
-        clock: &now,
+        clock: now,
         kdf: crate::bundle::header::KdfParams::DEFAULT,
         export_dir: PathBuf::new(),
         admin_user: std::env::var("TACCTL_ADMIN_USER").unwrap_or_else(|_| "admin".into()),
-        cluster: cluster_export::cluster_hooks(crate::cluster::push::DEFAULT_TARGET_TIMEOUT),
+        push_timeout: crate::cluster::push::DEFAULT_TARGET_TIMEOUT,
     };
     wizard::run(&mut prompter, &cx)?;
     Ok(())

@@ -1,12 +1,14 @@
 //! Reading secrets: from a file, an environment variable, or a hidden prompt
-//! on the terminal, never from a command-line argument.
+//! on the terminal (through the wizard's [`TerminalPrompter`]), never from a
+//! command-line argument.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use secrecy::{SecretSlice, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use zeroize::Zeroizing;
+
+use crate::wizard::{Password, PromptError, Prompter, TerminalPrompter};
 
 /// Where a secret may come from, in order of preference.
 pub struct SecretSource<'a> {
@@ -43,23 +45,30 @@ pub fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
-fn prompt(src: &SecretSource<'_>) -> Result<Zeroizing<String>> {
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(NoSecret(format!(
+fn prompt(src: &SecretSource<'_>) -> Result<SecretString> {
+    let mut terminal = TerminalPrompter::new().map_err(|_| {
+        NoSecret(format!(
             "{} is needed but there is no terminal to ask on; give {} FILE or set {}",
             src.prompt.to_lowercase(),
             src.flag,
             src.env
         ))
-        .into());
-    }
-    let mut p = dialoguer::Password::new().with_prompt(src.prompt);
+    })?;
+    let mut q = Password::new("secret", src.prompt);
     if let Some(confirm) = src.confirm {
-        p = p.with_confirmation(confirm, "The entries do not match; try again");
+        q = q.confirm(confirm);
     }
-    Ok(Zeroizing::new(
-        p.interact().context("reading from the terminal failed")?,
-    ))
+    loop {
+        match terminal.password(&q) {
+            Ok(secret) => return Ok(secret),
+            Err(PromptError::Mismatch { .. }) => terminal
+                .note("The entries do not match; try again")
+                .context("writing to the terminal failed")?,
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context("reading from the terminal failed"));
+            }
+        }
+    }
 }
 
 /// Reads a secret as bytes.
@@ -72,13 +81,13 @@ pub fn read_bytes(src: &SecretSource<'_>) -> Result<SecretSlice<u8>> {
         return Ok(SecretSlice::from(v.to_vec()));
     }
     let s = prompt(src)?;
-    Ok(SecretSlice::from(s.as_bytes().to_vec()))
+    Ok(SecretSlice::from(s.expose_secret().as_bytes().to_vec()))
 }
 
 /// Reads a secret as text (passwords).
 pub fn read_string(src: &SecretSource<'_>) -> Result<SecretString> {
     let bytes = read_bytes(src)?;
-    let text = std::str::from_utf8(secrecy::ExposeSecret::expose_secret(&bytes)).map_err(|_| {
+    let text = std::str::from_utf8(bytes.expose_secret()).map_err(|_| {
         anyhow::anyhow!(
             "the password given through {} or {} is not UTF-8",
             src.flag,

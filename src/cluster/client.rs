@@ -10,7 +10,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::server::routes::{ApplianceBody, NodeBody, PASSPHRASE_HEADER, TOKEN_HEADER, TokenBody};
+use crate::api::{ApplianceBody, NodeBody, PASSPHRASE_HEADER, TOKEN_HEADER, TokenBody};
 
 /// How long one call to a peer may take, connection included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::ClusterError;
 use super::client::{self, Client, ClientError, Peer};
+use crate::api::{ApplianceBody, NodeBody};
 use crate::component::{self, Member, Node};
-use crate::server::routes::{ApplianceBody, NodeBody};
 
 /// A member to add, its name and URL checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

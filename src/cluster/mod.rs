@@ -17,8 +17,14 @@ pub mod push;
 pub mod status;
 pub mod verify;
 
+use std::time::Duration;
+
 use crate::ops::ExitKind;
 use client::ClientError;
+
+/// How long each call to a member may take when joining it, asking its
+/// status or verifying tokens, unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a cluster command failed, beyond what a single call to a peer says.
 #[derive(Debug, thiserror::Error)]

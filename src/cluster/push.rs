@@ -2,11 +2,20 @@
 //! encrypted bundle sent to many appliances at once, each through its import
 //! endpoint over HTTPS with its pinned certificate.
 //!
+//! What to push is a [`PushPlan`]: the components, the targets and how to
+//! sign in to them, as the wizard's steps 1 to 3 or the command's flags
+//! decide. A [`Session`] holds the runtime a push runs on, from the probe
+//! that shows the targets' status before anything is asked to the result,
+//! and [`Session::run`] carries out steps 4 to 6 of the wizard: the dry run
+//! on every target, its plans shown and confirmed, the import, the result
+//! table. What it shows and asks goes through a [`Screen`], which the
+//! wizard's prompter implements: this module never draws on a terminal.
+//!
 //! A push has two phases so that an administrator can look before anything
-//! changes. [`prepare`] signs in on every target (with this node's own
+//! changes. The first signs in on every target (with this node's own
 //! administrator token where the target accepts it, otherwise with the
 //! administrator credentials given) and asks for a dry run, which is the
-//! target's plan. [`apply`] then imports for real on the targets that
+//! target's plan. The second imports for real on the targets that
 //! prepared, and for a bundle with the JWT configuration checks both the
 //! key id the import reports (read back by the target after applying) and
 //! the one its public node endpoint serves before reporting "applied".
@@ -17,9 +26,9 @@
 //! hold the new configuration. The bundle travels encrypted under a fresh
 //! random passphrase ([`PASSPHRASE_BYTES`] bytes from the operating system)
 //! sent in the same request's header; it never touches a disk on this node.
-//! Progress goes to a callback: this module never draws on a terminal.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -27,10 +36,10 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use super::client::{Client, ClientError, Peer};
+use crate::api::NodeBody;
 use crate::bundle::header::KdfParams;
 use crate::ops::bundle::{Kind, Plan};
-use crate::ops::{Ops, OpsError};
-use crate::server::routes::NodeBody;
+use crate::ops::{ExitKind, Ops, OpsError};
 
 /// How long one target may take for each phase, sign-in and dry run, or
 /// import and check. A bundle of custom files may be large; a JWT bundle
@@ -48,6 +57,24 @@ pub enum PushError {
     /// Making the bundle on this node failed.
     #[error("the bundle to push could not be made: {0}")]
     Export(#[from] OpsError),
+    /// An appliance to push to could not be reached before the push began
+    /// (its certificate could not be fetched), or its URL is not one.
+    #[error(transparent)]
+    Peer(#[from] ClientError),
+    /// The runtime for the network calls could not start.
+    #[error("cannot start the asynchronous runtime: {0}")]
+    Runtime(String),
+}
+
+impl PushError {
+    /// The exit code class, as the README documents them.
+    pub fn exit_kind(&self) -> ExitKind {
+        match self {
+            PushError::Export(e) => e.exit_kind(),
+            PushError::Peer(ClientError::BadUrl(_)) => ExitKind::Usage,
+            PushError::Peer(_) | PushError::Runtime(_) => ExitKind::Other,
+        }
+    }
 }
 
 /// The bundle a push sends, with its one-time passphrase.
@@ -235,6 +262,53 @@ pub fn no_progress() -> Progress {
     Arc::new(|_, _| {})
 }
 
+/// A progress display: the callback the push reports to, and what to do
+/// when it is over.
+pub struct ProgressView {
+    /// Told of every target's stage.
+    pub update: Progress,
+    finish: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl ProgressView {
+    /// No display.
+    pub fn none() -> Self {
+        Self {
+            update: no_progress(),
+            finish: None,
+        }
+    }
+
+    /// A display updated through `update`, closed by `finish`.
+    pub fn new(update: Progress, finish: impl FnOnce() + Send + 'static) -> Self {
+        Self {
+            update,
+            finish: Some(Box::new(finish)),
+        }
+    }
+
+    /// Closes the display.
+    pub fn finish(mut self) {
+        if let Some(f) = self.finish.take() {
+            f();
+        }
+    }
+}
+
+impl std::fmt::Debug for ProgressView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgressView").finish_non_exhaustive()
+    }
+}
+
+impl Drop for ProgressView {
+    fn drop(&mut self) {
+        if let Some(f) = self.finish.take() {
+            f();
+        }
+    }
+}
+
 /// What kind of failure a target had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -305,9 +379,11 @@ pub struct Probe {
     pub accepts_own_token: Option<bool>,
     /// The connection the probe used, for the push to reuse.
     client: Option<Client>,
+    /// The [`Session`] whose runtime that connection lives on (0: none).
+    session: u64,
 }
 
-/// A target of a push, with what a [`probe`] learnt of it: its open
+/// A target of a push, with what a [`Session::probe`] learnt of it: its open
 /// connection, reused so that the push does not open another (a TLS
 /// handshake on both ends), and whether it took this node's token, so that
 /// the push does not ask again.
@@ -317,6 +393,7 @@ pub struct Target {
     pub peer: Peer,
     client: Option<Client>,
     accepts_own_token: Option<bool>,
+    session: u64,
 }
 
 impl Target {
@@ -326,6 +403,7 @@ impl Target {
             peer,
             client: None,
             accepts_own_token: None,
+            session: 0,
         }
     }
 
@@ -336,16 +414,28 @@ impl Target {
             Some(c) => Self {
                 client: Some(c),
                 accepts_own_token: probe.accepts_own_token,
+                session: probe.session,
                 peer,
             },
             None => Self::new(peer),
         }
     }
+
+    /// This target for a push on `session`: a connection another session's
+    /// runtime opened cannot serve it, so it is left to open a new one.
+    fn on(&self, session: u64) -> Self {
+        let mut t = self.clone();
+        if t.session != session {
+            t.client = None;
+            t.session = 0;
+        }
+        t
+    }
 }
 
 /// Asks every target, in parallel, for its node information and whether
 /// it accepts `own_token`. No secret but the token crosses the wire.
-pub async fn probe(
+async fn probe(
     targets: &[Peer],
     own_token: Option<&SecretString>,
     timeout: Duration,
@@ -364,6 +454,7 @@ pub async fn probe(
                                 node: Err(Failure::client(e, FailureKind::Error)),
                                 accepts_own_token: None,
                                 client: None,
+                                session: 0,
                             };
                         }
                     };
@@ -385,6 +476,7 @@ pub async fn probe(
                         client: node.is_ok().then(|| client.clone()),
                         node,
                         accepts_own_token: accepts,
+                        session: 0,
                     }
                 };
                 tokio::time::timeout(timeout, run)
@@ -393,6 +485,7 @@ pub async fn probe(
                         node: Err(timed_out(timeout)),
                         accepts_own_token: None,
                         client: None,
+                        session: 0,
                     })
             })
         })
@@ -406,6 +499,7 @@ pub async fn probe(
             )),
             accepts_own_token: None,
             client: None,
+            session: 0,
         }));
     }
     out
@@ -438,7 +532,7 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
-/// One target after [`prepare`].
+/// One target after the dry run.
 #[derive(Debug)]
 pub struct Attempt {
     /// The target.
@@ -447,8 +541,26 @@ pub struct Attempt {
     pub state: Result<Prepared, Failure>,
 }
 
+impl Attempt {
+    /// What step 4 shows of it: how it was signed in to and its plan, or
+    /// why it cannot be pushed to. `login` is the one the push was given.
+    pub fn describe(&self, login: Option<&Login>) -> String {
+        match &self.state {
+            Ok(prepared) => {
+                let via = match (prepared.via, login) {
+                    (Via::OwnToken, _) => "signed in with this node's token".to_owned(),
+                    (Via::Login, Some(l)) => format!("signed in as {}", l.user),
+                    (Via::Login, None) => "signed in".to_owned(),
+                };
+                format!("{} ({via}):\n{}", self.peer.name, prepared.plan)
+            }
+            Err(f) => format!("{}: cannot be pushed to: {}", self.peer.name, f.reason),
+        }
+    }
+}
+
 /// Signs in on every target and asks each for a dry run, in parallel.
-pub async fn prepare(
+async fn prepare(
     targets: &[Target],
     credentials: &Credentials,
     payload: &Arc<Payload>,
@@ -704,7 +816,7 @@ impl std::fmt::Display for Report {
 /// each serves afterwards. Targets that failed to prepare are reported
 /// as they failed; targets whose plan changes nothing are not imported
 /// again but checked.
-pub async fn apply(
+async fn apply(
     attempts: Vec<Attempt>,
     payload: &Arc<Payload>,
     timeout: Duration,
@@ -869,6 +981,173 @@ async fn apply_one(
         }
     }
     result
+}
+
+/// What a push is to do: the plain value that the Cluster Export Wizard's
+/// steps 1 to 3 produce, and `tacctl export --to URL` from its flags.
+#[derive(Debug, Clone)]
+pub struct PushPlan {
+    /// The components, in bundle order.
+    pub components: Vec<Kind>,
+    /// The targets, in the order the result lists them, each with what a
+    /// probe learnt of it.
+    pub targets: Vec<Target>,
+    /// How the targets are signed in to.
+    pub credentials: Credentials,
+}
+
+/// What a push shows and asks while it runs (steps 4 to 6 of the Cluster
+/// Export Wizard): the wizard's prompter implements it, on a terminal or
+/// from answers, and a scripted one in tests.
+pub trait Screen {
+    /// What showing or asking can fail with; a [`PushError`] becomes one.
+    type Error: From<PushError>;
+    /// Shows a step's text.
+    fn show(&mut self, text: &str) -> Result<(), Self::Error>;
+    /// Asks whether to push to `targets`, the ones whose plan changes
+    /// something.
+    fn confirm(&mut self, targets: &[&str]) -> Result<bool, Self::Error>;
+    /// A display of the targets' progress, for as long as it lives.
+    fn progress(&mut self, targets: &[String]) -> ProgressView;
+}
+
+/// How a push ended.
+#[derive(Debug)]
+pub enum Finish {
+    /// Pushed; the result per target (some may have failed).
+    Pushed(Report),
+    /// The plans were shown and declined: nothing changed anywhere.
+    Declined,
+}
+
+impl Finish {
+    /// Whether the cross-node verifier runs after this push (with the
+    /// plan's own token): when at least one member holds the new
+    /// configuration.
+    pub fn needs_verifier(&self) -> bool {
+        matches!(self, Finish::Pushed(r) if !r.holding().is_empty())
+    }
+}
+
+/// The runtime a push runs on, from the probe that shows the targets'
+/// status to the result, and the time each target may take per phase.
+///
+/// The connections a probe opens serve the dry run and the import too, and
+/// a connection works only on the runtime that opened it; so a push probes
+/// and runs on one session, and a target probed by another session opens a
+/// connection of its own.
+pub struct Session {
+    rt: tokio::runtime::Runtime,
+    timeout: Duration,
+    id: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("timeout", &self.timeout)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A runtime on this thread; each target may take `timeout` per phase.
+    pub fn new(timeout: Duration) -> Result<Self, PushError> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| PushError::Runtime(e.to_string()))?;
+        Ok(Self {
+            rt,
+            timeout,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// How long each target may take per phase.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The fingerprint of the certificate the appliance at `url` presents,
+    /// learnt without trusting it, for an administrator to confirm.
+    pub fn fingerprint(&self, url: &str) -> Result<String, PushError> {
+        Ok(self
+            .rt
+            .block_on(super::client::fetch_fingerprint(url, self.timeout))?)
+    }
+
+    /// Asks every target, in parallel, for its node information and whether
+    /// it accepts `own_token`; one [`Probe`] per target, in their order.
+    pub fn probe(&self, targets: &[Peer], own_token: Option<&SecretString>) -> Vec<Probe> {
+        let mut probes = self.rt.block_on(probe(targets, own_token, self.timeout));
+        for p in &mut probes {
+            p.session = self.id;
+        }
+        probes
+    }
+
+    /// Steps 4 to 6: exports the plan's components (under `kdf`'s cost
+    /// when it is the tests' one, else the cheapest fit for a random
+    /// passphrase), asks every target for its dry run and shows each plan,
+    /// asks to go on when one changes something, pushes, and shows the
+    /// result table.
+    pub fn run<S: Screen>(
+        &self,
+        ops: &Ops,
+        plan: &PushPlan,
+        kdf: KdfParams,
+        now: u64,
+        screen: &mut S,
+    ) -> Result<Finish, S::Error> {
+        let names: Vec<String> = plan.targets.iter().map(|t| t.peer.name.clone()).collect();
+        let components: Vec<&str> = plan.components.iter().map(|k| k.label()).collect();
+        screen.show(&format!(
+            "Step 4 of 6: the plan. Asking {} for a dry run of {}.",
+            names.join(", "),
+            components.join(", ")
+        ))?;
+        // The push's passphrase is 32 random bytes: nothing to stretch, so the
+        // cheapest derivation unless the tests' even cheaper one is asked for.
+        let kdf = if kdf == KdfParams::TEST {
+            KdfParams::TEST
+        } else {
+            KdfParams::RANDOM_PASSPHRASE
+        };
+        let payload = Arc::new(Payload::export(ops, &plan.components, kdf, now)?);
+        let targets: Vec<Target> = plan.targets.iter().map(|t| t.on(self.id)).collect();
+        let view = screen.progress(&names);
+        let attempts = self.rt.block_on(prepare(
+            &targets,
+            &plan.credentials,
+            &payload,
+            self.timeout,
+            &view.update,
+        ));
+        view.finish();
+        for a in &attempts {
+            screen.show(&a.describe(plan.credentials.login.as_ref()))?;
+        }
+        let changing: Vec<&str> = attempts
+            .iter()
+            .filter(|a| matches!(&a.state, Ok(prepared) if !prepared.plan.is_noop()))
+            .map(|a| a.peer.name.as_str())
+            .collect();
+        if !changing.is_empty() && !screen.confirm(&changing)? {
+            screen.show("Nothing was changed.")?;
+            return Ok(Finish::Declined);
+        }
+        screen.show("Step 5 of 6: pushing.")?;
+        let view = screen.progress(&names);
+        let report = self
+            .rt
+            .block_on(apply(attempts, &payload, self.timeout, &view.update));
+        view.finish();
+        screen.show(&format!("Step 6 of 6: the result.\n{report}"))?;
+        Ok(Finish::Pushed(report))
+    }
 }
 
 #[cfg(test)]

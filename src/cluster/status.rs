@@ -15,9 +15,9 @@ use serde::Serialize;
 
 use super::client::{Client, ClientError, Peer};
 use super::{ClusterError, short_kid, table};
+use crate::api::{ApplianceBody, NodeBody};
 use crate::component::Member;
 use crate::jwt::LEEWAY_SECONDS;
-use crate::server::routes::{ApplianceBody, NodeBody};
 
 /// One JWT setting in which a member differs from this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

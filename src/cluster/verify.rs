@@ -16,16 +16,17 @@
 //! [`SecretString`]s and never appear in a report.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use super::client::{Client, ClientError};
+use super::client::{Client, ClientError, Peer};
 use super::{ClusterError, table};
-use crate::auth::ldap::{Directory, LdapError};
-use crate::auth::{self, AuthError, LocalUsers};
-use crate::component::JwtExport;
+use crate::auth::ldap::LdapError;
+use crate::auth::{ApiLogin, AuthError, Authenticator, LoginError, PooledUsers};
+use crate::component::{JwtExport, Member};
 use crate::jwt::{Check, Claims, Expiry, JwtKey, KeySet, LEEWAY_SECONDS, Policy, RetiredKey};
 use crate::ops::Snapshot;
 
@@ -419,6 +420,37 @@ pub struct Participant {
     pub endpoint: Endpoint,
 }
 
+/// This node (checked in-process, with its configuration as of
+/// `snapshot`) and every member (over its pinned certificate, each call
+/// bounded by `timeout`), and this node's name as the matrix shows it:
+/// its node name, marked when a member has the same name.
+pub fn participants(
+    snapshot: Snapshot,
+    members: &[Member],
+    timeout: Duration,
+) -> Result<(String, Vec<Participant>), ClusterError> {
+    let mut this_name = snapshot.node.name.clone();
+    if members.iter().any(|m| m.name == this_name) {
+        this_name.push_str(" (this node)");
+    }
+    let mut participants = vec![Participant {
+        name: this_name.clone(),
+        endpoint: Endpoint::Local(Arc::new(snapshot)),
+    }];
+    for m in members {
+        let peer = Peer {
+            name: m.name.clone(),
+            url: m.url.clone(),
+            fingerprint: m.fingerprint.clone(),
+        };
+        participants.push(Participant {
+            name: m.name.clone(),
+            endpoint: Endpoint::Remote(Client::with_timeout(peer, timeout)?),
+        });
+    }
+    Ok((this_name, participants))
+}
+
 /// Where the tokens come from.
 #[derive(Debug)]
 pub enum Tokens {
@@ -458,49 +490,38 @@ impl NoToken {
     }
 }
 
-/// Logs in on this node as its server would: local users first, then the
-/// directory for a name that is not local; API access required. `Err`
-/// tells whether the credentials were refused, and why.
+/// Logs in on this node by the login rule its server follows
+/// ([`ApiLogin`]), the password checked on the blocking pool. `Err` tells
+/// whether the credentials were refused, and why.
 async fn login_here(
     snap: Arc<Snapshot>,
     user: String,
     password: SecretString,
     now: u64,
 ) -> Result<SecretString, (bool, String)> {
-    let refused = |e: String| (true, e);
-    let failed = |e: String| (false, e);
-    let local = {
-        let (snap, user, password) = (Arc::clone(&snap), user.clone(), password.clone());
-        tokio::task::spawn_blocking(move || {
-            auth::authenticate_api(&LocalUsers(&snap.users), &user, &password)
-        })
+    let directory = snap.directory();
+    let login = ApiLogin {
+        users: &snap.users,
+        local: PooledUsers(Arc::new(snap.users.clone())),
+        directory: directory.as_ref(),
+    };
+    let id = login
+        .authenticate(&user, &password)
         .await
-        .map_err(|e| failed(e.to_string()))?
-    };
-    let id = match local {
-        Ok(id) => id,
-        Err(AuthError::BadCredentials) if snap.users.get(&user).is_none() => {
-            let Some(ldap) = &snap.ldap else {
-                return Err(refused(AuthError::BadCredentials.to_string()));
-            };
-            let directory = Directory::new(ldap.common.clone(), ldap.bind_password.clone())
-                .map_err(|e| failed(e.to_string()))?;
-            match directory.authenticate(&user, &password).await {
-                Ok(id) => id,
-                Err(e @ (LdapError::BadCredentials | LdapError::NoApiAccess { .. })) => {
-                    return Err(refused(e.to_string()));
-                }
-                Err(e) => return Err(failed(e.to_string())),
+        .map_err(|e| match e {
+            LoginError::Local(e @ (AuthError::Hash(_) | AuthError::WeakPassword)) => {
+                (false, e.to_string())
             }
-        }
-        Err(e @ (AuthError::Hash(_) | AuthError::WeakPassword)) => {
-            return Err(failed(e.to_string()));
-        }
-        Err(e) => return Err(refused(e.to_string())),
-    };
+            LoginError::Local(e) => (true, e.to_string()),
+            LoginError::Directory(
+                e @ (LdapError::BadCredentials | LdapError::NoApiAccess { .. }),
+            ) => (true, e.to_string()),
+            LoginError::Directory(e) | LoginError::DirectoryUnusable(e) => (false, e.to_string()),
+            LoginError::Unavailable(why) => (false, why),
+        })?;
     snap.issue(&id, now)
         .map(|issued| issued.token)
-        .map_err(|e| failed(e.to_string()))
+        .map_err(|e| (false, e.to_string()))
 }
 
 /// Logs in on `p`.

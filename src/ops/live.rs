@@ -15,6 +15,7 @@ use secrecy::{SecretSlice, SecretString};
 
 use super::{OpsError, Result, new_id};
 use crate::auth::Identity;
+use crate::auth::ldap::{Directory, LdapError};
 use crate::component::{self, JwtSettings, LdapCommon, Node, Stored, Users};
 use crate::jwt::{self, Claims, Grant, KeySet, Policy, Subject, VerifyError};
 
@@ -199,6 +200,14 @@ impl Snapshot {
     /// Verifies a token against this node's keys and policy.
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims, VerifyError> {
         jwt::verify(token.trim(), &self.keys, &self.policy, now)
+    }
+
+    /// The directory client for the LDAP settings, when they are
+    /// configured and enabled, or why they cannot be used.
+    pub fn directory(&self) -> Option<Result<Directory, LdapError>> {
+        self.ldap
+            .as_ref()
+            .map(|l| Directory::new(l.common.clone(), l.bind_password.clone()))
     }
 
     /// What the local user store says of a token's subject; `None` when the

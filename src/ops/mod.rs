@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::appliance::{Appliance, ApplianceError, Genesis, MasterKey};
 use crate::auth::ldap::{Directory, LdapError};
-use crate::auth::{self, AuthError, Identity, LocalUsers};
+use crate::auth::{self, ApiLogin, AuthError, Authenticator, Identity, LocalUsers, LoginError};
 use crate::component::{self, JwtSettings, Node, Role, StoredRetiredKey, User, Users};
 use crate::jwt::{
     self, Algorithm, Claims, Expiry, ExpiryUnit, IssueError, JwtKey, KeyError, Policy,
@@ -102,6 +102,9 @@ pub enum OpsError {
     /// No cluster member of that name.
     #[error("{0:?} is not a member; `tacctl cluster list` shows the members")]
     MemberNotFound(String),
+    /// The runtime for network calls (a directory login) could not start.
+    #[error("cannot start the asynchronous runtime: {0}")]
+    Runtime(String),
 }
 
 impl OpsError {
@@ -115,7 +118,10 @@ impl OpsError {
                 | ApplianceError::Locked { .. },
             ) => ExitKind::Conflict,
             OpsError::Appliance(ApplianceError::NoSnapshot(_)) => ExitKind::NotFound,
-            OpsError::Appliance(_) | OpsError::Issue(_) | OpsError::Random(_) => ExitKind::Other,
+            OpsError::Appliance(_)
+            | OpsError::Issue(_)
+            | OpsError::Random(_)
+            | OpsError::Runtime(_) => ExitKind::Other,
             OpsError::Auth(AuthError::WeakPassword) => ExitKind::Usage,
             OpsError::Auth(AuthError::Hash(_)) => ExitKind::Other,
             OpsError::Auth(_) => ExitKind::Auth,
@@ -134,6 +140,17 @@ impl OpsError {
                 ExitKind::Auth
             }
             OpsError::Ldap(_) => ExitKind::Other,
+        }
+    }
+}
+
+impl From<LoginError> for OpsError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Local(e) => OpsError::Auth(e),
+            LoginError::Directory(e) | LoginError::DirectoryUnusable(e) => OpsError::Ldap(e),
+            // Only a server's pool is ever too busy to check a password.
+            LoginError::Unavailable(why) => OpsError::Auth(AuthError::Hash(why)),
         }
     }
 }
@@ -773,10 +790,26 @@ impl Ops {
             .collect())
     }
 
-    /// Logging in with credentials: password, API access, then a new token.
+    /// Logging in with credentials by the login rule the server follows
+    /// ([`auth::ApiLogin`]: local users, then the directory for other
+    /// names, then API access), then a new token.
     pub fn login(&self, name: &str, password: &SecretString, now: u64) -> Result<Issued> {
         let snap = self.snapshot()?;
-        let id = auth::authenticate_api(&LocalUsers(&snap.users), name, password)?;
+        let directory = snap.directory();
+        let login = ApiLogin {
+            users: &snap.users,
+            local: LocalUsers(&snap.users),
+            directory: directory.as_ref(),
+        };
+        // The directory answers over the network; a local check needs no
+        // runtime but costs nothing in one.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                OpsError::Invalid(format!("cannot start the asynchronous runtime: {e}"))
+            })?;
+        let id = runtime.block_on(login.authenticate(name, password))?;
         snap.issue(&id, now)
     }
 

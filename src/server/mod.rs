@@ -130,7 +130,7 @@ pub struct Live {
 impl Live {
     fn new(snapshot: Snapshot) -> Self {
         let appliance_json = routes::appliance_json(&snapshot);
-        let directory = ldap::prepare(snapshot.ldap.as_ref());
+        let directory = snapshot.directory();
         let tokens = cache::TokenCache::new(
             snapshot.policy.algorithm.as_str(),
             &snapshot.settings.active_key.kid,

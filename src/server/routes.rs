@@ -1,9 +1,10 @@
 //! The routes of the REST API, its authentication extractors and the
 //! per-request middleware (request id, access log, timeout).
 //!
-//! Handlers only parse and hand over: credentials go to the local users and
-//! the directory, tokens to the snapshot's `verify`, bundles to the same
-//! `open_bundle`/`plan`/`apply` as the CLI. A handler that takes [`Authed`]
+//! Handlers only parse and hand over: credentials go to the login rule
+//! ([`crate::auth::ApiLogin`]: local users, then the directory), tokens to
+//! the snapshot's `verify`, bundles to the same `open_bundle`/`plan`/`apply`
+//! as the CLI. A handler that takes [`Authed`]
 //! or [`Admin`] is authenticated; every failure is an [`ApiError`].
 
 use std::net::SocketAddr;
@@ -20,18 +21,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{ApiError, AppState, Live, now};
-use crate::auth::{AuthError, Authenticator, Identity, LocalUsers};
+use crate::api::{ApplianceBody, NodeBody, PASSPHRASE_HEADER, TOKEN_HEADER, TokenBody};
+use crate::auth::{ApiLogin, AuthError, Authenticator, Identity, LoginError, PooledUsers};
 use crate::component::Role;
 use crate::jwt::{Claims, Subject, VerifyError};
 use crate::ops::{Issued, OpsError, Snapshot};
 
-/// The response header existing appliance clients read the token from.
-pub const TOKEN_HEADER: &str = "PTY_ACCESS_JWT_TOKEN";
-/// The request header carrying a bundle's passphrase.
-pub const PASSPHRASE_HEADER: &str = "x-bundle-passphrase";
 /// Largest login or refresh body, bytes.
 pub const MAX_SMALL_BODY: usize = 16 * 1024;
 
@@ -233,19 +231,6 @@ impl FromRequestParts<Shared> for Admin {
     }
 }
 
-/// The body of a login or refresh answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TokenBody {
-    /// The compact JWS.
-    pub token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until `expires_at`.
-    pub expires_in: u64,
-    /// Expiry, RFC 3339 UTC.
-    pub expires_at: String,
-}
-
 fn token_response(issued: Issued, now: u64) -> Response {
     let token = issued.token.expose_secret();
     let body = TokenBody {
@@ -367,47 +352,60 @@ fn auth_error(e: AuthError) -> ApiError {
     }
 }
 
-/// Checks a password against the local users on the blocking pool, at most
-/// one hash per core at once.
-async fn check_local(
-    state: &Shared,
-    live: &Arc<Live>,
-    name: &str,
-    password: &SecretString,
-) -> Result<Result<Identity, AuthError>, ApiError> {
-    let _permit = tokio::time::timeout(Duration::from_secs(10), state.hashing.acquire())
-        .await
-        .map_err(|_| {
-            ApiError::Unavailable("the appliance is busy checking passwords; try again".into())
-        })?
-        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
-    let (live, name, password) = (Arc::clone(live), name.to_owned(), password.clone());
-    tokio::task::spawn_blocking(move || LocalUsers(&live.users).authenticate(&name, &password))
-        .await
-        .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))
+/// The local users' check as the server runs it: on the blocking pool, at
+/// most one hash per core at once, so a login flood cannot starve token
+/// verification of CPU.
+struct Hashing<'a> {
+    state: &'a Shared,
+    users: PooledUsers,
 }
 
-/// Local users first, then the directory when configured; then the API
-/// access check.
+impl Authenticator for Hashing<'_> {
+    async fn authenticate(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Identity, LoginError> {
+        let _permit = tokio::time::timeout(Duration::from_secs(10), self.state.hashing.acquire())
+            .await
+            .map_err(|_| {
+                LoginError::Unavailable(
+                    "the appliance is busy checking passwords; try again".into(),
+                )
+            })?
+            .map_err(|_| LoginError::Unavailable("the server is shutting down".into()))?;
+        self.users.authenticate(name, password).await
+    }
+}
+
+fn login_error(e: LoginError) -> ApiError {
+    match e {
+        LoginError::Local(e) => auth_error(e),
+        LoginError::Directory(e) => super::ldap::api_error(e),
+        e @ LoginError::DirectoryUnusable(_) => ApiError::Unavailable(e.to_string()),
+        LoginError::Unavailable(why) => ApiError::Unavailable(why),
+    }
+}
+
+/// The login rule ([`ApiLogin`]) over the configuration in force.
 async fn authenticate(
     state: &Shared,
     live: &Arc<Live>,
     name: &str,
     password: &SecretString,
 ) -> Result<Identity, ApiError> {
-    let local = check_local(state, live, name, password).await?;
-    let id = match local {
-        Err(AuthError::BadCredentials) if live.users.get(name).is_none() => {
-            super::ldap::authenticate(&live.directory, name, password)
-                .await?
-                .ok_or_else(|| auth_error(AuthError::BadCredentials))?
-        }
-        other => other.map_err(auth_error)?,
+    let login = ApiLogin {
+        users: &live.users,
+        local: Hashing {
+            state,
+            users: PooledUsers(Arc::new(live.users.clone())),
+        },
+        directory: live.directory.as_ref(),
     };
-    if !id.api_access {
-        return Err(auth_error(AuthError::NoApiAccess(id.name)));
-    }
-    Ok(id)
+    login
+        .authenticate(name, password)
+        .await
+        .map_err(login_error)
 }
 
 async fn login(State(state): State<Shared>, req: Request) -> Result<Response, ApiError> {
@@ -462,27 +460,6 @@ async fn refresh(authed: Authed) -> Result<Response, ApiError> {
     }
 }
 
-/// `GET /api/v1/appliance`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ApplianceBody {
-    /// Node name.
-    pub name: String,
-    /// Node id.
-    pub node_id: String,
-    /// Cluster id (the tokens' issuer).
-    pub cluster_id: String,
-    /// tacctl's version.
-    pub version: String,
-    /// JWT algorithm.
-    pub algorithm: String,
-    /// Token lifetime, seconds.
-    pub expiry_seconds: u64,
-    /// Longest session, seconds.
-    pub max_session_seconds: u64,
-    /// The active key's id.
-    pub kid: String,
-}
-
 async fn appliance(authed: Authed) -> Response {
     (
         [(
@@ -494,44 +471,12 @@ async fn appliance(authed: Authed) -> Response {
         .into_response()
 }
 
-/// `GET /api/v1/cluster/node`, without authentication: what cluster members
-/// compare (identity, JWT algorithm, expiry, the active key's id, the
-/// clock), never a secret. The key id is a one-way fingerprint.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NodeBody {
-    /// Everything `GET /api/v1/appliance` says.
-    #[serde(flatten)]
-    pub appliance: ApplianceBody,
-    /// The node's clock, Unix seconds, for skew checks.
-    pub time: u64,
-}
-
 async fn cluster_node(State(state): State<Shared>) -> axum::Json<NodeBody> {
     let live = state.live();
     axum::Json(NodeBody {
         appliance: ApplianceBody::describe(&live.node, &live.settings),
         time: now(),
     })
-}
-
-impl ApplianceBody {
-    /// What a node with this identity and these JWT settings says about
-    /// itself; members compare it to find drift.
-    pub fn describe(
-        node: &crate::component::Node,
-        settings: &crate::component::JwtSettings,
-    ) -> Self {
-        Self {
-            name: node.name.clone(),
-            node_id: node.node_id.clone(),
-            cluster_id: node.cluster_id.clone(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            algorithm: settings.algorithm.as_str().into(),
-            expiry_seconds: settings.expiry().seconds(),
-            max_session_seconds: settings.max_session_seconds,
-            kid: settings.active_key.kid.clone(),
-        }
-    }
 }
 
 /// The body of `GET /api/v1/appliance` for a configuration.

@@ -1,6 +1,6 @@
-//! Trusted Appliances Cluster: its menu, the Cluster Export Wizard
-//! (`tacctl cluster export`) and the push to one appliance outside the
-//! cluster (`tacctl export --to URL`).
+//! Trusted Appliances Cluster: its menu, the screens behind it (Members,
+//! Status, Verify) and the questions of the Cluster Export Wizard
+//! (`tacctl cluster export`).
 //!
 //! The Cluster Export Wizard has the appliance's six steps: the components
 //! as check boxes under "Appliance OS Configuration" (node-local ones shown
@@ -11,24 +11,25 @@
 //! runs by itself. The root credentials come first: this node's own
 //! administrator token is made from them.
 //!
-//! Steps 1 to 3 only ask; their answers are a [`ClusterExportPlan`], which
-//! flags or an answers file give just as well (through
-//! [`super::Answered`] and the question ids in [`HINTS`]). `execute` runs
-//! steps 4 to 6 from that value through [`crate::cluster::push`].
-
-use std::sync::Arc;
-use std::time::Duration;
+//! Steps 1 to 3 only ask: [`cluster_export`] returns their answers as a
+//! [`PushPlan`], which flags or an answers file give just as well (through
+//! [`super::Answered`] and the question ids in [`HINTS`]). Steps 4 to 6 are
+//! the push's: [`Session::run`] carries them out, showing and asking
+//! through [`PushScreen`]; whoever runs the plan (the command, or the menu
+//! here) then runs [`verify_screen`] when
+//! [`Finish::needs_verifier`](push::Finish::needs_verifier) says so.
 
 use secrecy::SecretString;
 
+use crate::api::ApplianceBody;
 use crate::auth::Identity;
-use crate::bundle::header::KdfParams;
-use crate::cluster::client::{Peer, fetch_fingerprint, normalise_url};
+use crate::cluster::client::Peer;
 use crate::cluster::push::{
-    self, Credentials, DEFAULT_TARGET_TIMEOUT, Login, Payload, Probe, Report, Target, Via,
+    self, Credentials, Login, Probe, ProgressView, PushPlan, Session, Target,
 };
+use crate::cluster::verify::{self, Tokens};
+use crate::cluster::{DEFAULT_TIMEOUT, status, table};
 use crate::component::Scope;
-use crate::ops::OpsError;
 use crate::ops::bundle::Kind;
 
 use super::answers::Hints;
@@ -82,79 +83,15 @@ pub const HINTS: Hints = &[
 /// Why the node-local check boxes cannot be ticked.
 const NODE_LOCAL: &str = "node-local: it stays on this node";
 
-/// What the verifier entry says when `tacctl verify cluster` is not part of
-/// this build, and what a push ends with then.
-pub const VERIFY_HINT: &str =
-    "Run `tacctl verify cluster` to check that every member accepts every other member's tokens.";
+/// What [`cluster_export`] says when nothing is ticked in step 1.
+pub const NO_COMPONENT: &str = "No component was selected. Nothing was pushed.";
 
-/// A screen that another part of tacctl provides to the Trusted
-/// Appliances Cluster menu.
-pub type Screen<'a> = dyn Fn(&mut dyn Prompter, &Context<'_>) -> Result<()> + 'a;
-
-/// The verifier's screen: with a token, it presents that one token to every
-/// node; without, it asks for credentials and logs in on each.
-pub type VerifyScreen<'a> =
-    dyn Fn(&mut dyn Prompter, &Context<'_>, Option<&SecretString>) -> Result<()> + 'a;
-
-/// What the Trusted Appliances Cluster menu and the push need beyond the
-/// appliance: the per-target timeout and the screens of the cluster
-/// commands (`cluster add/remove/list`, `cluster status`, `verify
-/// cluster`), plugged in where they exist.
-#[derive(Clone, Copy)]
-pub struct ClusterHooks<'a> {
-    /// How long each target may take per phase of a push.
-    pub timeout: Duration,
-    /// Members: add, remove, list.
-    pub members: Option<&'a Screen<'a>>,
-    /// Status of every member, with drift.
-    pub status: Option<&'a Screen<'a>>,
-    /// The cross-node verifier; it also runs by itself after every push,
-    /// then with this node's administrator token.
-    pub verify: Option<&'a VerifyScreen<'a>>,
-}
-
-impl Default for ClusterHooks<'_> {
-    fn default() -> Self {
-        Self {
-            timeout: DEFAULT_TARGET_TIMEOUT,
-            members: None,
-            status: None,
-            verify: None,
-        }
-    }
-}
-
-impl std::fmt::Debug for ClusterHooks<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterHooks")
-            .field("timeout", &self.timeout)
-            .field("members", &self.members.is_some())
-            .field("status", &self.status.is_some())
-            .field("verify", &self.verify.is_some())
-            .finish()
-    }
-}
-
-/// What steps 1 to 3 decide, and what `--components`, `--members`,
-/// `--user` and `--password-file` (or an answers file) describe as well.
-#[derive(Debug, Clone)]
-pub struct ClusterExportPlan {
-    /// The components, in bundle order.
-    pub components: Vec<Kind>,
-    /// The targets, with their pinned certificates.
-    pub targets: Vec<Peer>,
-    /// For the targets that do not accept this node's own token.
-    pub login: Option<Login>,
-}
-
-/// How a run of the wizard ended.
+/// How the questions of the Cluster Export Wizard ended.
 #[derive(Debug)]
-pub enum Finish {
-    /// Pushed; the result per target (some may have failed).
-    Pushed(Report),
-    /// The plan was shown and declined: nothing changed anywhere.
-    Declined,
-    /// There was nothing to do, and why (no members, nothing ticked, a
+pub enum Planned {
+    /// Push this (steps 4 to 6).
+    Push(PushPlan),
+    /// There is nothing to do, and why (no members, nothing ticked, a
     /// certificate not trusted).
     Nothing(String),
     /// The root credentials were refused and not tried again.
@@ -183,55 +120,79 @@ const CLUSTER_MENU: [Entry<Item>; 5] = [
 pub fn cluster_menu(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
     loop {
         match menu(p, "cluster", "Trusted Appliances Cluster", &CLUSTER_MENU)? {
-            Item::Members => screen(p, cx, cx.cluster.members, "Members (add, remove, list)")?,
-            Item::Status => screen(p, cx, cx.cluster.status, "Status")?,
-            Item::Export => match cluster_export(p, cx, true)? {
-                Finish::Nothing(why) => p.note(&why)?,
-                Finish::Pushed(_) | Finish::Declined | Finish::GaveUp => {}
-            },
-            Item::Verify => run_verifier(p, cx, None)?,
+            Item::Members => members_screen(p, cx)?,
+            Item::Status => status_screen(p, cx)?,
+            Item::Export => export_from_menu(p, cx)?,
+            Item::Verify => verify_screen(p, cx, None)?,
             Item::Back => return Ok(()),
         }
     }
 }
 
-fn screen(
-    p: &mut dyn Prompter,
-    cx: &Context<'_>,
-    hook: Option<&Screen<'_>>,
-    what: &str,
-) -> Result<()> {
-    match hook {
-        Some(s) => s(p, cx),
-        None => Ok(p.note(&format!("{what} is not available in this build yet."))?),
+/// The menu's Cluster Export Wizard: its questions, then the push of the
+/// plan and the verifier, as `tacctl cluster export` runs them.
+fn export_from_menu(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+    let session = Session::new(cx.push_timeout)?;
+    match cluster_export(p, cx, &session, true)? {
+        Planned::Push(plan) => {
+            let finish = session.run(cx.ops, &plan, cx.kdf, cx.now(), &mut PushScreen(p))?;
+            if finish.needs_verifier() {
+                verify_screen(p, cx, plan.credentials.own_token.as_ref())?;
+            }
+            Ok(())
+        }
+        Planned::Nothing(why) => Ok(p.note(&why)?),
+        Planned::GaveUp => Ok(()),
     }
 }
 
-/// The cross-node verifier: the one place where `tacctl verify cluster`
-/// plugs in ([`ClusterHooks::verify`]). Runs after every push that left
-/// at least one member with the new configuration, and from the menu.
-fn run_verifier(
-    p: &mut dyn Prompter,
-    cx: &Context<'_>,
-    token: Option<&SecretString>,
-) -> Result<()> {
-    match cx.cluster.verify {
-        Some(verify) => verify(p, cx, token),
-        None => Ok(p.note(VERIFY_HINT)?),
+/// Steps 4 to 6 on a prompter: their notes, the confirmation
+/// ([`APPLY`], yes with `--yes`, never the default on a terminal), and the
+/// prompter's progress display.
+pub struct PushScreen<'a>(pub &'a mut dyn Prompter);
+
+impl push::Screen for PushScreen<'_> {
+    type Error = WizardError;
+
+    fn show(&mut self, text: &str) -> Result<()> {
+        Ok(self.0.note(text)?)
+    }
+
+    fn confirm(&mut self, targets: &[&str]) -> Result<bool> {
+        let q = Confirm::new(
+            APPLY,
+            format!("Push this configuration to {}?", targets.join(", ")),
+            false,
+        )
+        .unattended(Some(true));
+        Ok(self.0.confirm(&q)?)
+    }
+
+    fn progress(&mut self, targets: &[String]) -> ProgressView {
+        self.0.progress(targets)
     }
 }
 
-/// The runtime a push runs on from its probe to its end, and the targets as
-/// the probe found them. The connections the probe opened serve the dry run
-/// and the import too; a connection cannot outlive the runtime that opened
-/// it, hence one runtime for the whole push.
-struct Reach {
-    rt: tokio::runtime::Runtime,
-    /// One per target of the plan, in its order.
-    probed: Vec<Target>,
+/// The Members screen: the list, and how to change it.
+pub fn members_screen(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+    let members = cx.ops.members()?;
+    let mut text = String::from("Members\n");
+    if members.is_empty() {
+        text.push_str("No members yet.\n");
+    } else {
+        let mut rows = vec![["NAME", "URL", "CERTIFICATE"].map(String::from).to_vec()];
+        for m in members {
+            rows.push(vec![m.name, m.url, m.fingerprint]);
+        }
+        text.push_str(&table(&rows));
+    }
+    text.push_str(
+        "Add one with `tacctl cluster add NAME URL` (its certificate is shown for you to confirm); remove one with `tacctl cluster remove NAME`.",
+    );
+    Ok(p.note(&text)?)
 }
 
-/// A runtime for the pushes' network calls, on this thread.
+/// A runtime for a screen's network calls, on this thread.
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -239,30 +200,100 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| WizardError::Runtime(e.to_string()))
 }
 
+/// The Status screen: `tacctl cluster status`.
+pub fn status_screen(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
+    let this = ApplianceBody::describe(
+        &cx.ops.app.node().map_err(crate::ops::OpsError::from)?,
+        &cx.ops
+            .app
+            .jwt_settings()
+            .map_err(crate::ops::OpsError::from)?,
+    );
+    let members = cx.ops.members()?;
+    let report = runtime()?.block_on(status::gather(this, &members, DEFAULT_TIMEOUT, cx.clock));
+    Ok(p.note(&status::render(&report))?)
+}
+
+/// The Verify screen, and the verifier that runs after every push: with
+/// `token`, that token is presented to every node; without, the screen
+/// asks for a user's credentials and logs in on every node.
+pub fn verify_screen(
+    p: &mut dyn Prompter,
+    cx: &Context<'_>,
+    token: Option<&SecretString>,
+) -> Result<()> {
+    let tokens = match token {
+        Some(t) => Tokens::Given(t.clone()),
+        None => {
+            let user = p.input(
+                &Input::new("verify-user", "User to log in as on every node")
+                    .default(cx.admin_user.clone()),
+            )?;
+            let password = p.password(&Password::new(
+                "verify-password",
+                format!("Password of {user}"),
+            ))?;
+            Tokens::Login { user, password }
+        }
+    };
+    let members = cx.ops.members()?;
+    let participants = cx
+        .ops
+        .snapshot()
+        .map_err(|e| with_causes(&e))
+        .and_then(|s| {
+            verify::participants(s, &members, DEFAULT_TIMEOUT).map_err(|e| with_causes(&e))
+        });
+    let (_, participants) = match participants {
+        Ok(v) => v,
+        Err(e) => return Ok(p.note(&format!("The verifier cannot run: {e}"))?),
+    };
+    let matrix = runtime()?.block_on(verify::run(participants, tokens, cx.clock));
+    Ok(p.note(&format!(
+        "The verifier: tokens issued by each row, presented to each column.\n{}",
+        verify::render(&matrix)
+    ))?)
+}
+
+/// An error with its causes, each after a colon.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
 /// This node's own administrator token, for the identity the root
 /// credentials proved.
-fn own_token(cx: &Context<'_>, id: &Identity) -> Result<SecretString> {
+pub fn own_token(cx: &Context<'_>, id: &Identity) -> Result<SecretString> {
     Ok(cx.ops.snapshot()?.issue(id, cx.now())?.token)
 }
 
-/// The Cluster Export Wizard: root credentials, steps 1 to 3, then
-/// `execute`. `retry_root`: wrong root credentials may be tried again
-/// (on a terminal); otherwise they are an error.
-pub fn cluster_export(p: &mut dyn Prompter, cx: &Context<'_>, retry_root: bool) -> Result<Finish> {
+/// The Cluster Export Wizard's questions: root credentials, then steps 1
+/// to 3, the members' status coming from a probe on `session` (whose
+/// connections the push then reuses). `retry_root`: wrong root credentials
+/// may be tried again (on a terminal); otherwise they are an error.
+pub fn cluster_export(
+    p: &mut dyn Prompter,
+    cx: &Context<'_>,
+    session: &Session,
+    retry_root: bool,
+) -> Result<Planned> {
     p.note("Cluster Export Wizard")?;
     let Some(id) = root_identity(p, cx, retry_root)? else {
-        return Ok(Finish::GaveUp);
+        return Ok(Planned::GaveUp);
     };
     let members = cx.ops.members()?;
     if members.is_empty() {
-        return Ok(Finish::Nothing(
+        return Ok(Planned::Nothing(
             "This node has no cluster members yet; add them with `tacctl cluster add NAME URL`. Nothing was pushed.".into(),
         ));
     }
     let Some(components) = ask_components(p, cx)? else {
-        return Ok(Finish::Nothing(
-            "No component was selected. Nothing was pushed.".into(),
-        ));
+        return Ok(Planned::Nothing(NO_COMPONENT.into()));
     };
     let targets: Vec<Peer> = members
         .iter()
@@ -273,97 +304,32 @@ pub fn cluster_export(p: &mut dyn Prompter, cx: &Context<'_>, retry_root: bool) 
         })
         .collect();
     let token = own_token(cx, &id)?;
-    let rt = runtime()?;
-    let probes = rt.block_on(push::probe(&targets, Some(&token), cx.cluster.timeout));
+    let probes = session.probe(&targets, Some(&token));
     let status = cx.ops.status()?;
     let chosen = ask_members(p, &targets, &probes, &status.jwt_kid, &status.cluster_id)?;
     if chosen.is_empty() {
-        return Ok(Finish::Nothing(
+        return Ok(Planned::Nothing(
             "No member was selected. Nothing was pushed.".into(),
         ));
     }
     let login = ask_credentials(p, &id, &chosen, &targets, &probes)?;
-    let plan = ClusterExportPlan {
+    Ok(Planned::Push(PushPlan {
         components,
-        targets: chosen.iter().map(|&i| targets[i].clone()).collect(),
-        login,
-    };
-    let probed = chosen
-        .iter()
-        .map(|&i| Target::probed(targets[i].clone(), &probes[i]))
-        .collect();
-    execute(p, cx, &plan, Some(token), Reach { rt, probed })
-}
-
-/// `tacctl export --to URL`: one appliance that is not a member, through
-/// the same steps. Its certificate is the one `fingerprint` names, or,
-/// without it, the one it presents once the administrator trusts it.
-pub fn export_to(
-    p: &mut dyn Prompter,
-    cx: &Context<'_>,
-    url: &str,
-    fingerprint: Option<&str>,
-) -> Result<Finish> {
-    let url = normalise_url(url)?;
-    if let Some(fp) = fingerprint {
-        crate::component::check_fingerprint(fp)
-            .map_err(|e| OpsError::Invalid(format!("--fingerprint: {}", e.problem)))?;
-    }
-    let Some(id) = root_identity(p, cx, false)? else {
-        return Ok(Finish::GaveUp);
-    };
-    let fingerprint = match fingerprint {
-        Some(fp) => fp.to_owned(),
-        None => {
-            let seen = runtime()?.block_on(fetch_fingerprint(&url, cx.cluster.timeout))?;
-            p.note(&format!(
-                "{url} is not a cluster member: no pinned certificate vouches for it.\nIts certificate's fingerprint is {seen}.\nCompare it with what `tacctl tls show` prints on that appliance."
-            ))?;
-            let q =
-                Confirm::new(TRUST, "Trust this certificate and go on?", false).unattended(None);
-            if !p.confirm(&q)? {
-                return Ok(Finish::Nothing(
-                    "The certificate was not trusted. Nothing was pushed.".into(),
-                ));
-            }
-            seen
-        }
-    };
-    let Some(components) = ask_components(p, cx)? else {
-        return Ok(Finish::Nothing(
-            "No component was selected. Nothing was pushed.".into(),
-        ));
-    };
-    let mut target = Peer {
-        name: url.clone(),
-        url,
-        fingerprint,
-    };
-    let token = own_token(cx, &id)?;
-    let rt = runtime()?;
-    let probes = rt.block_on(push::probe(
-        std::slice::from_ref(&target),
-        Some(&token),
-        cx.cluster.timeout,
-    ));
-    if let Ok(node) = &probes[0].node {
-        target.name = node.appliance.name.clone();
-    }
-    let targets = vec![target];
-    let login = ask_credentials(p, &id, &[0], &targets, &probes)?;
-    let probed = vec![Target::probed(targets[0].clone(), &probes[0])];
-    let plan = ClusterExportPlan {
-        components,
-        targets,
-        login,
-    };
-    execute(p, cx, &plan, Some(token), Reach { rt, probed })
+        targets: chosen
+            .iter()
+            .map(|&i| Target::probed(targets[i].clone(), &probes[i]))
+            .collect(),
+        credentials: Credentials {
+            own_token: Some(token),
+            login,
+        },
+    }))
 }
 
 /// Step 1: the components, grouped under "Appliance OS Configuration" as
 /// on the appliance's export screen, then any other component a bundle can
 /// carry. `None` when nothing is ticked.
-fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<Vec<Kind>>> {
+pub fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<Vec<Kind>>> {
     let ldap = cx.ops.ldap()?.is_some();
     let mut items: Vec<(Option<Kind>, CheckItem)> = vec![
         (
@@ -484,8 +450,10 @@ fn ask_members(
 }
 
 /// Step 3: an administrator's credentials, asked only when a chosen member
-/// that answered does not accept this node's own token.
-fn ask_credentials(
+/// that answered does not accept this node's own token. `chosen` are
+/// indices into `targets` and their `probes`; the user name offered is the
+/// one the root credentials proved.
+pub fn ask_credentials(
     p: &mut dyn Prompter,
     id: &Identity,
     chosen: &[usize],
@@ -516,89 +484,4 @@ fn ask_credentials(
         user: user.trim().to_owned(),
         password,
     }))
-}
-
-/// Steps 4 to 6 from a plan: each target's dry run shown, confirmation,
-/// the parallel push with progress, the result table, then the verifier.
-/// `own_token` is this node's administrator token, tried first on every
-/// target.
-fn execute(
-    p: &mut dyn Prompter,
-    cx: &Context<'_>,
-    plan: &ClusterExportPlan,
-    own_token: Option<SecretString>,
-    reach: Reach,
-) -> Result<Finish> {
-    let Reach { rt, probed } = reach;
-    debug_assert_eq!(probed.len(), plan.targets.len());
-    let timeout = cx.cluster.timeout;
-    let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
-    let components: Vec<&str> = plan.components.iter().map(|k| k.label()).collect();
-    p.note(&format!(
-        "Step 4 of 6: the plan. Asking {} for a dry run of {}.",
-        names.join(", "),
-        components.join(", ")
-    ))?;
-    // The push's passphrase is 32 random bytes: nothing to stretch, so the
-    // cheapest derivation unless the tests' even cheaper one is asked for.
-    let kdf = if cx.kdf == KdfParams::TEST {
-        KdfParams::TEST
-    } else {
-        KdfParams::RANDOM_PASSPHRASE
-    };
-    let payload = Arc::new(Payload::export(cx.ops, &plan.components, kdf, cx.now())?);
-    let verifier_token = own_token.clone();
-    let credentials = Credentials {
-        own_token,
-        login: plan.login.clone(),
-    };
-    let view = p.progress(&names);
-    let attempts = rt.block_on(push::prepare(
-        &probed,
-        &credentials,
-        &payload,
-        timeout,
-        &view.update,
-    ));
-    view.finish();
-    for a in &attempts {
-        let text = match &a.state {
-            Ok(prepared) => {
-                let via = match (prepared.via, &plan.login) {
-                    (Via::OwnToken, _) => "signed in with this node's token".to_owned(),
-                    (Via::Login, Some(l)) => format!("signed in as {}", l.user),
-                    (Via::Login, None) => "signed in".to_owned(),
-                };
-                format!("{} ({via}):\n{}", a.peer.name, prepared.plan)
-            }
-            Err(f) => format!("{}: cannot be pushed to: {}", a.peer.name, f.reason),
-        };
-        p.note(&text)?;
-    }
-    let changing: Vec<&str> = attempts
-        .iter()
-        .filter(|a| matches!(&a.state, Ok(prepared) if !prepared.plan.is_noop()))
-        .map(|a| a.peer.name.as_str())
-        .collect();
-    if !changing.is_empty() {
-        let q = Confirm::new(
-            APPLY,
-            format!("Push this configuration to {}?", changing.join(", ")),
-            false,
-        )
-        .unattended(Some(true));
-        if !p.confirm(&q)? {
-            p.note("Nothing was changed.")?;
-            return Ok(Finish::Declined);
-        }
-    }
-    p.note("Step 5 of 6: pushing.")?;
-    let view = p.progress(&names);
-    let report = rt.block_on(push::apply(attempts, &payload, timeout, &view.update));
-    view.finish();
-    p.note(&format!("Step 6 of 6: the result.\n{report}"))?;
-    if !report.holding().is_empty() {
-        run_verifier(p, cx, verifier_token.as_ref())?;
-    }
-    Ok(Finish::Pushed(report))
 }

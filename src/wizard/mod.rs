@@ -5,9 +5,10 @@
 //! the appliance's documentation describes it), to Export/Import of the
 //! Appliance OS Configuration, and to the Trusted Appliances Cluster with
 //! the Cluster Export Wizard ([`cluster`]). Each screen's answers become a plain value
-//! ([`crate::ops::JwtChange`], [`ExportPlan`], an import [`crate::ops::bundle::Plan`])
-//! that the `jwt`, `export` and `import` commands also build from their
-//! flags, and is applied through the same [`Ops`] functions.
+//! ([`crate::ops::JwtChange`], [`ExportPlan`], an import [`crate::ops::bundle::Plan`],
+//! a [`crate::cluster::push::PushPlan`])
+//! that the `jwt`, `export`, `import` and `cluster export` commands also build from their
+//! flags, and is applied through the same [`Ops`] and push functions.
 //!
 //! The flows only build questions and read answers through [`Prompter`]:
 //! [`TerminalPrompter`] puts them on a terminal, [`ScriptedPrompter`] answers
@@ -29,7 +30,7 @@ use crate::ops::{ExitKind, Ops, OpsError};
 
 pub use answers::{Answered, Answers, AnswersFile, Given, Hints};
 pub use bundle::ExportPlan;
-pub use cluster::{ClusterExportPlan, ClusterHooks, Finish};
+pub use cluster::{Planned, PushScreen};
 pub use prompt::{
     CheckItem, Confirm, Input, MultiSelect, Password, ProgressView, PromptError, Prompter,
     Question, Select,
@@ -42,15 +43,16 @@ pub struct Context<'a> {
     /// The open appliance.
     pub ops: &'a Ops,
     /// The current time, Unix seconds, read at each change.
-    pub clock: &'a dyn Fn() -> u64,
+    pub clock: fn() -> u64,
     /// The key derivation cost of exported bundles.
     pub kdf: KdfParams,
     /// Where the default export file name points (empty: the current directory).
     pub export_dir: PathBuf,
     /// The user name the root credentials screen offers.
     pub admin_user: String,
-    /// The Trusted Appliances Cluster's timeout and screens.
-    pub cluster: ClusterHooks<'a>,
+    /// How long each target of a push from the Trusted Appliances Cluster
+    /// menu may take per phase.
+    pub push_timeout: std::time::Duration,
 }
 
 impl Context<'_> {
@@ -69,13 +71,10 @@ pub enum WizardError {
     /// screen instead, and the wizard goes on).
     #[error(transparent)]
     Ops(#[from] OpsError),
-    /// The bundle to push could not be made.
+    /// A push could not start: its bundle could not be made, or a target
+    /// not be reached before it began.
     #[error(transparent)]
     Push(#[from] crate::cluster::push::PushError),
-    /// An appliance to push to could not be reached before the push began
-    /// (its certificate could not be fetched).
-    #[error(transparent)]
-    Peer(#[from] crate::cluster::client::ClientError),
     /// The runtime for the network calls could not start.
     #[error("cannot start the asynchronous runtime: {0}")]
     Runtime(String),
@@ -93,9 +92,8 @@ impl WizardError {
             ) => ExitKind::Usage,
             WizardError::Prompt(_) => ExitKind::Other,
             WizardError::Ops(e) => e.exit_kind(),
-            WizardError::Push(crate::cluster::push::PushError::Export(e)) => e.exit_kind(),
-            WizardError::Peer(crate::cluster::client::ClientError::BadUrl(_)) => ExitKind::Usage,
-            WizardError::Peer(_) | WizardError::Runtime(_) => ExitKind::Other,
+            WizardError::Push(e) => e.exit_kind(),
+            WizardError::Runtime(_) => ExitKind::Other,
         }
     }
 }

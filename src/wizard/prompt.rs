@@ -10,6 +10,8 @@
 
 use secrecy::SecretString;
 
+pub use crate::cluster::push::ProgressView;
+
 /// Checks a text answer: `Err` carries the message shown before asking again.
 pub type Validator = fn(&str) -> Result<(), String>;
 
@@ -357,55 +359,5 @@ pub trait Prompter {
     fn progress(&mut self, targets: &[String]) -> ProgressView {
         let _ = targets;
         ProgressView::none()
-    }
-}
-
-/// A progress display: the callback the push reports to, and what to do
-/// when it is over.
-pub struct ProgressView {
-    /// Told of every target's stage.
-    pub update: crate::cluster::push::Progress,
-    finish: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl ProgressView {
-    /// No display.
-    pub fn none() -> Self {
-        Self {
-            update: crate::cluster::push::no_progress(),
-            finish: None,
-        }
-    }
-
-    /// A display updated through `update`, closed by `finish`.
-    pub fn new(
-        update: crate::cluster::push::Progress,
-        finish: impl FnOnce() + Send + 'static,
-    ) -> Self {
-        Self {
-            update,
-            finish: Some(Box::new(finish)),
-        }
-    }
-
-    /// Closes the display.
-    pub fn finish(mut self) {
-        if let Some(f) = self.finish.take() {
-            f();
-        }
-    }
-}
-
-impl std::fmt::Debug for ProgressView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProgressView").finish_non_exhaustive()
-    }
-}
-
-impl Drop for ProgressView {
-    fn drop(&mut self) {
-        if let Some(f) = self.finish.take() {
-            f();
-        }
     }
 }
