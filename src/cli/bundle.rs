@@ -5,25 +5,16 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use secrecy::SecretString;
 
 use super::progress::Bar;
 use super::secrets::{self, SecretSource};
-use super::{AdminCreds, UsageError, admin, now, open, print_json, rfc3339};
-use crate::bundle::header::KdfParams;
+use super::{AdminCreds, KdfCost, UsageError, admin, now, open, print_json, rfc3339};
 use crate::ops::bundle::{
     BundleInput, ImportChoice, Imported, Kind, NoProgress, Plan, check_passphrase,
     default_bundle_name, export_summary, key_fingerprints,
 };
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(super) enum KdfCost {
-    /// Argon2id with 64 MiB, 3 passes, 4 lanes
-    Default,
-    /// Argon2id with 8 KiB, 1 pass: for tests only, offers no protection
-    Test,
-}
 
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
@@ -194,10 +185,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
             ))
         })?;
     }
-    let kdf = match a.kdf_cost {
-        KdfCost::Default => KdfParams::DEFAULT,
-        KdfCost::Test => KdfParams::TEST,
-    };
+    let kdf = a.kdf_cost.params();
     let now = now();
     let path = match a.output {
         Some(p) => p,
@@ -326,12 +314,15 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
             return Err(crate::ops::OpsError::Invalid("confirmation needed: add --yes to apply without a terminal, or --dry-run to only see the plan".into()));
         }
         out.flush().map_err(io)?;
-        let go = dialoguer::Confirm::new()
-            .with_prompt("Apply this plan?")
-            .default(false)
-            .interact()
-            .map_err(|e| crate::ops::OpsError::Invalid(format!("reading the answer: {e}")))?;
-        Ok(go)
+        let asked = crate::wizard::TerminalPrompter::new().and_then(|mut p| {
+            use crate::wizard::Prompter as _;
+            p.confirm(&crate::wizard::Confirm::new(
+                "import-apply",
+                "Apply this plan?",
+                false,
+            ))
+        });
+        asked.map_err(|e| crate::ops::OpsError::Invalid(format!("reading the answer: {e}")))
     };
     let imported = ops.import(
         BundleInput::File(&a.file),

@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use secrecy::SecretString;
 
-use super::bundle::KdfCost;
+use super::KdfCost;
 use super::secrets;
 use super::{UsageError, now, open, print_json};
 use crate::auth::AuthError;
@@ -282,13 +282,6 @@ fn run_flow(
     }
 }
 
-fn kdf(cost: KdfCost) -> crate::bundle::header::KdfParams {
-    match cost {
-        KdfCost::Default => crate::bundle::header::KdfParams::DEFAULT,
-        KdfCost::Test => crate::bundle::header::KdfParams::TEST,
-    }
-}
-
 pub(super) fn cluster_export(
     root: &Path,
     a: ClusterExportArgs,
@@ -306,7 +299,7 @@ pub(super) fn cluster_export(
         &ops,
         &a.push,
         answers,
-        kdf(a.kdf_cost),
+        a.kdf_cost.params(),
         out,
         |p, cx, session| flows::cluster_export(p, cx, session, false),
     )
@@ -336,7 +329,7 @@ pub(super) fn export_to(
     }
     let ops = open(root)?;
     let answers = answers(push, components, &[], Some(admin_user), admin_password_file)?;
-    run_flow(&ops, push, answers, kdf(cost), out, |p, cx, session| {
+    run_flow(&ops, push, answers, cost.params(), out, |p, cx, session| {
         export_to_plan(p, cx, session, url, fingerprint)
     })
 }

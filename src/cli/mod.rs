@@ -396,6 +396,25 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     ExitKind::Other as i32
 }
 
+/// How costly a bundle's key derivation is, as `--kdf-cost` names it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum KdfCost {
+    /// Argon2id with 64 MiB, 3 passes, 4 lanes
+    Default,
+    /// Argon2id with 8 KiB, 1 pass: for tests only, offers no protection
+    Test,
+}
+
+impl KdfCost {
+    /// Its parameters.
+    pub(crate) fn params(self) -> crate::bundle::header::KdfParams {
+        match self {
+            KdfCost::Default => crate::bundle::header::KdfParams::DEFAULT,
+            KdfCost::Test => crate::bundle::header::KdfParams::TEST,
+        }
+    }
+}
+
 /// The current time, Unix seconds. The only clock read in tacctl's commands.
 fn now() -> u64 {
     SystemTime::now()
