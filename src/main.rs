@@ -2,7 +2,7 @@
 
 fn main() {
     if let Err(err) = tacctl::cli::run() {
-        eprintln!("error: {err:#}");
+        eprintln!("error: {}", tacctl::cli::error_message(&err));
         std::process::exit(tacctl::cli::exit_code(&err));
     }
 }

@@ -1207,7 +1207,7 @@ fn assert_bad_jwt_yaml(app: &TempAppliance, needles: &[&str]) {
             .args(args)
             .env("TACCTL_PASSWORD", ADMIN_PASSWORD)
             .assert()
-            .code(1)
+            .code(9)
             .stdout("");
         let stderr = stderr_of(&out);
         assert!(
@@ -1272,7 +1272,7 @@ fn a_plain_text_password_in_users_yaml_is_named_with_the_file() {
         app.cmd()
             .args(args)
             .assert()
-            .code(1)
+            .code(9)
             .stderr(predicate::str::contains("config/users.yaml"))
             .stderr(predicate::str::contains("users[0].password_hash"));
     }

@@ -17,8 +17,8 @@ use common::cluster::{Lab, Node, accepts, down_member, now, served_kid};
 use common::{ADMIN, ADMIN_PASSWORD};
 use secrecy::SecretString;
 use tacctl::bundle::header::KdfParams;
+use tacctl::cli::exit::{ExitCode, of_wizard};
 use tacctl::cluster::push::{self, FailureKind, Outcome, Report, Session};
-use tacctl::ops::ExitKind;
 use tacctl::wizard::cluster::{self, Planned};
 use tacctl::wizard::{
     self, Answered, Answers, Context, Given, PromptError, Prompter, PushScreen, Question,
@@ -232,7 +232,7 @@ fn wrong_root_credentials_are_an_error_when_not_retried() {
         .text("root-user", "")
         .secret("root-password", "not-the-password");
     let e = export(&esa1, &mut p).unwrap_err();
-    assert_eq!(e.exit_kind(), ExitKind::Auth, "{e}");
+    assert_eq!(of_wizard(&e), ExitCode::Auth, "{e}");
 }
 
 #[test]
@@ -407,7 +407,7 @@ fn yes_takes_the_defaults_jwt_to_every_member_and_reports_each_exactly() {
     let mut p = Answered::new(answers(&[("root-password", secret(ADMIN_PASSWORD))]), true)
         .hints(cluster::HINTS);
     let e = export(&esa1, &mut p).unwrap_err();
-    assert_eq!(e.exit_kind(), ExitKind::Usage);
+    assert_eq!(of_wizard(&e), ExitCode::Usage);
     assert!(
         matches!(&e, WizardError::Prompt(PromptError::NoDefault { id, .. }) if id == "cluster-password"),
         "{e}"
@@ -462,7 +462,7 @@ fn without_a_terminal_a_missing_answer_is_an_error_naming_the_flag() {
     esa1.add_members(&[down_member("esa4")]);
     let mut p = Answered::new(Answers::new(), false).hints(cluster::HINTS);
     let e = export(&esa1, &mut p).unwrap_err();
-    assert_eq!(e.exit_kind(), ExitKind::Usage);
+    assert_eq!(of_wizard(&e), ExitCode::Usage);
     assert!(
         e.to_string().contains("there is no terminal to ask on")
             && e.to_string().contains("--admin-user"),

@@ -112,14 +112,18 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 pub struct HeldDir {
     path: PathBuf,
     held: Option<fs::File>,
+    tidy_parent: bool,
 }
 
 impl HeldDir {
     /// Creates `parent/<prefix><random>` 0700 and holds it; `parent` is
-    /// created 0700 when missing.
+    /// created 0700 when missing (an existing one keeps its mode).
     pub fn create(parent: &Path, prefix: &str) -> std::io::Result<Self> {
         loop {
-            create_private_dir(parent)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
             let mut nonce = [0u8; 8];
             getrandom::fill(&mut nonce).map_err(std::io::Error::other)?;
             let path = parent.join(format!("{prefix}{}", hex::encode(nonce)));
@@ -154,11 +158,19 @@ impl HeldDir {
                     return Ok(Self {
                         path,
                         held: Some(dir),
+                        tidy_parent: false,
                     });
                 }
                 _ => continue,
             }
         }
+    }
+
+    /// Removes the parent too, when dropping leaves it empty: for a
+    /// parent that only holds such directories.
+    pub fn tidy_parent(mut self) -> Self {
+        self.tidy_parent = true;
+        self
     }
 
     /// Its path.
@@ -174,13 +186,16 @@ impl HeldDir {
 }
 
 impl Drop for HeldDir {
-    /// Removes the directory, and its parent when that is left empty, so
-    /// that a command leaves no trace of its work.
+    /// Removes the directory, and with [`HeldDir::tidy_parent`] its parent
+    /// when that is left empty, so that a command leaves no trace of its
+    /// work.
     fn drop(&mut self) {
         if self.held.take().is_some() {
             let _ = fs::remove_dir_all(&self.path);
         }
-        if let Some(parent) = self.path.parent() {
+        if self.tidy_parent
+            && let Some(parent) = self.path.parent()
+        {
             let _ = fs::remove_dir(parent);
         }
     }

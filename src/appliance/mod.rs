@@ -116,9 +116,20 @@ pub enum ApplianceError {
     /// A stored file is invalid.
     #[error(transparent)]
     Component(#[from] ComponentError),
-    /// Sealing or unsealing failed.
+    /// Sealing failed, or the master key cannot be read.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// A sealed value in a stored file does not open.
+    #[error("{file}: {field}: {source}")]
+    Unseal {
+        /// The file.
+        file: String,
+        /// The field holding the sealed value.
+        field: String,
+        /// Why it does not open.
+        #[source]
+        source: SealError,
+    },
     /// No snapshot with that id.
     #[error("no snapshot {0:?}; `tacctl rollback --list` shows the snapshots")]
     NoSnapshot(String),
@@ -229,14 +240,17 @@ impl Appliance {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let staging = parent.join(format!(".{base}.tacctl-init-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&staging);
-        create_private_dir(&staging).map_err(ApplianceError::io(&staging))?;
+        // Built in a held directory beside the root, so that one a crashed
+        // `init` left behind (it holds a master key) is swept by the next.
+        let prefix = format!(".{base}.tacctl-init-");
+        let _ = fsutil::sweep_held(parent, &prefix);
+        let held = HeldDir::create(parent, &prefix).map_err(ApplianceError::io(parent))?;
+        let staging = held.path().to_path_buf();
         let staged = Self {
             root: staging.clone(),
             master,
         };
-        let result = staged.write_genesis(&genesis).and_then(|()| {
+        staged.write_genesis(&genesis).and_then(|()| {
             fs::rename(&staging, root).map_err(|e| match e.raw_os_error() {
                 Some(39) | Some(17) => ApplianceError::AlreadyExists(root.to_path_buf()),
                 _ => ApplianceError::Io {
@@ -244,11 +258,9 @@ impl Appliance {
                     source: e,
                 },
             })
-        });
-        if let Err(e) = result {
-            let _ = fs::remove_dir_all(&staging);
-            return Err(e);
-        }
+        })?;
+        // In place under its name: nothing to remove any more.
+        held.keep();
         fsutil::sync_dir(parent).map_err(ApplianceError::io(parent))?;
         Ok(Self {
             root: root.to_path_buf(),
@@ -365,7 +377,14 @@ impl Appliance {
     }
 
     fn unseal_key(&self, sealed: &SealedKey) -> Result<JwtKey, ApplianceError> {
-        let secret = self.master.open(JWT_KEY_PURPOSE, &sealed.sealed)?;
+        let secret = self
+            .master
+            .open(JWT_KEY_PURPOSE, &sealed.sealed)
+            .map_err(|source| ApplianceError::Unseal {
+                file: JwtSettings::FILE.into(),
+                field: format!("the key {}", sealed.kid),
+                source,
+            })?;
         let key =
             JwtKey::from_secret(secret.to_vec()).map_err(|_| ApplianceError::KeyMismatch {
                 file: JwtSettings::FILE.into(),
@@ -423,7 +442,13 @@ impl Appliance {
         &self,
         sealed: &str,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, ApplianceError> {
-        Ok(self.master.open(LDAP_BIND_PURPOSE, sealed)?)
+        self.master
+            .open(LDAP_BIND_PURPOSE, sealed)
+            .map_err(|source| ApplianceError::Unseal {
+                file: component::LdapSettings::FILE.into(),
+                field: "bind_password_sealed".into(),
+                source,
+            })
     }
 
     /// The API server's certificate and sealed key; `None` when never set.
@@ -441,7 +466,13 @@ impl Appliance {
         &self,
         sealed: &str,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, ApplianceError> {
-        Ok(self.master.open(TLS_KEY_PURPOSE, sealed)?)
+        self.master
+            .open(TLS_KEY_PURPOSE, sealed)
+            .map_err(|source| ApplianceError::Unseal {
+                file: component::TlsSettings::FILE.into(),
+                field: "key_sealed".into(),
+                source,
+            })
     }
 
     /// Cluster members; none when never set.

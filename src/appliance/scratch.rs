@@ -36,16 +36,16 @@ impl Appliance {
     /// `restore`), removed when the value is dropped.
     pub fn scratch(&self, purpose: &str) -> Result<HeldDir, ApplianceError> {
         let parent = self.root.join(SCRATCH_DIR);
-        HeldDir::create(&parent, &format!("{purpose}-")).map_err(ApplianceError::io(parent))
+        HeldDir::create(&parent, &format!("{purpose}-"))
+            .map(HeldDir::tidy_parent)
+            .map_err(ApplianceError::io(parent))
     }
 
-    /// Removes what crashed commands left behind: scratch directories
-    /// nobody holds, older versions' working directories, temporary files
-    /// of atomic writes in the root and `config/`, and snapshots that were
-    /// never finished. Call with the lock held: every writer of those
-    /// holds it, so none of them is in use. Returns the paths removed;
-    /// what cannot be removed is left for the next time.
-    pub fn sweep(&self) -> Vec<String> {
+    /// Removes the scratch directories nobody holds and the working
+    /// directories of older versions: what crashed commands left behind.
+    /// Safe without the lock, since a directory in use is held. Returns
+    /// the places cleaned; what cannot be removed is left for the next time.
+    pub fn sweep_unheld(&self) -> Vec<String> {
         let mut removed = Vec::new();
         let mut note = |what: &Path, n: std::io::Result<usize>| {
             if n.is_ok_and(|n| n > 0) {
@@ -54,12 +54,23 @@ impl Appliance {
         };
         let scratch = self.root.join(SCRATCH_DIR);
         note(&scratch, sweep_held(&scratch, ""));
+        // Left empty, it goes too: a command leaves no trace of its work.
+        let _ = fs::remove_dir(&scratch);
         for prefix in LEGACY_PREFIXES {
             note(
                 &self.root.join(format!("{prefix}*")),
                 sweep_held(&self.root, prefix),
             );
         }
+        removed
+    }
+
+    /// [`Appliance::sweep_unheld`], then the temporary files of atomic
+    /// writes in the root and `config/` and snapshots that were never
+    /// finished. Call with the lock held: every writer of those holds it,
+    /// so none of them is in use.
+    pub fn sweep(&self) -> Vec<String> {
+        let mut removed = self.sweep_unheld();
         for dir in [self.root.clone(), self.root.join("config")] {
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;

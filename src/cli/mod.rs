@@ -6,6 +6,7 @@ mod bundle;
 mod cluster;
 mod cluster_export;
 mod demo;
+pub mod exit;
 mod progress;
 mod secrets;
 mod serve;
@@ -20,8 +21,8 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::component::Role;
 use crate::jwt::{self, Algorithm, ExpiryUnit};
-use crate::ops::{self, ExitKind, InitRequest, Ops, OpsError, rfc3339};
-use secrets::{NoSecret, SecretSource};
+use crate::ops::{self, InitRequest, Ops, OpsError, rfc3339};
+use secrets::SecretSource;
 
 /// Manage an appliance's JWT configuration, users and tokens.
 #[derive(Debug, Parser)]
@@ -71,6 +72,8 @@ enum Command {
     Import(bundle::ImportArgs),
     /// Restore a snapshot taken before an import or rollback
     Rollback(bundle::RollbackArgs),
+    /// Finish or discard a change that a crash interrupted; with --discard-journal, give up one whose journal is damaged
+    Recover(RecoverArgs),
     /// List imports and rollbacks
     History {
         /// Print JSON
@@ -105,6 +108,15 @@ struct InitArgs {
     /// Read the administrator's password from FILE [or TACCTL_ADMIN_PASSWORD, or a prompt]
     #[arg(long, value_name = "FILE")]
     admin_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RecoverArgs {
+    /// Discard the journal of an interrupted change that cannot be finished because the journal is damaged: the configuration stays as it is now, and the snapshot taken before the change is kept (asks for the root credentials)
+    #[arg(long)]
+    discard_journal: bool,
+    #[command(flatten)]
+    creds: AdminCreds,
 }
 
 /// The root credentials, asked before any JWT or user change.
@@ -368,32 +380,14 @@ enum TokenCommand {
 #[error("{0}")]
 pub struct UsageError(String);
 
-/// The exit code for an error from [`run`].
+/// The exit code for an error from [`run`] ([`exit::of`]).
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<OpsError>() {
-            return e.exit_kind() as i32;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::server::ServerError>() {
-            return e.exit_kind() as i32;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::wizard::WizardError>() {
-            return e.exit_kind() as i32;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::cluster::ClusterError>() {
-            return e.exit_kind() as i32;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::cluster::push::PushError>() {
-            return e.exit_kind() as i32;
-        }
-        if cause.is::<cluster_export::PushFailed>() {
-            return ExitKind::Partial as i32;
-        }
-        if cause.is::<UsageError>() || cause.is::<NoSecret>() {
-            return ExitKind::Usage as i32;
-        }
-    }
-    ExitKind::Other as i32
+    exit::of(err) as i32
+}
+
+/// The message for an error from [`run`] ([`exit::message`]).
+pub fn error_message(err: &anyhow::Error) -> String {
+    exit::message(err)
 }
 
 /// How costly a bundle's key derivation is, as `--kdf-cost` names it.
@@ -464,6 +458,7 @@ pub fn run() -> Result<()> {
         Command::Import(a) => bundle::import(&root, a, &mut out),
         Command::Rollback(a) => bundle::rollback(&root, a, &mut out),
         Command::History { json } => bundle::history(&root, json, &mut out),
+        Command::Recover(a) => recover(&root, a, &mut out),
         Command::Status { json } => {
             let ops = open(&root)?;
             let s = ops.status()?;
@@ -537,7 +532,45 @@ fn wizard(root: &Path) -> Result<()> {
 }
 
 fn open(root: &Path) -> Result<Ops> {
-    Ok(Ops::open(root, lock_timeout())?)
+    let ops = Ops::open(root, lock_timeout())?;
+    tell(&ops);
+    Ok(ops)
+}
+
+/// Says on standard error what opening the appliance did on its own.
+fn tell(ops: &Ops) {
+    for n in &ops.notices {
+        eprintln!("note: {n}");
+    }
+}
+
+/// `tacctl recover`: opening the appliance finishes or discards an
+/// interrupted change; `--discard-journal` gives up one whose journal is
+/// damaged.
+fn recover(root: &Path, a: RecoverArgs, out: &mut impl Write) -> Result<()> {
+    if !a.discard_journal {
+        let ops = Ops::open(root, lock_timeout())?;
+        if ops.notices.is_empty() {
+            writeln!(out, "Nothing to recover: no change was interrupted.")?;
+        }
+        for n in &ops.notices {
+            writeln!(out, "{}{}.", n[..1].to_uppercase(), &n[1..])?;
+        }
+        return Ok(());
+    }
+    let ops = Ops::open_unrecovered(root, lock_timeout())?;
+    tell(&ops);
+    let password = secrets::read_string(&SecretSource {
+        file: a.creds.admin_password_file.as_deref(),
+        env: "TACCTL_ADMIN_PASSWORD",
+        flag: "--admin-password-file",
+        prompt: "Root credentials: password",
+        confirm: None,
+    })?;
+    ops.require_admin(&a.creds.admin_user, &password)?;
+    let done = ops.discard_journal(now())?;
+    writeln!(out, "{}{}.", done[..1].to_uppercase(), &done[1..])?;
+    Ok(())
 }
 
 /// Prints `v` as pretty JSON in one write (standard output flushes at every

@@ -19,7 +19,6 @@ pub mod verify;
 
 use std::time::Duration;
 
-use crate::ops::ExitKind;
 use client::ClientError;
 
 /// How long each call to a member may take when joining it, asking its
@@ -131,47 +130,6 @@ pub enum ClusterError {
         /// Whether no login succeeded anywhere because the credentials were refused.
         credentials_refused: bool,
     },
-}
-
-impl ClusterError {
-    /// The exit code class, as the README documents them.
-    pub fn exit_kind(&self) -> ExitKind {
-        match self {
-            ClusterError::Client(e) => match e {
-                ClientError::FingerprintMismatch { .. } => ExitKind::Verify,
-                ClientError::BadUrl(_) | ClientError::Tls(_) => ExitKind::Usage,
-                ClientError::Unreachable { .. }
-                | ClientError::Refused { .. }
-                | ClientError::Protocol { .. } => ExitKind::Other,
-            },
-            ClusterError::Invalid(_)
-            | ClusterError::ThisNode { .. }
-            | ClusterError::OtherCluster { .. }
-            | ClusterError::Unpinned { .. }
-            | ClusterError::NoJwtInBundle => ExitKind::Usage,
-            ClusterError::NotAnAppliance { .. } => ExitKind::Other,
-            ClusterError::NotThatCertificate { .. }
-            | ClusterError::Declined { .. }
-            | ClusterError::TokenRefused { .. } => ExitKind::Verify,
-            ClusterError::Unhealthy { mismatch, .. } => {
-                if *mismatch {
-                    ExitKind::Verify
-                } else {
-                    ExitKind::Other
-                }
-            }
-            ClusterError::MatrixFailed {
-                credentials_refused,
-                ..
-            } => {
-                if *credentials_refused {
-                    ExitKind::Auth
-                } else {
-                    ExitKind::Verify
-                }
-            }
-        }
-    }
 }
 
 /// Shortens a key id for tables and sentences: its first 8 characters and

@@ -39,7 +39,7 @@ use super::client::{Client, ClientError, Peer};
 use crate::api::NodeBody;
 use crate::bundle::header::KdfParams;
 use crate::ops::bundle::{Kind, Plan};
-use crate::ops::{ExitKind, Ops, OpsError};
+use crate::ops::{Ops, OpsError};
 
 /// How long one target may take for each phase, sign-in and dry run, or
 /// import and check. A bundle of custom files may be large; a JWT bundle
@@ -64,17 +64,6 @@ pub enum PushError {
     /// The runtime for the network calls could not start.
     #[error("cannot start the asynchronous runtime: {0}")]
     Runtime(String),
-}
-
-impl PushError {
-    /// The exit code class, as the README documents them.
-    pub fn exit_kind(&self) -> ExitKind {
-        match self {
-            PushError::Export(e) => e.exit_kind(),
-            PushError::Peer(ClientError::BadUrl(_)) => ExitKind::Usage,
-            PushError::Peer(_) | PushError::Runtime(_) => ExitKind::Other,
-        }
-    }
 }
 
 /// The bundle a push sends, with its one-time passphrase.

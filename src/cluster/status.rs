@@ -493,14 +493,20 @@ mod tests {
         let healthy = ClusterStatus::new(this.clone(), vec![ok.clone()]);
         assert!(healthy.healthy && healthy.problem().is_none());
         let only_down = ClusterStatus::new(this.clone(), vec![ok.clone(), down.clone()]);
-        assert_eq!(
-            only_down.problem().unwrap().exit_kind(),
-            crate::ops::ExitKind::Other
-        );
+        assert!(matches!(
+            only_down.problem().unwrap(),
+            ClusterError::Unhealthy {
+                mismatch: false,
+                ..
+            }
+        ));
         let all = ClusterStatus::new(this, vec![ok, drift, down, forged]);
         assert!(!all.healthy);
         let problem = all.problem().unwrap();
-        assert_eq!(problem.exit_kind(), crate::ops::ExitKind::Verify);
+        assert!(matches!(
+            problem,
+            ClusterError::Unhealthy { mismatch: true, .. }
+        ));
         assert!(problem.to_string().contains("esa2, esa5"), "{problem}");
 
         let text = render(&all);

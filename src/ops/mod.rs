@@ -31,26 +31,6 @@ use crate::jwt::{
 /// Length of a generated JWT secret: 64 bytes, enough for HS512.
 pub const GENERATED_SECRET_LEN: usize = 64;
 
-/// How a failure maps to the process exit code (documented in the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
-    /// 1: anything not listed below.
-    Other = 1,
-    /// 2: the command line or a given value is wrong.
-    Usage = 2,
-    /// 3: credentials were refused.
-    Auth = 3,
-    /// 4: a token did not verify or cannot be refreshed.
-    Verify = 4,
-    /// 5: the appliance, user or file does not exist.
-    NotFound = 5,
-    /// 6: it exists already, or another process holds the lock.
-    Conflict = 6,
-    /// 7: a push failed on at least one target; the others hold the new
-    /// configuration, and the result table says which.
-    Partial = 7,
-}
-
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -107,43 +87,6 @@ pub enum OpsError {
     Runtime(String),
 }
 
-impl OpsError {
-    /// The exit code class of this error.
-    pub fn exit_kind(&self) -> ExitKind {
-        match self {
-            OpsError::Appliance(ApplianceError::NotAnAppliance(_)) => ExitKind::NotFound,
-            OpsError::Appliance(
-                ApplianceError::AlreadyExists(_)
-                | ApplianceError::NotEmpty(_)
-                | ApplianceError::Locked { .. },
-            ) => ExitKind::Conflict,
-            OpsError::Appliance(ApplianceError::NoSnapshot(_)) => ExitKind::NotFound,
-            OpsError::Appliance(_)
-            | OpsError::Issue(_)
-            | OpsError::Random(_)
-            | OpsError::Runtime(_) => ExitKind::Other,
-            OpsError::Auth(AuthError::WeakPassword) => ExitKind::Usage,
-            OpsError::Auth(AuthError::Hash(_)) => ExitKind::Other,
-            OpsError::Auth(_) => ExitKind::Auth,
-            OpsError::Verify(_) | OpsError::Refresh(_) => ExitKind::Verify,
-            OpsError::Key(_)
-            | OpsError::Time(_)
-            | OpsError::Invalid(_)
-            | OpsError::LastAdmin(_) => ExitKind::Usage,
-            OpsError::UserExists(_) | OpsError::MemberExists(_) => ExitKind::Conflict,
-            OpsError::UserNotFound(_) | OpsError::MemberNotFound(_) => ExitKind::NotFound,
-            OpsError::Bundle(bundle::BundleError::Header(
-                crate::bundle::header::HeaderError::WrongPassphrase,
-            )) => ExitKind::Auth,
-            OpsError::Bundle(_) => ExitKind::Verify,
-            OpsError::Ldap(LdapError::BadCredentials | LdapError::NoApiAccess { .. }) => {
-                ExitKind::Auth
-            }
-            OpsError::Ldap(_) => ExitKind::Other,
-        }
-    }
-}
-
 impl From<LoginError> for OpsError {
     fn from(e: LoginError) -> Self {
         match e {
@@ -152,6 +95,20 @@ impl From<LoginError> for OpsError {
             // Only a server's pool is ever too busy to check a password.
             LoginError::Unavailable(why) => OpsError::Auth(AuthError::Hash(why)),
         }
+    }
+}
+
+impl OpsError {
+    /// Whether credentials were refused (not mistyped into a weak
+    /// password, not a failure to check them): asking again may help.
+    pub fn credentials_refused(&self) -> bool {
+        matches!(
+            self,
+            OpsError::Auth(e) if !matches!(e, AuthError::WeakPassword | AuthError::Hash(_))
+        ) || matches!(
+            self,
+            OpsError::Ldap(LdapError::BadCredentials | LdapError::NoApiAccess { .. })
+        )
     }
 }
 
@@ -238,6 +195,9 @@ pub struct Ops {
     pub app: Appliance,
     /// How long to wait for another process's lock.
     pub lock_timeout: Duration,
+    /// What opening it did that the administrator should know of: an
+    /// interrupted change finished or discarded, leftovers removed.
+    pub notices: Vec<String>,
 }
 
 /// The JWT settings as `jwt show` prints them. Never the secret.
@@ -379,13 +339,60 @@ impl Ops {
     /// Opens the appliance at `root`.
     /// An import interrupted by a crash is finished or undone here, before
     /// anything else reads the configuration.
+    /// What crashed commands left in scratch directories is removed here
+    /// too: those may hold custom files staged for an import.
     pub fn open(root: &Path, lock_timeout: Duration) -> Result<Self> {
-        let app = Appliance::open(root)?;
-        if app.root().join("txn").exists() {
-            let _lock = app.lock(lock_timeout)?;
-            app.recover()?;
+        let mut ops = Self::open_unrecovered(root, lock_timeout)?;
+        if ops.app.root().join("txn").exists() {
+            let _lock = ops.app.lock(ops.lock_timeout)?;
+            if let Some(n) = ops.app.recover()?.notice() {
+                ops.notices.push(n);
+            }
         }
-        Ok(Self { app, lock_timeout })
+        Ok(ops)
+    }
+
+    /// Opens the appliance at `root` without finishing an interrupted
+    /// change: for `tacctl recover --discard-journal`, which must work when
+    /// the journal cannot be read.
+    pub fn open_unrecovered(root: &Path, lock_timeout: Duration) -> Result<Self> {
+        let app = Appliance::open(root)?;
+        let mut notices = Vec::new();
+        let swept = app.sweep_unheld();
+        if !swept.is_empty() {
+            notices.push(format!(
+                "removed what interrupted commands left behind: {}",
+                swept.join(", ")
+            ));
+        }
+        Ok(Self {
+            app,
+            lock_timeout,
+            notices,
+        })
+    }
+
+    /// `tacctl recover --discard-journal`: gives up an interrupted change
+    /// whose journal is damaged, keeping the configuration as it is now
+    /// ([`Appliance::discard_journal`]). A journal that is whole is not
+    /// discarded: its change is finished instead. Returns what was done.
+    pub fn discard_journal(&self, now: u64) -> Result<String> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        match self.app.recover() {
+            Ok(r) => Ok(r
+                .notice()
+                .unwrap_or_else(|| "nothing to recover: no change was interrupted".to_owned())),
+            Err(ApplianceError::JournalDamaged { .. }) => {
+                let kept = self.app.discard_journal(now)?;
+                Ok(match kept {
+                    Some(id) => format!(
+                        "discarded the damaged journal; the configuration was kept as it is now. The snapshot taken before the interrupted change is {id}: `tacctl rollback {id}` restores it"
+                    ),
+                    None => "discarded the damaged journal; the configuration was kept as it is now (no snapshot of the interrupted change was found)".to_owned(),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The policy the stored settings describe.

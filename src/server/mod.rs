@@ -64,20 +64,6 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
-impl ServerError {
-    /// The exit code class of this error.
-    pub fn exit_kind(&self) -> crate::ops::ExitKind {
-        use crate::ops::ExitKind;
-        match self {
-            ServerError::Ops(e) => e.exit_kind(),
-            ServerError::InsecureNotLoopback(_) | ServerError::Tls(_) => ExitKind::Usage,
-            ServerError::NoCertificate => ExitKind::NotFound,
-            ServerError::Listen { .. } => ExitKind::Conflict,
-            ServerError::Io(_) => ExitKind::Other,
-        }
-    }
-}
-
 /// How `tacctl serve` was asked to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -194,6 +180,9 @@ impl AppState {
     /// Opens the appliance at `root` and reads its configuration.
     pub fn new(root: &Path, options: Options) -> Result<Arc<Self>, ServerError> {
         let ops = Ops::open(root, Duration::from_secs(10))?;
+        for n in &ops.notices {
+            tracing::warn!(notice = %n, "opening the appliance");
+        }
         let stamp = Stamp::read(root);
         let snapshot = ops.snapshot()?;
         Ok(Arc::new(Self {

@@ -26,7 +26,7 @@ pub mod terminal;
 use std::path::PathBuf;
 
 use crate::bundle::header::KdfParams;
-use crate::ops::{ExitKind, Ops, OpsError};
+use crate::ops::{Ops, OpsError};
 
 pub use answers::{Answered, Answers, AnswersFile, Given, Hints};
 pub use bundle::ExportPlan;
@@ -78,24 +78,6 @@ pub enum WizardError {
     /// The runtime for the network calls could not start.
     #[error("cannot start the asynchronous runtime: {0}")]
     Runtime(String),
-}
-
-impl WizardError {
-    /// The exit code class, as the README documents them.
-    pub fn exit_kind(&self) -> ExitKind {
-        match self {
-            WizardError::Prompt(
-                PromptError::NoTerminal
-                | PromptError::Missing { .. }
-                | PromptError::NoDefault { .. }
-                | PromptError::BadAnswer { .. },
-            ) => ExitKind::Usage,
-            WizardError::Prompt(_) => ExitKind::Other,
-            WizardError::Ops(e) => e.exit_kind(),
-            WizardError::Push(e) => e.exit_kind(),
-            WizardError::Runtime(_) => ExitKind::Other,
-        }
-    }
 }
 
 type Result<T, E = WizardError> = std::result::Result<T, E>;
@@ -199,7 +181,7 @@ pub fn root_identity(
         let password = p.password(&Password::new("root-password", "Password"))?;
         match cx.ops.require_admin(user.trim(), &password) {
             Ok(id) => return Ok(Some(id)),
-            Err(e) if retry && e.exit_kind() == ExitKind::Auth => {
+            Err(e) if retry && e.credentials_refused() => {
                 p.note(&format!("{e}."))?;
                 let q = Confirm::new("root-retry", "Try again?", true).unattended(Some(false));
                 if !p.confirm(&q)? {
