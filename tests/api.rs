@@ -584,7 +584,11 @@ fn import_request(
     Request::post(format!("/api/v1/config/import{query}"))
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .header(header::CONTENT_TYPE, content_type)
-        .header("X-Bundle-Passphrase", passphrase)
+        // As bytes: a passphrase may be any UTF-8, and HTTP carries it so.
+        .header(
+            "X-Bundle-Passphrase",
+            axum::http::HeaderValue::from_bytes(passphrase.as_bytes()).unwrap(),
+        )
         .body(Body::from(body))
         .unwrap()
 }
@@ -601,6 +605,33 @@ fn export_bundle(source: &TempAppliance, component: &str) -> Vec<u8> {
         .assert()
         .success();
     std::fs::read(&bundle).unwrap()
+}
+
+#[tokio::test]
+async fn a_passphrase_beyond_ascii_imports_through_the_api_as_on_the_command_line() {
+    let api = Api::new();
+    let source = TempAppliance::new();
+    let pass = "Grüße aus Zürich, 東京 2026";
+    let bundle = source.dir().join("utf8.tacbundle");
+    source
+        .cmd()
+        .args(["export", "-c", "users", "--kdf-cost", "test", "-o"])
+        .arg(&bundle)
+        .env("TACCTL_PASSPHRASE", pass)
+        .assert()
+        .success();
+    let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let (status, _, body) = api
+        .send(import_request(
+            "?dry_run=true",
+            &admin,
+            pass,
+            "application/octet-stream",
+            std::fs::read(&bundle).unwrap(),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["dry_run"], true);
 }
 
 #[tokio::test]

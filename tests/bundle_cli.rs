@@ -1214,3 +1214,91 @@ fn export_and_import_stay_within_the_kdfs_memory_plus_32_mib() {
         std::fs::read(env.root("esa2").join("files/blob5.bin")).unwrap()
     );
 }
+
+/// The algorithm in a token's header.
+fn alg_of(token: &str) -> String {
+    use base64::Engine as _;
+    let head = token.split('.').next().unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&json).unwrap()["alg"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn importing_another_key_and_algorithm_ends_no_session_until_its_grace_ends() {
+    // Regression: an import from HS256 to HS512 kept the old key but
+    // checked its tokens under HS512, so every live session ended while
+    // the plan said none would.
+    let env = Env::new();
+    env.ok("esa1", &["jwt", "set-algorithm", "HS512"]);
+    let old = env.token("esa2", "admin", ADMIN_PW);
+    assert_eq!(alg_of(&old), "HS256");
+    let bundle = env.export("esa1", &["-c", "jwt"], "jwt.tacbundle");
+    let plan = env.json(
+        "esa2",
+        &["import", bundle.to_str().unwrap(), "--dry-run", "--json"],
+    );
+    let said = plan["sessions_ended"].as_str().unwrap().to_owned();
+    assert!(said.starts_with("none: "), "{said}");
+    assert!(said.contains("(HS256)"), "{said}");
+    env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    // What the plan said: the old session goes on, and refreshes into the
+    // new configuration.
+    assert!(env.verifies("esa2", &old), "the plan said no session ends");
+    let refreshed = env
+        .cmd("esa2", &["token", "refresh", "-"])
+        .write_stdin(old.clone())
+        .output()
+        .unwrap();
+    assert!(
+        refreshed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&refreshed.stderr)
+    );
+    let new = String::from_utf8(refreshed.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(alg_of(&new), "HS512");
+    assert!(env.verifies("esa1", &new), "the new token is the cluster's");
+    // And when the grace is cut short, exactly those sessions end.
+    env.ok("esa2", &["jwt", "revoke-previous"]);
+    assert!(!env.verifies("esa2", &old));
+    assert!(env.verifies("esa2", &new));
+}
+
+#[test]
+fn importing_the_same_key_under_another_algorithm_keeps_its_old_tokens_for_the_grace() {
+    let env = Env::new();
+    let secret = env.path("secret");
+    std::fs::write(&secret, "s".repeat(64)).unwrap();
+    for node in ["esa1", "esa2"] {
+        env.ok(
+            node,
+            &[
+                "jwt",
+                "set-secret",
+                "--secret-file",
+                secret.to_str().unwrap(),
+            ],
+        );
+    }
+    let old = env.token("esa2", "admin", ADMIN_PW);
+    env.ok("esa1", &["jwt", "set-algorithm", "HS384"]);
+    let after_change = env.token("esa1", "admin", ADMIN_PW);
+    assert_eq!(alg_of(&after_change), "HS384");
+    let bundle = env.export("esa1", &["-c", "jwt"], "jwt.tacbundle");
+    env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    assert!(
+        env.verifies("esa2", &old),
+        "HS256 tokens of the same key stay accepted"
+    );
+    assert!(env.verifies("esa2", &after_change));
+    env.ok("esa2", &["jwt", "revoke-previous"]);
+    assert!(!env.verifies("esa2", &old));
+    assert!(env.verifies("esa2", &after_change));
+}

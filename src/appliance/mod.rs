@@ -411,6 +411,7 @@ impl Appliance {
                 Ok(RetiredKey {
                     key: self.unseal_key(&r.key)?,
                     accept_until: r.accept_until,
+                    algorithm: r.algorithm,
                 })
             })
             .collect::<Result<Vec<_>, ApplianceError>>()?;

@@ -82,6 +82,9 @@ pub enum ArchiveError {
     /// The same path twice, letter case aside.
     #[error("the bundle contains {0:?} twice (paths are compared regardless of letter case)")]
     Duplicate(String),
+    /// A tar header field that does not read as the format says.
+    #[error("the bundle's archive has a damaged entry header ({0}); refusing it")]
+    BadHeader(String),
     /// A long-name record or pax header that this reader does not accept.
     #[error("the bundle's archive has an extension record it does not accept ({0}); refusing it")]
     Extension(String),
@@ -638,6 +641,49 @@ impl Found {
     }
 }
 
+/// Every path an archive has named so far, its implied parents included,
+/// by its lower-case form: on a case-insensitive file system two paths that
+/// differ only in letter case are one, and the second would silently
+/// replace the first, or fill the same directory under another name.
+#[derive(Default)]
+struct Seen {
+    /// Lower-case path to the path as spelt, and whether it is a directory.
+    spelt: std::collections::HashMap<String, (String, bool)>,
+    /// The lower-case paths of the entries themselves (not only implied).
+    named: std::collections::HashSet<String>,
+}
+
+impl Seen {
+    fn insert(&mut self, path: &str, is_dir: bool) -> Result<(), ArchiveError> {
+        let mut at = 0;
+        while let Some(i) = path[at..].find('/') {
+            let parent = &path[..at + i];
+            match self.spelt.get(&parent.to_lowercase()) {
+                Some((spelt, true)) if spelt == parent => {}
+                Some(_) => return Err(ArchiveError::Duplicate(parent.to_owned())),
+                None => {
+                    self.spelt
+                        .insert(parent.to_lowercase(), (parent.to_owned(), true));
+                }
+            }
+            at += i + 1;
+        }
+        let lower = path.to_lowercase();
+        if !self.named.insert(lower.clone()) {
+            return Err(ArchiveError::Duplicate(path.to_owned()));
+        }
+        match self.spelt.get(&lower) {
+            // A directory named after a file below it implied it.
+            Some((spelt, true)) if is_dir && spelt == path => {}
+            Some(_) => return Err(ArchiveError::Duplicate(path.to_owned())),
+            None => {
+                self.spelt.insert(lower, (path.to_owned(), is_dir));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Reads an extension record's content, refusing one over the limit.
 fn read_extension(entry: &mut impl Read, size: u64, what: &str) -> Result<Vec<u8>, ArchiveError> {
     if size > MAX_EXTENSION_BYTES {
@@ -695,7 +741,7 @@ fn parse_tar<R: Read>(
     send: &mut dyn FnMut(ToWriter) -> Result<(), ArchiveError>,
 ) -> Result<Found, ArchiveError> {
     let mut tar = tar::Archive::new(input);
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = Seen::default();
     let mut made = std::collections::HashSet::new();
     let mut found = Found {
         files: Vec::new(),
@@ -757,12 +803,10 @@ fn parse_tar<R: Read>(
                 });
             }
         };
-        // Case-insensitively: on a case-insensitive file system two such
-        // entries would be one file, the second silently replacing the first.
-        if !seen.insert(path.to_lowercase()) {
-            return Err(ArchiveError::Duplicate(path));
-        }
-        let mode = entry.header().mode().unwrap_or(0o600) & 0o7777;
+        seen.insert(&path, kind == tar::EntryType::Directory)?;
+        let mode = entry.header().mode().map_err(|_| {
+            ArchiveError::BadHeader(format!("the mode of {path} is not an octal number"))
+        })? & 0o7777;
         if kind == tar::EntryType::Directory {
             match rules.dir(&path, mode)? {
                 DirAction::Create { keep_mode } => {
@@ -1186,6 +1230,7 @@ mod tests {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_ustar();
         h.set_size(1);
+        h.set_mode(0o600);
         b.append_data(&mut h, "components/a.yaml", &b"a"[..])
             .unwrap();
         let mut tar = b.into_inner().unwrap();
@@ -1429,5 +1474,54 @@ mod tests {
             err.len() < 300,
             "a long path is shortened in messages: {err}"
         );
+    }
+
+    #[test]
+    fn paths_differing_in_case_are_refused_even_as_implied_parents() {
+        for (a, b) in [
+            ("files/d/x", "files/D/y"),
+            ("files/a", "files/A"),
+            ("files/f", "files/f/under-a-file"),
+        ] {
+            let data = write(
+                Vec::new(),
+                &[
+                    Entry {
+                        path: a,
+                        data: b"1",
+                        mode: 0o600,
+                    },
+                    Entry {
+                        path: b,
+                        data: b"2",
+                        mode: 0o600,
+                    },
+                ],
+            )
+            .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let err = run(&data, dir.path(), 0, &mut private()).unwrap_err();
+            assert!(matches!(err, ArchiveError::Duplicate(_)), "{a} {b}: {err}");
+        }
+        // A directory entry after the files below it is the same directory.
+        let mut w = ArchiveWriter::new(Vec::new(), 1);
+        w.add_bytes("files/d/x", b"1", 0o600).unwrap();
+        w.add_dir("files/d", 0o755).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        run(&w.finish().unwrap(), dir.path(), 0, &mut private()).unwrap();
+    }
+
+    #[test]
+    fn a_mode_that_is_not_octal_is_refused() {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("files/x").unwrap();
+        h.set_size(1);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.as_ustar_mut().unwrap().mode = *b"9zz\0\0\0\0\0";
+        h.set_cksum();
+        let tar = raw_tar(|b| b.append(&h, &b"x"[..]).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(&tar, dir.path(), 0, &mut private()).unwrap_err();
+        assert!(matches!(err, ArchiveError::BadHeader(_)), "{err}");
     }
 }

@@ -159,6 +159,11 @@ impl Manifest {
         if m.format_version > MANIFEST_VERSION {
             return Err(ManifestError::TooNew(m.format_version));
         }
+        if m.format_version == 0 {
+            return Err(ManifestError::Invalid(
+                "its format version is 0, which no tacctl writes".into(),
+            ));
+        }
         Ok(m)
     }
 
@@ -190,8 +195,18 @@ impl Manifest {
         let mut lower = BTreeSet::new();
         let mut total = 0u64;
         for c in &self.components {
-            let kind = Kind::parse(&c.name)
-                .map_err(|_| ManifestError::Contents(format!("unknown component {:?}", c.name)))?;
+            let kind = Kind::ALL
+                .into_iter()
+                .find(|k| k.name() == c.name)
+                .ok_or_else(|| {
+                    ManifestError::Contents(format!("unknown component {:?}", c.name))
+                })?;
+            if c.version == 0 {
+                return Err(invalid(format!(
+                    "component {} is version 0, which no tacctl writes",
+                    c.name
+                )));
+            }
             if c.version > FORMAT_VERSION {
                 return Err(ManifestError::ComponentTooNew {
                     name: c.name.clone(),

@@ -176,7 +176,7 @@ pub fn open<R: Read + Seek + Send>(
                 .memory
                 .get(MANIFEST_PATH)
                 .ok_or_else(|| ManifestError::Contents("manifest.yaml is missing".into()))?;
-            let manifest = Manifest::parse(&String::from_utf8_lossy(text))?;
+            let manifest = Manifest::parse(manifest_text(text)?)?;
             let listing = manifest.check()?;
             let measured = found;
             manifest.check_files(&measured)?;
@@ -244,6 +244,11 @@ pub fn open<R: Read + Seek + Send>(
         texts,
         tree,
     })
+}
+
+/// The manifest's bytes as text: UTF-8, or the bundle is refused.
+fn manifest_text(bytes: &[u8]) -> Result<&str, ManifestError> {
+    std::str::from_utf8(bytes).map_err(|_| ManifestError::Parse("it is not UTF-8".into()))
 }
 
 /// The custom files found by a reading, staged under `stage` or not.
@@ -450,7 +455,7 @@ impl Rules for FirstPass<'_> {
             .expect("a file kept in memory has its data");
         if matches!(self.state, State::Start) {
             // The manifest came first: it rules every entry from here on.
-            let manifest = Manifest::parse(&String::from_utf8_lossy(&data))?;
+            let manifest = Manifest::parse(manifest_text(&data)?)?;
             let listing = manifest.check()?;
             if let Some(stage) = self.stage {
                 check_space(stage, listing.total)?;

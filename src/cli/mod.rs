@@ -688,8 +688,9 @@ fn jwt_command(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<()>
             for p in &v.previous_keys {
                 writeln!(
                     out,
-                    "Previous key:  {} (accepted until {})",
+                    "Previous key:  {} ({}, accepted until {})",
                     p.kid,
+                    p.algorithm,
                     rfc3339(p.accept_until)
                 )?;
             }

@@ -730,6 +730,7 @@ pub fn bundle_policy(jwt: &JwtExport, cluster_id: &str) -> Result<(KeySet, Polic
             Ok(RetiredKey {
                 key: key(&r.key)?,
                 accept_until: r.accept_until,
+                algorithm: r.algorithm,
             })
         })
         .collect::<Result<Vec<_>, ClusterError>>()?;

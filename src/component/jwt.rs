@@ -39,6 +39,11 @@ pub struct StoredRetiredKey {
     pub retired_at: u64,
     /// Until when tokens it signed are accepted, Unix seconds.
     pub accept_until: u64,
+    /// The algorithm its tokens carry, when the configured one has changed
+    /// since (absent: the configured algorithm). The active key may appear
+    /// here too, retired under the algorithm it signed with before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Algorithm>,
 }
 
 /// The JWT settings of an appliance, as the JWT Configuration screens set them.
@@ -74,6 +79,36 @@ impl JwtSettings {
     /// Drops retired keys whose acceptance ended before `now`.
     pub fn prune(&mut self, now: u64) {
         self.previous_keys.retain(|k| k.accept_until >= now);
+    }
+
+    /// The algorithm the tokens of retired key `r` carry.
+    pub fn signed_with(&self, r: &StoredRetiredKey) -> Algorithm {
+        r.algorithm.unwrap_or(self.algorithm)
+    }
+
+    /// Keeps accepting the tokens `key` signed under `algorithm` until
+    /// `until`: a retired key, recorded with its algorithm when that is not
+    /// the configured one, once (a later deadline wins). Nothing to do for
+    /// the active key under the configured algorithm, which verifies those.
+    pub fn retire(&mut self, key: SealedKey, algorithm: Algorithm, retired_at: u64, until: u64) {
+        let alg = (algorithm != self.algorithm).then_some(algorithm);
+        if key.kid == self.active_key.kid && alg.is_none() {
+            return;
+        }
+        if let Some(r) = self
+            .previous_keys
+            .iter_mut()
+            .find(|r| r.key.kid == key.kid && r.algorithm == alg)
+        {
+            r.accept_until = r.accept_until.max(until);
+            return;
+        }
+        self.previous_keys.push(StoredRetiredKey {
+            key,
+            retired_at,
+            accept_until: until,
+            algorithm: alg,
+        });
     }
 }
 
@@ -182,6 +217,10 @@ pub struct ExportedRetiredKey {
     pub retired_at: u64,
     /// Until when it is accepted.
     pub accept_until: u64,
+    /// The algorithm its tokens carry, when not the bundle's (see
+    /// [`StoredRetiredKey::algorithm`]); absent in bundles of tacctl 0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Algorithm>,
 }
 
 /// `components/jwt.yaml` inside a bundle: "Appliances JWT Configuration".

@@ -171,6 +171,13 @@ pub fn parse<T: Stored>(text: &str, file: &str) -> Result<T, ComponentError> {
         file: file.to_owned(),
         message: e.to_string(),
     })?;
+    if value.version() == 0 {
+        return Err(ComponentError::Invalid {
+            file: file.to_owned(),
+            field: "version".into(),
+            problem: "0 is not a version any tacctl writes; the first is 1".into(),
+        });
+    }
     if value.version() > FORMAT_VERSION {
         return Err(ComponentError::TooNew {
             file: file.to_owned(),

@@ -15,7 +15,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
-use super::{KeyError, VerifyError};
+use super::{Algorithm, KeyError, VerifyError};
 
 /// Domain separation for key fingerprints, so a `kid` is never a plain hash of the secret.
 const KID_LABEL: &[u8] = b"tacctl/jwt-kid/v1\0";
@@ -105,13 +105,18 @@ pub fn fingerprint(secret: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..KID_BYTES])
 }
 
-/// A key that signed tokens in the past and is still accepted until `accept_until`.
+/// A key that signed tokens in the past and is still accepted until
+/// `accept_until`, under the algorithm it signed with.
 #[derive(Debug, Clone)]
 pub struct RetiredKey {
     /// The key itself.
     pub key: JwtKey,
     /// Unix time after which tokens with this `kid` are refused.
     pub accept_until: u64,
+    /// The algorithm its tokens carry, when it is not the one configured
+    /// now: the algorithm changed since it signed. The same secret may be
+    /// retired under an old algorithm while it signs under the new one.
+    pub algorithm: Option<super::Algorithm>,
 }
 
 /// The keys a node accepts: one active key that signs, and retired keys that only verify.
@@ -145,24 +150,61 @@ impl KeySet {
         &self.previous
     }
 
-    /// The key that verifies a token naming `kid`, at time `now`.
+    /// The key that verifies a token naming `kid` and `alg` in its header,
+    /// at time `now`, with the algorithm to check it under; `configured` is
+    /// the algorithm in force, which the active key signs with.
     ///
     /// A token without `kid` is checked against the active key only: tokens
     /// from clients and appliances that predate key ids stay usable, and the
-    /// algorithm pin still applies.
-    pub fn select(&self, kid: Option<&str>, now: u64) -> Result<&JwtKey, VerifyError> {
-        let Some(kid) = kid else {
-            return Ok(&self.active);
+    /// algorithm pin still applies. A retired key verifies only tokens of
+    /// the algorithm it signed with, until its deadline.
+    pub fn select(
+        &self,
+        kid: Option<&str>,
+        alg: &str,
+        configured: Algorithm,
+        now: u64,
+    ) -> Result<(&JwtKey, Algorithm), VerifyError> {
+        let wrong = |expected: Algorithm| VerifyError::WrongAlgorithm {
+            got: alg.to_owned(),
+            expected,
         };
-        if kid == self.active.kid() {
-            return Ok(&self.active);
+        let Some(kid) = kid else {
+            return if alg == configured.as_str() {
+                Ok((&self.active, configured))
+            } else {
+                Err(wrong(configured))
+            };
+        };
+        if kid == self.active.kid() && alg == configured.as_str() {
+            return Ok((&self.active, configured));
         }
-        match self.previous.iter().find(|r| r.key.kid() == kid) {
-            Some(r) if now <= r.accept_until => Ok(&r.key),
-            Some(r) => Err(VerifyError::KeyRetired {
+        let mut retired = None;
+        let mut other_algorithm = None;
+        for r in self.previous.iter().filter(|r| r.key.kid() == kid) {
+            let signed = r.algorithm.unwrap_or(configured);
+            if signed.as_str() != alg {
+                other_algorithm = Some(signed);
+            } else if now <= r.accept_until {
+                return Ok((&r.key, signed));
+            } else {
+                retired = Some(r.accept_until);
+            }
+        }
+        if let Some(since) = retired {
+            return Err(VerifyError::KeyRetired {
                 kid: kid.to_owned(),
-                since: r.accept_until,
-            }),
+                since,
+            });
+        }
+        if kid == self.active.kid() {
+            return Err(wrong(configured));
+        }
+        match other_algorithm {
+            Some(signed) => Err(wrong(signed)),
+            // The algorithm is told first, as it always was: a key this
+            // node does not have, under an algorithm it does not use.
+            None if alg != configured.as_str() => Err(wrong(configured)),
             None => Err(VerifyError::UnknownKey {
                 kid: kid.to_owned(),
             }),
@@ -197,21 +239,65 @@ mod tests {
         let active = JwtKey::from_secret(vec![1; 32]).unwrap();
         let old = JwtKey::from_secret(vec![2; 32]).unwrap();
         let old_kid = old.kid().to_owned();
+        let hs = Algorithm::HS256;
         let set = KeySet::with_previous(
             active,
             vec![RetiredKey {
                 key: old,
                 accept_until: 100,
+                algorithm: None,
             }],
         );
-        assert_eq!(set.select(Some(&old_kid), 100).unwrap().kid(), old_kid);
+        assert_eq!(
+            set.select(Some(&old_kid), "HS256", hs, 100)
+                .unwrap()
+                .0
+                .kid(),
+            old_kid
+        );
         assert!(matches!(
-            set.select(Some(&old_kid), 101),
+            set.select(Some(&old_kid), "HS256", hs, 101),
             Err(VerifyError::KeyRetired { .. })
         ));
         assert!(matches!(
-            set.select(Some("nope"), 0),
+            set.select(Some("nope"), "HS256", hs, 0),
             Err(VerifyError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn a_retired_key_verifies_only_the_algorithm_it_signed_with() {
+        let key = JwtKey::from_secret(vec![1; 64]).unwrap();
+        let kid = key.kid().to_owned();
+        // The same secret, now HS512, retired under HS256 until 100.
+        let set = KeySet::with_previous(
+            key.clone(),
+            vec![RetiredKey {
+                key,
+                accept_until: 100,
+                algorithm: Some(Algorithm::HS256),
+            }],
+        );
+        let now = Algorithm::HS512;
+        assert_eq!(
+            set.select(Some(&kid), "HS512", now, 50).unwrap().1,
+            Algorithm::HS512
+        );
+        assert_eq!(
+            set.select(Some(&kid), "HS256", now, 100).unwrap().1,
+            Algorithm::HS256
+        );
+        assert!(matches!(
+            set.select(Some(&kid), "HS256", now, 101),
+            Err(VerifyError::KeyRetired { .. })
+        ));
+        assert!(matches!(
+            set.select(Some(&kid), "HS384", now, 50),
+            Err(VerifyError::WrongAlgorithm { .. })
+        ));
+        assert!(matches!(
+            set.select(None, "HS256", now, 50),
+            Err(VerifyError::WrongAlgorithm { .. })
         ));
     }
 }

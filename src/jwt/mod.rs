@@ -579,15 +579,15 @@ fn decode_checked<T: serde::de::DeserializeOwned>(
         .decode_vec(header_b64, &mut decoded)
         .map_err(|_| VerifyError::Malformed("the header is not base64url".into()))?;
     let header_len = decoded.len();
-    let key = if let Some(kid) = own_header(&decoded, algorithm) {
-        keys.select(Some(kid), now)?
+    let (key, algorithm) = if let Some(kid) = own_header(&decoded, algorithm) {
+        keys.select(Some(kid), algorithm.as_str(), algorithm, now)?
     } else {
         let header: JwsHeader<'_> = serde_json::from_slice(&decoded)
             .map_err(|e| VerifyError::Malformed(format!("the header is not a JWS header: {e}")))?;
         if header.alg.eq_ignore_ascii_case("none") {
             return Err(VerifyError::AlgNone);
         }
-        if header.alg != algorithm.as_str() {
+        if !Algorithm::ALL.iter().any(|a| a.as_str() == header.alg) {
             let got = header.alg.into_owned();
             return Err(if got.starts_with("HS") {
                 VerifyError::WrongAlgorithm {
@@ -598,7 +598,9 @@ fn decode_checked<T: serde::de::DeserializeOwned>(
                 VerifyError::NotHmac(got, algorithm)
             });
         }
-        let key = keys.select(header.kid.as_deref(), now)?;
+        // The key, and the algorithm it verifies under: the one configured,
+        // or the one a retired key signed with before it changed.
+        let chosen = keys.select(header.kid.as_deref(), &header.alg, algorithm, now)?;
         // The same rules as jsonwebtoken's header check: an unencoded payload
         // (`b64: false`) is refused, and `crit` may only name `b64`, once,
         // with `b64` present.
@@ -614,7 +616,7 @@ fn decode_checked<T: serde::de::DeserializeOwned>(
                 "the header lists critical parameters this appliance does not understand".into(),
             ));
         }
-        key
+        chosen
     };
 
     match jsonwebtoken::crypto::verify(

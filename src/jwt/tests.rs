@@ -265,6 +265,7 @@ fn rotated_key_still_verifies_old_tokens_until_its_deadline() {
         vec![RetiredKey {
             key: old_key,
             accept_until: NOW + 1_800,
+            algorithm: None,
         }],
     );
     assert!(verify(&old_token, &rotated, &p, NOW + 100).is_ok());

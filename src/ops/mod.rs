@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use crate::appliance::{Appliance, ApplianceError, Genesis, MasterKey};
 use crate::auth::ldap::{Directory, LdapError};
 use crate::auth::{self, ApiLogin, AuthError, Authenticator, Identity, LocalUsers, LoginError};
-use crate::component::{self, JwtSettings, Node, Role, StoredRetiredKey, User, Users};
+use crate::component::{self, JwtSettings, Node, Role, User, Users};
 use crate::jwt::{
     self, Algorithm, Claims, Expiry, ExpiryUnit, IssueError, JwtKey, KeyError, Policy,
     RefreshError, Subject, TimeError, VerifyError,
@@ -226,6 +226,8 @@ pub struct PreviousKeyView {
     pub kid: String,
     /// Accepted until, Unix seconds.
     pub accept_until: u64,
+    /// The algorithm of the tokens it verifies.
+    pub algorithm: Algorithm,
 }
 
 /// `status`: who this node is.
@@ -447,6 +449,7 @@ impl Ops {
                 .map(|k| PreviousKeyView {
                     kid: k.key.kid.clone(),
                     accept_until: k.accept_until,
+                    algorithm: s.signed_with(k),
                 })
                 .collect(),
         })
@@ -470,6 +473,10 @@ impl Ops {
         self.update_jwt(now, |s| {
             let keys = self.app.keyset(s, now)?;
             algorithm.check_secret_len(keys.active().len())?;
+            // The tokens signed under the old algorithm end now: this is
+            // the administrator choosing it on this node, as the screen
+            // does. (An import, which the administrator does not choose
+            // key by key, keeps them for a grace period instead.)
             s.algorithm = algorithm;
             Ok(())
         })
@@ -497,11 +504,8 @@ impl Ops {
             if revoke_previous {
                 s.previous_keys.clear();
             } else {
-                s.previous_keys.push(StoredRetiredKey {
-                    key: old,
-                    retired_at: now,
-                    accept_until: now.saturating_add(s.expiry().seconds()),
-                });
+                let until = now.saturating_add(s.expiry().seconds());
+                s.retire(old, s.algorithm, now, until);
             }
             Ok(())
         })

@@ -499,6 +499,7 @@ async fn jwt_settings(Admin(authed): Admin) -> axum::Json<serde_json::Value> {
         "previous_keys": s.previous_keys.iter().map(|k| serde_json::json!({
             "kid": k.key.kid,
             "accept_until": k.accept_until,
+            "algorithm": s.signed_with(k).as_str(),
         })).collect::<Vec<_>>(),
     }))
 }
@@ -540,13 +541,21 @@ async fn import(
     let passphrase = parts
         .headers
         .get(PASSPHRASE_HEADER)
-        .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
-        .map(|v| SecretString::from(v.to_owned()))
         .ok_or_else(|| {
             ApiError::BadRequest(
                 "the bundle's passphrase goes in the X-Bundle-Passphrase header".into(),
             )
+        })
+        // As the command line takes it: any UTF-8, not only ASCII.
+        .and_then(|v| {
+            std::str::from_utf8(v.as_bytes())
+                .map(|p| SecretString::from(p.to_owned()))
+                .map_err(|_| {
+                    ApiError::BadRequest(
+                        "the X-Bundle-Passphrase header is not UTF-8; send the passphrase as UTF-8 bytes".into(),
+                    )
+                })
         })?;
     let components = match &query.components {
         Some(list) => Some(

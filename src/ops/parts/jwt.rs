@@ -79,10 +79,13 @@ impl Incoming for IncomingJwt {
             cur.active_key.kid.clone(),
             incoming.active_key.kid.clone(),
         );
-        let sessions = (cur.active_key.kid != incoming.active_key.kid).then(|| {
+        let changes_key = cur.active_key.kid != incoming.active_key.kid;
+        let changes_algorithm = cur.algorithm != incoming.algorithm;
+        let sessions = (changes_key || changes_algorithm).then(|| {
             format!(
-                "none: this node's current key {} stays accepted until {} s from now, then its sessions end",
+                "none: tokens of this node's current key {} ({}) stay accepted for one expiry period ({} s), then their sessions end; so do those of its retired keys, until their own deadlines",
                 cur.active_key.kid,
+                cur.algorithm,
                 cur.expiry().seconds()
             )
         });
@@ -125,6 +128,7 @@ fn export(ops: &Ops, s: &JwtSettings, now: u64) -> Result<JwtExport> {
                     key: key(&k.key, r.key.created_at),
                     retired_at: r.retired_at,
                     accept_until: r.accept_until,
+                    algorithm: r.algorithm,
                 })
             })
             .collect(),
@@ -132,8 +136,8 @@ fn export(ops: &Ops, s: &JwtSettings, now: u64) -> Result<JwtExport> {
 }
 
 /// The incoming JWT configuration, with every key sealed under this
-/// node's master key; this node's current key stays accepted for one
-/// expiry period so no live session is cut off.
+/// node's master key; no token this node accepts now stops being accepted
+/// before it would have (see [`JwtSettings::retire`]).
 fn reseal(ops: &Ops, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Result<JwtSettings> {
     let seal = |k: &ExportedKey| -> Result<SealedKey> {
         let secret = k
@@ -145,7 +149,7 @@ fn reseal(ops: &Ops, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Resul
         sealed.created_at = k.created_at;
         Ok(sealed)
     };
-    let mut previous: Vec<StoredRetiredKey> = incoming
+    let previous: Vec<StoredRetiredKey> = incoming
         .previous_keys
         .iter()
         .filter(|r| r.accept_until >= now)
@@ -154,19 +158,11 @@ fn reseal(ops: &Ops, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Resul
                 key: seal(&r.key)?,
                 retired_at: r.retired_at,
                 accept_until: r.accept_until,
+                algorithm: r.algorithm.filter(|a| *a != incoming.algorithm),
             })
         })
         .collect::<Result<_>>()?;
-    if cur.active_key.kid != incoming.active_key.kid
-        && !previous.iter().any(|r| r.key.kid == cur.active_key.kid)
-    {
-        previous.push(StoredRetiredKey {
-            key: cur.active_key.clone(),
-            retired_at: now,
-            accept_until: now + cur.expiry().seconds(),
-        });
-    }
-    Ok(JwtSettings {
+    let mut settings = JwtSettings {
         version: component::FORMAT_VERSION,
         algorithm: incoming.algorithm,
         expiry_value: incoming.expiry_value,
@@ -174,5 +170,23 @@ fn reseal(ops: &Ops, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Resul
         max_session_seconds: incoming.max_session_seconds,
         active_key: seal(&incoming.active_key)?,
         previous_keys: previous,
-    })
+    };
+    // Every token this node accepts now stays accepted as long as it
+    // would have been: the current key's for one expiry period, under the
+    // algorithm it signs with, and each retired key's until its deadline.
+    settings.retire(
+        cur.active_key.clone(),
+        cur.algorithm,
+        now,
+        now.saturating_add(cur.expiry().seconds()),
+    );
+    for r in cur.previous_keys.iter().filter(|r| r.accept_until >= now) {
+        settings.retire(
+            r.key.clone(),
+            cur.signed_with(r),
+            r.retired_at,
+            r.accept_until,
+        );
+    }
+    Ok(settings)
 }
