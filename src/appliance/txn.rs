@@ -251,6 +251,21 @@ fn crash_point(name: &str) {
     }
 }
 
+/// An I/O error (EIO) at the named point when the crash point is set to
+/// `fail:NAME`: for the tests of failures after the commit point. Points:
+/// `journal-dir-sync` (the journal renamed, its directory not synced),
+/// `apply` (before the staged files are renamed into place), `history`
+/// (appending the history record).
+fn fail_point(name: &str) -> std::io::Result<()> {
+    if CRASH_AT
+        .get()
+        .is_some_and(|p| p.strip_prefix("fail:") == Some(name))
+    {
+        return Err(std::io::Error::from_raw_os_error(libc::EIO));
+    }
+    Ok(())
+}
+
 impl Appliance {
     fn p(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
@@ -387,6 +402,7 @@ impl Appliance {
             fs::rename(&staged, &live).map_err(ApplianceError::io(&live))?;
             sync_dir(&self.root).map_err(ApplianceError::io(&self.root))?;
         }
+        fail_point("apply").map_err(ApplianceError::io(self.p(TXN_DIR)))?;
         for (i, rel) in j.files.iter().enumerate() {
             let staged = self.p(TXN_DIR).join("staged").join(rel);
             let live = self.p(rel);
@@ -591,7 +607,13 @@ impl Appliance {
             &yaml_serde::to_string(&journal).expect("the journal serialises"),
             JOURNAL,
         );
-        if let Err(e) = fsutil::write_then_rename(&self.p(JOURNAL), text.as_bytes()) {
+        let written = fsutil::write_then_rename(&self.p(JOURNAL), text.as_bytes()).and_then(|()| {
+            fail_point("journal-dir-sync").map_err(|source| fsutil::WriteFailure {
+                renamed: true,
+                source,
+            })
+        });
+        if let Err(e) = written {
             if !e.renamed {
                 // Not committed: nothing of the change is in force.
                 let _ = fs::remove_dir_all(&txn);
@@ -757,6 +779,7 @@ impl Appliance {
     /// Appends `record` unless the history has it already (the same action
     /// for the same snapshot): rolling a change forward twice records it once.
     fn append_record(&self, record: &AuditRecord) -> Result<(), ApplianceError> {
+        fail_point("history").map_err(ApplianceError::io(self.p(HISTORY)))?;
         let mut h = self.read_history()?;
         if h.records
             .iter()

@@ -592,10 +592,16 @@ async fn import(
         match imported {
             Imported::Planned(plan) => Ok(serde_json::json!({"dry_run": true, "plan": plan})),
             Imported::Declined(_) => unreachable!("the API confirms every plan"),
-            Imported::Applied(plan, outcome) => {
+            Imported::Applied(plan, mut outcome) => {
                 tracing::info!(user = %user, outcome = %outcome.outcome, kid = %outcome.jwt_kid, "import through the API");
-                // The change is in force before the answer leaves.
-                st.reload(true).map_err(|e| ApiError::Internal(e.to_string()))?;
+                // The change is in force before the answer leaves; applied
+                // it is either way, so a reload that fails is a warning.
+                if let Err(e) = st.reload(true) {
+                    tracing::warn!(error = %e, "reloading after an import");
+                    outcome.warnings.push(format!(
+                        "the import is applied, but this server could not load it yet ({e}); it retries on its next check, or send SIGHUP"
+                    ));
+                }
                 Ok(serde_json::json!({"dry_run": false, "plan": plan, "outcome": outcome}))
             }
         }
