@@ -179,6 +179,7 @@ vectors! {
     v2_files_listing_the_users_component_file => "v2-files-lists-components-users.bundle",
     v2_users_listing_the_jwt_component_file => "v2-users-lists-jwt-file.bundle",
     v2_path_1200_levels_deep => "v2-path-1200-levels.bundle",
+    v2_path_65_levels_deep => "v2-path-65-levels.bundle",
     v2_name_of_256_bytes => "v2-name-256-bytes.bundle",
     v2_long_name_record_declaring_1_tib => "v2-long-name-huge.bundle",
     v2_bomb_with_the_manifest_first => "v2-bomb-manifest-first.bundle",
@@ -245,6 +246,7 @@ const HOSTILE: &[&str] = &[
     "v2-files-lists-components-users.bundle",
     "v2-users-lists-jwt-file.bundle",
     "v2-path-1200-levels.bundle",
+    "v2-path-65-levels.bundle",
     "v2-name-256-bytes.bundle",
     "v2-long-name-huge.bundle",
     "v2-bomb-manifest-first.bundle",
@@ -294,6 +296,24 @@ fn hostile_bundles_are_refused_by_import_with_exit_4_and_change_nothing() {
             seal_raw(&framed_best(&tar)),
         ));
     }
+    // And a node of another cluster refuses the good bundle's JWT
+    // configuration as a usage error (exit 2), changing nothing either.
+    let other = common::TempAppliance::named("esa-other", "c1");
+    let other_before = other.snapshot();
+    let good = load("v2-success-jwt-users.bundle");
+    let file = other.file("good.tacbundle", &good.bundle);
+    let out = other
+        .cmd()
+        .arg("import")
+        .arg(&file)
+        .args(["--yes", "-q"])
+        .env("TACCTL_PASSPHRASE", PASS)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("fixture-cluster"), "{err}");
+    common::assert_unchanged(&other_before, &other.snapshot());
     for (name, expect, bundle) in &cases {
         let file = app.file("hostile.tacbundle", bundle);
         let out = app
@@ -853,6 +873,20 @@ fn write_hostile_vectors(good: &[u8]) {
         PASS,
         &seal(tar),
         "format 2: files/a/a/.../x, 1,200 levels deep, manifest last",
+    );
+
+    // 65 levels in 137 bytes: within the length limit, one level past
+    // the depth limit; manifest first, where the manifest's own check
+    // refuses it.
+    let deep = format!("files/{}x", "a/".repeat(63));
+    let m = base.with_files(&[(&deep, 1, b"x")]);
+    let tar = base.tar(&m, true, |b| add(b, &deep, b"x", 0o644));
+    write_vector(
+        "v2-path-65-levels.bundle",
+        "is 65 levels deep, over the limit of 64",
+        PASS,
+        &seal(tar),
+        "format 2: files/a/.../x, 65 levels deep, manifest first",
     );
 
     // A name of 256 bytes, listed in a manifest that comes first.
