@@ -185,6 +185,7 @@ vectors! {
     v2_bomb_with_the_manifest_first => "v2-bomb-manifest-first.bundle",
     v2_bomb_with_the_manifest_last => "v2-bomb-manifest-last.bundle",
     v2_sizes_adding_up_past_the_manifest => "v2-sizes-add-past-manifest.bundle",
+    v2_mode_differing_from_the_listing => "v2-mode-differs.bundle",
     v2_proof_signed_with_another_key => "v2-proof-other-key.bundle",
     v2_proof_for_another_cluster => "v2-proof-other-cluster.bundle",
     v2_proof_expired_when_made => "v2-proof-expired.bundle",
@@ -238,6 +239,75 @@ fn bombs_are_refused_before_their_content_is_read_or_written() {
     }
 }
 
+/// A bundle as older tacctl wrote them, its manifest last, with custom
+/// files in directories: the first reading writes nothing, the second
+/// stages every file with its mode and content, on threads and not.
+#[test]
+fn custom_files_of_a_bundle_with_its_manifest_last_are_staged_in_a_second_reading() {
+    use tacctl::bundle::manifest::{ComponentEntry, FileEntry};
+    tacctl::jwt::ensure_provider().unwrap();
+    let base = base(&real_bundle());
+    let big = common::noise(4, 3 << 20);
+    let files: [(&str, &[u8], u32); 3] = [
+        ("files/ca/root.pem", b"-----BEGIN CERTIFICATE-----\n", 0o644),
+        ("files/bin/run.sh", b"#!/bin/sh\n", 0o755),
+        ("files/data/big.bin", &big, 0o600),
+    ];
+    let mut m = base.manifest.clone();
+    m.components.push(ComponentEntry {
+        name: "files".into(),
+        version: 1,
+        scope: "cluster".into(),
+        files: files
+            .iter()
+            .map(|(path, data, mode)| FileEntry {
+                mode: Some(*mode),
+                ..FileEntry::of(path, data)
+            })
+            .collect(),
+        dirs: vec!["files/bin".into(), "files/ca".into(), "files/data".into()],
+    });
+    for first in [false, true] {
+        let tar = base.tar(&m, first, |b| {
+            for dir in ["files/bin", "files/ca", "files/data"] {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                h.set_mode(0o750);
+                b.append_data(&mut h, dir, std::io::empty()).unwrap();
+            }
+            for (path, data, mode) in files {
+                add(b, path, data, mode);
+            }
+        });
+        let bundle = seal_raw(&framed(&tar));
+        for size in [None, Some(bundle.len() as u64)] {
+            let staging = tempfile::tempdir().unwrap();
+            let opened = tacctl::bundle::open(
+                std::io::Cursor::new(&bundle[..]),
+                size,
+                &SecretString::from(PASS),
+                Some(staging.path()),
+                &NoProgress,
+            )
+            .unwrap_or_else(|e| panic!("manifest first: {first}, {size:?}: {e}"));
+            assert_eq!(opened.tree.files.len(), 3);
+            for (path, data, mode) in files {
+                let staged = staging.path().join(path);
+                assert_eq!(std::fs::read(&staged).unwrap(), data, "{path}");
+                assert_eq!(common::mode(&staged), mode, "{path}");
+            }
+            assert_eq!(common::mode(&staging.path().join("files/ca")), 0o750);
+            // Nothing but the custom files was written.
+            let names: Vec<_> = std::fs::read_dir(staging.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["files"], "manifest first: {first}");
+        }
+    }
+}
+
 /// The hostile vectors: correctly encrypted, refused for what they hold.
 const HOSTILE: &[&str] = &[
     "v2-files-lists-config-jwt.bundle",
@@ -252,6 +322,7 @@ const HOSTILE: &[&str] = &[
     "v2-bomb-manifest-first.bundle",
     "v2-bomb-manifest-last.bundle",
     "v2-sizes-add-past-manifest.bundle",
+    "v2-mode-differs.bundle",
     "v2-proof-other-key.bundle",
     "v2-proof-other-cluster.bundle",
     "v2-proof-expired.bundle",
@@ -955,6 +1026,19 @@ fn write_hostile_vectors(good: &[u8]) {
         PASS,
         &seal_raw(&framed_best(&tar)),
         "format 2: files/a and files/b listed at 1 MiB each, 2 MiB and 1 MiB in the archive",
+    );
+
+    // A file whose header asks for setuid where the manifest lists 0755.
+    let script = b"#!/bin/sh\nid\n";
+    let mut m = base.with_files(&[("files/run.sh", script.len() as u64, script)]);
+    m.components.last_mut().unwrap().files[0].mode = Some(0o755);
+    let tar = base.tar(&m, true, |b| add(b, "files/run.sh", script, 0o4755));
+    write_vector(
+        "v2-mode-differs.bundle",
+        "checksum mismatch for files/run.sh",
+        PASS,
+        &seal(tar),
+        "format 2: files/run.sh listed 0755, its header 04755",
     );
 
     // Proof tokens that do not prove the bundle.
