@@ -8,6 +8,15 @@
 //! generator is in the history, before format 2). `TACCTL_WRITE_VECTORS=1
 //! cargo test --test bundle_vectors write_v2_vectors -- --ignored` writes
 //! the version 2 vectors that do not exist yet; it never rewrites one.
+//!
+//! The hostile vectors (`HOSTILE`) are correctly encrypted under the
+//! vectors' passphrase, as an attacker who knows it would make them, and
+//! refused for what they hold: paths outside their component, paths and
+//! names beyond the limits, long-name and pax records that would change
+//! an entry, files far larger than their listing (manifest first and
+//! last), and proof tokens that do not prove the bundle. Besides `run`,
+//! they are imported through the binary, and the bombs read with the
+//! bytes they consume counted.
 
 mod common;
 
@@ -164,6 +173,237 @@ vectors! {
     v2_block_wrong_length => "v2-block-wrong-length.bundle",
     v2_archive_duplicate_in_other_case => "v2-archive-duplicate-case.bundle",
     v2_manifest_component_twice => "v2-manifest-component-twice.bundle",
+    v2_files_listing_config_jwt => "v2-files-lists-config-jwt.bundle",
+    v2_files_listing_the_master_key => "v2-files-lists-master-key.bundle",
+    v2_files_listing_a_sibling_of_files => "v2-files-lists-filesX.bundle",
+    v2_files_listing_the_users_component_file => "v2-files-lists-components-users.bundle",
+    v2_users_listing_the_jwt_component_file => "v2-users-lists-jwt-file.bundle",
+    v2_path_1200_levels_deep => "v2-path-1200-levels.bundle",
+    v2_path_65_levels_deep => "v2-path-65-levels.bundle",
+    v2_name_of_256_bytes => "v2-name-256-bytes.bundle",
+    v2_long_name_record_declaring_1_tib => "v2-long-name-huge.bundle",
+    v2_bomb_with_the_manifest_first => "v2-bomb-manifest-first.bundle",
+    v2_bomb_with_the_manifest_last => "v2-bomb-manifest-last.bundle",
+    v2_sizes_adding_up_past_the_manifest => "v2-sizes-add-past-manifest.bundle",
+    v2_mode_differing_from_the_listing => "v2-mode-differs.bundle",
+    v2_proof_signed_with_another_key => "v2-proof-other-key.bundle",
+    v2_proof_for_another_cluster => "v2-proof-other-cluster.bundle",
+    v2_proof_expired_when_made => "v2-proof-expired.bundle",
+    v2_proof_under_another_manifest_kid => "v2-proof-kid-differs.bundle",
+    v2_pax_header_with_a_size => "v2-pax-size.bundle",
+}
+
+/// A bomb (a file far larger than its listing) is refused from its entry's
+/// header, before its content is read, and nothing of it reaches the
+/// staging directory; with the manifest last, the first reading measures
+/// it without writing anything, and the manifest then refuses it.
+#[test]
+fn bombs_are_refused_before_their_content_is_read_or_written() {
+    tacctl::jwt::ensure_provider().unwrap();
+    for (name, spans_chunks) in [
+        ("v2-bomb-manifest-first.bundle", true),
+        ("v2-sizes-add-past-manifest.bundle", false),
+        ("v2-bomb-manifest-last.bundle", false),
+    ] {
+        let v = load(name);
+        let pass = SecretString::from(v.passphrase.clone());
+        // On threads, and on this thread alone.
+        for size in [None, Some(v.bundle.len() as u64)] {
+            let staging = tempfile::tempdir().unwrap();
+            let mut input = std::io::Cursor::new(&v.bundle[..]);
+            let err =
+                tacctl::bundle::open(&mut input, size, &pass, Some(staging.path()), &NoProgress)
+                    .map(drop)
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains(&v.expect), "{name} ({size:?}): {err}");
+            assert_eq!(
+                std::fs::read_dir(staging.path()).unwrap().count(),
+                0,
+                "{name} ({size:?}): staged"
+            );
+            if spans_chunks {
+                // The first chunk holds the entry's header and the first
+                // of its 64 blocks; the reading stopped there, before the
+                // payload's last chunk (a reader looks one byte past a
+                // full chunk, to know whether it was the last).
+                assert!(v.bundle.len() > HEADER_LEN + CHUNK_SIZE + TAG_SIZE + 1);
+                assert!(
+                    input.position() <= (HEADER_LEN + CHUNK_SIZE + TAG_SIZE + 1) as u64,
+                    "{name} ({size:?}): read {} of {} bytes",
+                    input.position(),
+                    v.bundle.len()
+                );
+            }
+        }
+    }
+}
+
+/// A bundle as older tacctl wrote them, its manifest last, with custom
+/// files in directories: the first reading writes nothing, the second
+/// stages every file with its mode and content, on threads and not.
+#[test]
+fn custom_files_of_a_bundle_with_its_manifest_last_are_staged_in_a_second_reading() {
+    use tacctl::bundle::manifest::{ComponentEntry, FileEntry};
+    tacctl::jwt::ensure_provider().unwrap();
+    let base = base(&real_bundle());
+    let big = common::noise(4, 3 << 20);
+    let files: [(&str, &[u8], u32); 3] = [
+        ("files/ca/root.pem", b"-----BEGIN CERTIFICATE-----\n", 0o644),
+        ("files/bin/run.sh", b"#!/bin/sh\n", 0o755),
+        ("files/data/big.bin", &big, 0o600),
+    ];
+    let mut m = base.manifest.clone();
+    m.components.push(ComponentEntry {
+        name: "files".into(),
+        version: 1,
+        scope: "cluster".into(),
+        files: files
+            .iter()
+            .map(|(path, data, mode)| FileEntry {
+                mode: Some(*mode),
+                ..FileEntry::of(path, data)
+            })
+            .collect(),
+        dirs: vec!["files/bin".into(), "files/ca".into(), "files/data".into()],
+    });
+    for first in [false, true] {
+        let tar = base.tar(&m, first, |b| {
+            for dir in ["files/bin", "files/ca", "files/data"] {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                h.set_mode(0o750);
+                b.append_data(&mut h, dir, std::io::empty()).unwrap();
+            }
+            for (path, data, mode) in files {
+                add(b, path, data, mode);
+            }
+        });
+        let bundle = seal_raw(&framed(&tar));
+        for size in [None, Some(bundle.len() as u64)] {
+            let staging = tempfile::tempdir().unwrap();
+            let opened = tacctl::bundle::open(
+                std::io::Cursor::new(&bundle[..]),
+                size,
+                &SecretString::from(PASS),
+                Some(staging.path()),
+                &NoProgress,
+            )
+            .unwrap_or_else(|e| panic!("manifest first: {first}, {size:?}: {e}"));
+            assert_eq!(opened.tree.files.len(), 3);
+            for (path, data, mode) in files {
+                let staged = staging.path().join(path);
+                assert_eq!(std::fs::read(&staged).unwrap(), data, "{path}");
+                assert_eq!(common::mode(&staged), mode, "{path}");
+            }
+            assert_eq!(common::mode(&staging.path().join("files/ca")), 0o750);
+            // Nothing but the custom files was written.
+            let names: Vec<_> = std::fs::read_dir(staging.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["files"], "manifest first: {first}");
+        }
+    }
+}
+
+/// The hostile vectors: correctly encrypted, refused for what they hold.
+const HOSTILE: &[&str] = &[
+    "v2-files-lists-config-jwt.bundle",
+    "v2-files-lists-master-key.bundle",
+    "v2-files-lists-filesX.bundle",
+    "v2-files-lists-components-users.bundle",
+    "v2-users-lists-jwt-file.bundle",
+    "v2-path-1200-levels.bundle",
+    "v2-path-65-levels.bundle",
+    "v2-name-256-bytes.bundle",
+    "v2-long-name-huge.bundle",
+    "v2-bomb-manifest-first.bundle",
+    "v2-bomb-manifest-last.bundle",
+    "v2-sizes-add-past-manifest.bundle",
+    "v2-mode-differs.bundle",
+    "v2-proof-other-key.bundle",
+    "v2-proof-other-cluster.bundle",
+    "v2-proof-expired.bundle",
+    "v2-proof-kid-differs.bundle",
+    "v2-pax-size.bundle",
+];
+
+/// Through the binary, on a node of the vectors' cluster: every hostile
+/// bundle is refused as a bundle (exit 4) with its own message, never a
+/// path inside the appliance's scratch directory, and the appliance is
+/// left byte for byte as it was. So is a bundle whose first custom file
+/// is fine and staged before the second is found too large.
+#[test]
+fn hostile_bundles_are_refused_by_import_with_exit_4_and_change_nothing() {
+    tacctl::jwt::ensure_provider().unwrap();
+    let app = common::TempAppliance::named("esa-target", "fixture-cluster");
+    std::fs::write(app.root.join("files/own.txt"), "own\n").unwrap();
+    let before = app.snapshot();
+    let mut cases: Vec<(String, String, Vec<u8>)> = HOSTILE
+        .iter()
+        .map(|name| {
+            let v = load(name);
+            (name.to_string(), v.expect, v.bundle)
+        })
+        .collect();
+    let base = base(&real_bundle());
+    let fine = common::noise(3, 300_000);
+    let m = base.with_files(&[("files/a", fine.len() as u64, &fine), ("files/b", 1, b"\0")]);
+    for first in [true, false] {
+        let tar = base.tar(&m, first, |b| {
+            add(b, "files/a", &fine, 0o644);
+            add_sized(b, "files/b", b"", 32 << 20, 0o644);
+        });
+        cases.push((
+            format!("files/a fine, files/b 32 MiB listed as 1 byte, manifest first: {first}"),
+            if first {
+                "files/b is 33554432 bytes in the bundle's archive but its manifest lists 1"
+            } else {
+                "checksum mismatch for files/b"
+            }
+            .to_owned(),
+            seal_raw(&framed_best(&tar)),
+        ));
+    }
+    // And a node of another cluster refuses the good bundle's JWT
+    // configuration as a usage error (exit 2), changing nothing either.
+    let other = common::TempAppliance::named("esa-other", "c1");
+    let other_before = other.snapshot();
+    let good = load("v2-success-jwt-users.bundle");
+    let file = other.file("good.tacbundle", &good.bundle);
+    let out = other
+        .cmd()
+        .arg("import")
+        .arg(&file)
+        .args(["--yes", "-q"])
+        .env("TACCTL_PASSPHRASE", PASS)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("fixture-cluster"), "{err}");
+    common::assert_unchanged(&other_before, &other.snapshot());
+    for (name, expect, bundle) in &cases {
+        let file = app.file("hostile.tacbundle", bundle);
+        let out = app
+            .cmd()
+            .arg("import")
+            .arg(&file)
+            .args(["--yes", "-q"])
+            .env("TACCTL_PASSPHRASE", PASS)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{name}: {err}");
+        assert!(err.contains(expect.as_str()), "{name}: {err}");
+        assert!(
+            !err.contains("scratch") && !err.contains(app.root.to_str().unwrap()),
+            "{name}: the message names a staging path: {err}"
+        );
+        common::assert_unchanged(&before, &app.snapshot());
+    }
 }
 
 #[test]
@@ -467,5 +707,416 @@ fn write_v2_vectors() {
         PASS,
         &seal_raw(&[&frame(METHOD_DEFLATE, 4000, &deflated)[..], &end].concat()),
         "format 2: a deflate block of 4096 bytes framed as 4000",
+    );
+    write_hostile_vectors(&good);
+}
+
+// ---- hostile bundles --------------------------------------------------------
+//
+// Correctly encrypted under the vectors' passphrase, as an attacker who
+// knows it would make them, each with the good bundle's JWT configuration
+// and users, so that only the hostile part is refused.
+
+/// The good bundle's parts, to build hostile ones from.
+struct Base {
+    manifest: tacctl::bundle::manifest::Manifest,
+    jwt: Vec<u8>,
+    users: Vec<u8>,
+    export: tacctl::component::JwtExport,
+}
+
+fn base(good: &[u8]) -> Base {
+    let files = entries_of(good);
+    let get = |p: &str| files.iter().find(|(f, _)| f == p).unwrap().1.clone();
+    assert_eq!(
+        files[0].0, "manifest.yaml",
+        "tacctl writes its manifest first"
+    );
+    let jwt = get("components/jwt.yaml");
+    Base {
+        manifest: yaml_serde::from_slice(&get("manifest.yaml")).unwrap(),
+        export: yaml_serde::from_slice(&jwt).unwrap(),
+        jwt,
+        users: get("components/users.yaml"),
+    }
+}
+
+impl Base {
+    /// The manifest with a `files` component listing `files` (path, size,
+    /// content's SHA-256 from `data`) and nothing else changed.
+    fn with_files(&self, files: &[(&str, u64, &[u8])]) -> tacctl::bundle::manifest::Manifest {
+        use tacctl::bundle::manifest::{ComponentEntry, FileEntry};
+        let mut m = self.manifest.clone();
+        m.components.push(ComponentEntry {
+            name: "files".into(),
+            version: 1,
+            scope: "cluster".into(),
+            files: files
+                .iter()
+                .map(|(path, size, data)| FileEntry {
+                    size: *size,
+                    mode: Some(0o644),
+                    ..FileEntry::of(path, data)
+                })
+                .collect(),
+            dirs: Vec::new(),
+        });
+        m
+    }
+
+    /// A tar archive of `manifest` (first, or last when not `first`), the
+    /// good bundle's components, and whatever `more` appends.
+    fn tar(
+        &self,
+        manifest: &tacctl::bundle::manifest::Manifest,
+        first: bool,
+        more: impl FnOnce(&mut tar::Builder<Vec<u8>>),
+    ) -> Vec<u8> {
+        let text = yaml_serde::to_string(manifest).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        if first {
+            add(&mut b, "manifest.yaml", text.as_bytes(), 0o600);
+        }
+        add(&mut b, "components/jwt.yaml", &self.jwt, 0o600);
+        add(&mut b, "components/users.yaml", &self.users, 0o600);
+        more(&mut b);
+        if !first {
+            add(&mut b, "manifest.yaml", text.as_bytes(), 0o600);
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// The bundle's proof token with its claims changed by `edit`, signed
+    /// with `secret` (the bundled active key's when `None`) but with the
+    /// bundled active key's `kid` in its header either way.
+    fn proof(&self, edit: impl FnOnce(&mut tacctl::jwt::Claims), secret: Option<&[u8]>) -> String {
+        use base64::Engine as _;
+        use hmac012::Mac as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = self.manifest.proof_token.split('.').nth(1).unwrap();
+        let mut claims: tacctl::jwt::Claims =
+            serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+        edit(&mut claims);
+        let own = self.export.active_key.secret.decode().unwrap();
+        let secret = secret.unwrap_or(&own);
+        let alg = format!("{:?}", self.export.algorithm);
+        let header =
+            serde_json::json!({"typ": "JWT", "alg": alg, "kid": self.export.active_key.kid});
+        let signing = format!(
+            "{}.{}",
+            b64.encode(serde_json::to_vec(&header).unwrap()),
+            b64.encode(serde_json::to_vec(&claims).unwrap())
+        );
+        let mac = match alg.as_str() {
+            "HS256" => hmac012::Hmac::<sha2_010::Sha256>::new_from_slice(secret)
+                .unwrap()
+                .chain_update(&signing)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            "HS384" => hmac012::Hmac::<sha2_010::Sha384>::new_from_slice(secret)
+                .unwrap()
+                .chain_update(&signing)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            _ => hmac012::Hmac::<sha2_010::Sha512>::new_from_slice(secret)
+                .unwrap()
+                .chain_update(&signing)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+        };
+        format!("{signing}.{}", b64.encode(mac))
+    }
+}
+
+/// Appends a regular file whose header states the size of `data`.
+fn add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+    add_sized(b, path, data, data.len() as u64, mode);
+}
+
+/// Appends a regular file whose header states `size`, with `size` bytes
+/// from `data` (zeros when `data` is empty and `size` is not 0).
+fn add_sized(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], size: u64, mode: u32) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_entry_type(tar::EntryType::Regular);
+    if data.is_empty() {
+        b.append_data(&mut h, path, std::io::repeat(0).take(size))
+            .unwrap();
+    } else {
+        assert_eq!(data.len() as u64, size);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+}
+
+/// `tar` in blocks deflated at the best level: a long run of zeros stays
+/// small (about 1 KiB per MiB), which level 2, tacctl's, does not
+/// manage. Readers accept any level.
+fn framed_best(tar: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for block in tar.chunks(BLOCK_SIZE) {
+        let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        d.write_all(block).unwrap();
+        out.extend(frame(
+            METHOD_DEFLATE,
+            block.len() as u32,
+            &d.finish().unwrap(),
+        ));
+    }
+    out.extend([0u8; FRAME_HEADER]);
+    out
+}
+
+/// 64 MiB: what a bomb's header declares and its content holds, in zeros.
+const BOMB: u64 = 64 << 20;
+
+fn write_hostile_vectors(good: &[u8]) {
+    let base = base(good);
+    let seal = |tar: Vec<u8>| seal_raw(&framed(&tar));
+
+    // The files component reaching outside files/: into the stored
+    // configuration, the master key, a sibling of files/, a component file.
+    for (name, path) in [
+        ("v2-files-lists-config-jwt.bundle", "config/jwt.yaml"),
+        ("v2-files-lists-master-key.bundle", "master.key"),
+        ("v2-files-lists-filesX.bundle", "filesX/a"),
+        (
+            "v2-files-lists-components-users.bundle",
+            "components/users.yaml",
+        ),
+    ] {
+        let data = b"version: 1\nhostile: true\n";
+        let mut m = base.with_files(&[(path, data.len() as u64, data)]);
+        if path == "components/users.yaml" {
+            // Without a users component of its own: the files component
+            // would smuggle one in.
+            m.components.retain(|c| c.name != "users");
+        }
+        let tar = base.tar(&m, true, |b| {
+            if path != "components/users.yaml" {
+                add(b, path, data, 0o644);
+            }
+        });
+        write_vector(
+            name,
+            "which belongs to no place the component has",
+            PASS,
+            &seal(tar),
+            &format!("format 2: a files component listing {path}, which the archive holds"),
+        );
+    }
+
+    // The users component pointing at the jwt component's file.
+    let mut m = base.manifest.clone();
+    let jwt_entry = m.component("jwt").unwrap().files[0].clone();
+    m.components
+        .iter_mut()
+        .find(|c| c.name == "users")
+        .unwrap()
+        .files = vec![jwt_entry];
+    let tar = {
+        let text = yaml_serde::to_string(&m).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        add(&mut b, "manifest.yaml", text.as_bytes(), 0o600);
+        add(&mut b, "components/jwt.yaml", &base.jwt, 0o600);
+        b.into_inner().unwrap()
+    };
+    write_vector(
+        "v2-users-lists-jwt-file.bundle",
+        "which belongs to no place the component has",
+        PASS,
+        &seal(tar),
+        "format 2: a users component listing components/jwt.yaml",
+    );
+
+    // A path 1,200 levels deep (2,405 bytes, in a GNU long-name record),
+    // with the manifest last: the two-pass reader refuses it from its
+    // header in the first reading.
+    let deep = format!("files/{}x", "a/".repeat(1_199));
+    let m = base.with_files(&[(&deep, 1, b"x")]);
+    let tar = base.tar(&m, false, |b| add(b, &deep, b"x", 0o644));
+    write_vector(
+        "v2-path-1200-levels.bundle",
+        "over the limit of 1024",
+        PASS,
+        &seal(tar),
+        "format 2: files/a/a/.../x, 1,200 levels deep, manifest last",
+    );
+
+    // 65 levels in 137 bytes: within the length limit, one level past
+    // the depth limit; manifest first, where the manifest's own check
+    // refuses it.
+    let deep = format!("files/{}x", "a/".repeat(63));
+    let m = base.with_files(&[(&deep, 1, b"x")]);
+    let tar = base.tar(&m, true, |b| add(b, &deep, b"x", 0o644));
+    write_vector(
+        "v2-path-65-levels.bundle",
+        "is 65 levels deep, over the limit of 64",
+        PASS,
+        &seal(tar),
+        "format 2: files/a/.../x, 65 levels deep, manifest first",
+    );
+
+    // A name of 256 bytes, listed in a manifest that comes first.
+    let long = format!("files/{}", "n".repeat(256));
+    let m = base.with_files(&[(&long, 1, b"x")]);
+    let tar = base.tar(&m, true, |b| add(b, &long, b"x", 0o644));
+    write_vector(
+        "v2-name-256-bytes.bundle",
+        "has a name of 256 bytes, over the limit of 255",
+        PASS,
+        &seal(tar),
+        "format 2: a file whose name is 256 bytes long",
+    );
+
+    // A GNU long-name record declaring 1 TiB, with nothing after its
+    // header: reading any of it would fail otherwise.
+    let mut tar = base.tar(&base.manifest, true, |b| {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(1 << 40);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.get_mut().extend_from_slice(h.as_bytes());
+    });
+    // Without the end-of-archive blocks `into_inner` added: the record's
+    // content would be expected right there.
+    tar.truncate(tar.len() - 1024);
+    write_vector(
+        "v2-long-name-huge.bundle",
+        "a long name of 1099511627776 bytes, over the limit of 65536",
+        PASS,
+        &seal(tar),
+        "format 2: a GNU long-name record declaring 1 TiB",
+    );
+
+    // Bombs: 64 MiB of zeros where the manifest lists 1 byte.
+    let m = base.with_files(&[("files/bomb", 1, b"\0")]);
+    let tar = base.tar(&m, true, |b| add_sized(b, "files/bomb", b"", BOMB, 0o644));
+    write_vector(
+        "v2-bomb-manifest-first.bundle",
+        "files/bomb is 67108864 bytes in the bundle's archive but its manifest lists 1",
+        PASS,
+        &seal_raw(&framed_best(&tar)),
+        "format 2: 64 MiB of zeros listed as 1 byte, manifest first: refused from the entry's header",
+    );
+    let tar = base.tar(&m, false, |b| add_sized(b, "files/bomb", b"", BOMB, 0o644));
+    write_vector(
+        "v2-bomb-manifest-last.bundle",
+        "checksum mismatch for files/bomb",
+        PASS,
+        &seal_raw(&framed_best(&tar)),
+        "format 2: 64 MiB of zeros listed as 1 byte, manifest last: measured, never written",
+    );
+    // Two files listed at 1 MiB each, 3 MiB in the archive together: the
+    // first is 2 MiB, refused from its header.
+    let mib = 1u64 << 20;
+    let m = base.with_files(&[("files/a", mib, b"a"), ("files/b", mib, b"b")]);
+    let tar = base.tar(&m, true, |b| {
+        add_sized(b, "files/a", b"", 2 * mib, 0o644);
+        add_sized(b, "files/b", b"", mib, 0o644);
+    });
+    write_vector(
+        "v2-sizes-add-past-manifest.bundle",
+        "files/a is 2097152 bytes in the bundle's archive but its manifest lists 1048576",
+        PASS,
+        &seal_raw(&framed_best(&tar)),
+        "format 2: files/a and files/b listed at 1 MiB each, 2 MiB and 1 MiB in the archive",
+    );
+
+    // A file whose header asks for setuid where the manifest lists 0755.
+    let script = b"#!/bin/sh\nid\n";
+    let mut m = base.with_files(&[("files/run.sh", script.len() as u64, script)]);
+    m.components.last_mut().unwrap().files[0].mode = Some(0o755);
+    let tar = base.tar(&m, true, |b| add(b, "files/run.sh", script, 0o4755));
+    write_vector(
+        "v2-mode-differs.bundle",
+        "checksum mismatch for files/run.sh",
+        PASS,
+        &seal(tar),
+        "format 2: files/run.sh listed 0755, its header 04755",
+    );
+
+    // Proof tokens that do not prove the bundle.
+    let proof_vector =
+        |name: &str, expect: &str, comment: &str, m: &tacctl::bundle::manifest::Manifest| {
+            write_vector(
+                name,
+                expect,
+                PASS,
+                &seal(base.tar(m, true, |_| {})),
+                comment,
+            );
+        };
+    let mut m = base.manifest.clone();
+    m.proof_token = base.proof(|_| {}, Some(&common::noise(7, 64)));
+    proof_vector(
+        "v2-proof-other-key.bundle",
+        "signature check failed",
+        "format 2: the proof token signed with another key, under the bundled key's kid",
+        &m,
+    );
+    let mut m = base.manifest.clone();
+    m.proof_token = base.proof(|c| c.iss = "another-cluster".into(), None);
+    proof_vector(
+        "v2-proof-other-cluster.bundle",
+        "issuer check failed",
+        "format 2: the proof token issued for another cluster",
+        &m,
+    );
+    let mut m = base.manifest.clone();
+    let created = m.created_at;
+    m.proof_token = base.proof(
+        |c| {
+            c.iat = created - 3_600;
+            c.nbf = created - 3_600;
+            c.auth_time = created - 3_600;
+            c.exp = created - 3_300;
+        },
+        None,
+    );
+    proof_vector(
+        "v2-proof-expired.bundle",
+        "expiry check failed",
+        "format 2: the proof token expired 5 minutes before the bundle was made",
+        &m,
+    );
+    let mut m = base.manifest.clone();
+    m.jwt_kid = tacctl::jwt::fingerprint(&common::noise(8, 64));
+    proof_vector(
+        "v2-proof-kid-differs.bundle",
+        "the manifest names key",
+        "format 2: a manifest naming another jwt_kid than the bundled active key's",
+        &m,
+    );
+
+    // A pax header with a size record, before the users component.
+    let tar = {
+        let text = yaml_serde::to_string(&base.manifest).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        add(&mut b, "manifest.yaml", text.as_bytes(), 0o600);
+        add(&mut b, "components/jwt.yaml", &base.jwt, 0o600);
+        let record = "16 size=9999999\n";
+        assert_eq!(record.len(), 16);
+        let mut h = tar::Header::new_ustar();
+        h.set_path("PaxHeader/users.yaml").unwrap();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(record.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "PaxHeader/users.yaml", record.as_bytes())
+            .unwrap();
+        add(&mut b, "components/users.yaml", &base.users, 0o600);
+        b.into_inner().unwrap()
+    };
+    write_vector(
+        "v2-pax-size.bundle",
+        "the pax key \"size\"",
+        PASS,
+        &seal(tar),
+        "format 2: a pax header whose size record would change the next entry's size",
     );
 }

@@ -58,6 +58,18 @@ pub fn tacctl() -> Command {
     cmd
 }
 
+/// `tacctl` as a plain process with the same clean environment, for a
+/// test that must spawn, time or kill it; stdin is empty.
+pub fn tacctl_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tacctl"));
+    for var in TACCTL_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("TACCTL_TEST_CRASH_AT")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 /// Writes a private file (0600), creating it or replacing its content.
 pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) {
     use std::io::Write;
@@ -360,5 +372,64 @@ pub fn copy_tree(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), &dest).unwrap();
         }
+    }
+}
+
+/// Searches many files for one secret's [`encodings`] at once, fast enough
+/// for trees of several megabytes in an unoptimised test build: a table of
+/// the needles' first two bytes rules out almost every position before a
+/// comparison is made.
+pub struct SecretScan {
+    needles: Vec<(String, Vec<u8>)>,
+    first_two: Vec<bool>,
+}
+
+impl SecretScan {
+    /// A scan for `secret` in every form [`encodings`] lists.
+    pub fn new(secret: &[u8]) -> Self {
+        let needles = encodings(secret);
+        let mut first_two = vec![false; 1 << 16];
+        for (_, n) in &needles {
+            assert!(n.len() >= 2, "every encoding of a secret has two bytes");
+            first_two[usize::from(n[0]) << 8 | usize::from(n[1])] = true;
+        }
+        Self { needles, first_two }
+    }
+
+    /// The name of the first encoding found in `haystack`.
+    pub fn find(&self, haystack: &[u8]) -> Option<String> {
+        for i in 0..haystack.len().saturating_sub(1) {
+            if !self.first_two[usize::from(haystack[i]) << 8 | usize::from(haystack[i + 1])] {
+                continue;
+            }
+            if let Some((name, _)) = self
+                .needles
+                .iter()
+                .find(|(_, n)| haystack[i..].starts_with(n))
+            {
+                return Some(name.clone());
+            }
+        }
+        None
+    }
+
+    /// Fails if any file under `dir` holds the secret; `secret_name`
+    /// names it in the message, which never prints it.
+    #[track_caller]
+    pub fn assert_absent_under(&self, dir: &Path, secret_name: &str) {
+        let mut found = Vec::new();
+        walk(dir, &mut |path, meta| {
+            if meta.is_file()
+                && let Some(encoding) = self.find(&std::fs::read(path).unwrap())
+            {
+                found.push(format!("{} ({encoding})", path.display()));
+            }
+        });
+        assert!(
+            found.is_empty(),
+            "the {secret_name} is stored under {}: {}",
+            dir.display(),
+            found.join(", ")
+        );
     }
 }
