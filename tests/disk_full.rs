@@ -315,7 +315,6 @@ fn the_journal_write_failing_on_a_full_disk_exits_8_and_changes_nothing() {
 }
 
 #[test]
-#[ignore = "bug: a full disk while the pending snapshot or the staged configuration is written leaves txn/ behind (src/appliance/txn.rs, Appliance::commit_with_dirs)"]
 fn a_full_disk_at_any_write_of_an_import_leaves_the_appliance_unchanged() {
     fill_to_each_step(true);
 }

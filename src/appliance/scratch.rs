@@ -62,6 +62,12 @@ impl Appliance {
                 sweep_held(&self.root, prefix),
             );
         }
+        // A finished change's `txn/`, renamed and not yet deleted when its
+        // command died: nothing in it is in force or needed.
+        let done = self.root.join(".txn-done");
+        if done.exists() && fs::remove_dir_all(&done).is_ok() {
+            removed.push(done.display().to_string());
+        }
         removed
     }
 

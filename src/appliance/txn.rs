@@ -36,6 +36,8 @@ const TXN_DIR: &str = "txn";
 const JOURNAL: &str = "txn/journal.yaml";
 /// The snapshot of a change not yet committed.
 const PENDING: &str = "txn/snapshot";
+/// What `txn/` becomes once its change is applied, until it is deleted.
+const TXN_DONE: &str = ".txn-done";
 pub(crate) const SNAPSHOTS: &str = "snapshots";
 const HISTORY: &str = "history.yaml";
 
@@ -276,6 +278,11 @@ impl Appliance {
     /// refused before anything is done ([`ApplianceError::JournalDamaged`]).
     pub fn recover(&self) -> Result<Recovery, ApplianceError> {
         let txn = self.p(TXN_DIR);
+        let done = self.p(TXN_DONE);
+        if done.exists() {
+            // A finished change's leftovers.
+            fs::remove_dir_all(&done).map_err(ApplianceError::io(&done))?;
+        }
         if !txn.exists() {
             return Ok(Recovery::Clean);
         }
@@ -446,9 +453,16 @@ impl Appliance {
             }
         }
         crash_point("recorded");
+        // Done: `txn/` goes in one rename, so no crash can leave it without
+        // its journal after the change was applied (which the next command
+        // would take for a change never committed); the renamed leftovers
+        // are deleted after, and by the next command if need be.
         let txn = self.p(TXN_DIR);
-        fs::remove_dir_all(&txn).map_err(ApplianceError::io(&txn))?;
+        let done = self.p(TXN_DONE);
+        let _ = fs::remove_dir_all(&done);
+        fs::rename(&txn, &done).map_err(ApplianceError::io(&txn))?;
         sync_dir(&self.root).map_err(ApplianceError::io(&self.root))?;
+        let _ = fs::remove_dir_all(&done);
         Ok(warnings)
     }
 
@@ -522,84 +536,97 @@ impl Appliance {
             )),
         })?;
 
-        // 1. Snapshot the current versions, pending until the commit point.
         let txn = self.p(TXN_DIR);
-        create_private_dir(&txn).map_err(ApplianceError::io(&txn))?;
-        let tmp = self.p(PENDING);
-        create_private_dir(&tmp).map_err(ApplianceError::io(&tmp))?;
-        let mut meta = SnapshotMeta {
-            version: 1,
-            id: id.clone(),
-            created_at: now,
-            reason: reason.to_owned(),
-            files: Vec::new(),
-            absent: Vec::new(),
-            dirs: dirs.iter().map(|(rel, _)| rel.clone()).collect(),
-        };
-        for rel in changes.iter().map(|(rel, _)| rel).chain(remove) {
-            match fs::read(self.p(rel)) {
-                Ok(bytes) => {
-                    let dest = tmp.join(rel);
-                    if let Some(dir) = dest.parent() {
-                        create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+        // Steps 1 and 2 leave nothing behind when they fail (a full disk,
+        // say): before the commit point, nothing of the change exists.
+        let prepared = (|| -> Result<(), ApplianceError> {
+            create_private_dir(&txn).map_err(ApplianceError::io(&txn))?;
+            // 1. Snapshot the current versions, pending until the commit point.
+            let tmp = self.p(PENDING);
+            create_private_dir(&tmp).map_err(ApplianceError::io(&tmp))?;
+            let mut meta = SnapshotMeta {
+                version: 1,
+                id: id.clone(),
+                created_at: now,
+                reason: reason.to_owned(),
+                files: Vec::new(),
+                absent: Vec::new(),
+                dirs: dirs.iter().map(|(rel, _)| rel.clone()).collect(),
+            };
+            for rel in changes.iter().map(|(rel, _)| rel).chain(remove) {
+                match fs::read(self.p(rel)) {
+                    Ok(bytes) => {
+                        let dest = tmp.join(rel);
+                        if let Some(dir) = dest.parent() {
+                            create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+                        }
+                        atomic_write(&dest, &bytes).map_err(ApplianceError::io(&dest))?;
+                        meta.files.push(rel.clone());
                     }
-                    atomic_write(&dest, &bytes).map_err(ApplianceError::io(&dest))?;
-                    meta.files.push(rel.clone());
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => meta.absent.push(rel.clone()),
-                Err(e) => {
-                    return Err(ApplianceError::Io {
-                        path: self.p(rel),
-                        source: e,
-                    });
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        meta.absent.push(rel.clone())
+                    }
+                    Err(e) => {
+                        return Err(ApplianceError::Io {
+                            path: self.p(rel),
+                            source: e,
+                        });
+                    }
                 }
             }
-        }
-        let meta_text = crate::component::mark_whole(
-            &yaml_serde::to_string(&meta).expect("snapshot metadata serialises"),
-            "snapshot.yaml",
-        );
-        atomic_write(&tmp.join("snapshot.yaml"), meta_text.as_bytes())
-            .map_err(ApplianceError::io(&tmp))?;
-        sync_dir(&txn).map_err(ApplianceError::io(&txn))?;
-        crash_point("snapshot");
+            let meta_text = crate::component::mark_whole(
+                &yaml_serde::to_string(&meta).expect("snapshot metadata serialises"),
+                "snapshot.yaml",
+            );
+            let meta_path = tmp.join("snapshot.yaml");
+            atomic_write(&meta_path, meta_text.as_bytes())
+                .map_err(ApplianceError::io(&meta_path))?;
+            sync_dir(&txn).map_err(ApplianceError::io(&txn))?;
+            crash_point("snapshot");
 
-        // 2. Stage the new versions.
-        let staged = self.p(TXN_DIR).join("staged");
-        create_private_dir(&staged).map_err(ApplianceError::io(&staged))?;
-        for (i, (rel, bytes)) in changes.iter().enumerate() {
-            let dest = staged.join(rel);
-            if let Some(dir) = dest.parent() {
-                create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+            // 2. Stage the new versions.
+            let staged = self.p(TXN_DIR).join("staged");
+            create_private_dir(&staged).map_err(ApplianceError::io(&staged))?;
+            for (i, (rel, bytes)) in changes.iter().enumerate() {
+                let dest = staged.join(rel);
+                if let Some(dir) = dest.parent() {
+                    create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+                }
+                atomic_write(&dest, bytes).map_err(ApplianceError::io(&dest))?;
+                crash_point(&format!("staged-{i}"));
             }
-            atomic_write(&dest, bytes).map_err(ApplianceError::io(&dest))?;
-            crash_point(&format!("staged-{i}"));
-        }
-        for (rel, tree) in dirs {
-            let dest = staged.join(rel);
-            if let Some(dir) = dest.parent() {
-                create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+            for (rel, tree) in dirs {
+                let dest = staged.join(rel);
+                if let Some(dir) = dest.parent() {
+                    create_private_dir(dir).map_err(ApplianceError::io(dir))?;
+                }
+                fs::rename(tree, &dest).map_err(ApplianceError::io(tree))?;
             }
-            fs::rename(tree, &dest).map_err(ApplianceError::io(tree))?;
-        }
-        if !dirs.is_empty() {
-            // The staged trees' files were written without fsync; make them
-            // durable, in one call for the whole file system, before the
-            // commit point can name them.
-            let d = fs::File::open(&staged).map_err(ApplianceError::io(&staged))?;
-            rustix::fs::syncfs(&d).map_err(|e| ApplianceError::Io {
-                path: staged.clone(),
-                source: e.into(),
-            })?;
-        } else {
-            // Each staged file's own directory was synced as it was written,
-            // but not the entries of the directories made above it: on a
-            // file system without a journal, a power loss could unlink
-            // `staged/config` while the journal survives, and rolling
-            // forward would then apply only part of the change.
-            for dir in staged_ancestors(&staged, changes.iter().map(|(rel, _)| rel.as_str())) {
-                sync_dir(&dir).map_err(ApplianceError::io(&dir))?;
+            if !dirs.is_empty() {
+                // The staged trees' files were written without fsync; make them
+                // durable, in one call for the whole file system, before the
+                // commit point can name them.
+                let d = fs::File::open(&staged).map_err(ApplianceError::io(&staged))?;
+                rustix::fs::syncfs(&d).map_err(|e| ApplianceError::Io {
+                    path: staged.clone(),
+                    source: e.into(),
+                })?;
+            } else {
+                // Each staged file's own directory was synced as it was written,
+                // but not the entries of the directories made above it: on a
+                // file system without a journal, a power loss could unlink
+                // `staged/config` while the journal survives, and rolling
+                // forward would then apply only part of the change.
+                for dir in staged_ancestors(&staged, changes.iter().map(|(rel, _)| rel.as_str())) {
+                    sync_dir(&dir).map_err(ApplianceError::io(&dir))?;
+                }
             }
+            Ok(())
+        })();
+        if let Err(e) = prepared {
+            let _ = fs::remove_dir_all(&txn);
+            let _ = sync_dir(&self.root);
+            return Err(e);
         }
 
         // 3. The commit point.
