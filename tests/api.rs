@@ -269,13 +269,25 @@ async fn every_bad_token_gets_401_with_www_authenticate() {
             Some("unsupported_algorithm"),
         ),
         (
+            "ES512",
+            Some(format!(
+                "{}.{payload}.{signature}",
+                b64(serde_json::json!({"alg": "ES512", "typ": "JWT"}))
+            )),
+            "not an algorithm this appliance uses",
+            Some("unsupported_algorithm"),
+        ),
+        // A key-pair algorithm on an HMAC appliance: another algorithm than
+        // its own, told as such (the algorithm-confusion attack is refused
+        // here, before any key is used).
+        (
             "RS256",
             Some(format!(
                 "{}.{payload}.{signature}",
                 b64(serde_json::json!({"alg": "RS256", "typ": "JWT"}))
             )),
-            "not an HMAC",
-            Some("unsupported_algorithm"),
+            "token uses RS256, this appliance is configured for HS256",
+            Some("algorithm"),
         ),
         (
             "wrong signature",

@@ -481,7 +481,7 @@ fn set_algorithm_needs_a_secret_as_long_as_the_hash() {
             .stderr(predicate::str::contains("set a longer secret first"));
         assert_unchanged(&before, &app.snapshot());
     }
-    for alg in ["RS256", "none", "HS1024"] {
+    for alg in ["RS1", "none", "HS1024"] {
         app.cmd()
             .args(["jwt", "set-algorithm", alg])
             .assert()
@@ -490,7 +490,7 @@ fn set_algorithm_needs_a_secret_as_long_as_the_hash() {
     }
     // An unknown algorithm is refused before the credentials are asked for.
     app.bare()
-        .args(["jwt", "set-algorithm", "RS256"])
+        .args(["jwt", "set-algorithm", "RS1"])
         .assert()
         .code(2);
     assert_unchanged(&before, &app.snapshot());

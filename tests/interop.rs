@@ -145,6 +145,7 @@ fn jwt_crate_verify(
         Algorithm::HS256 => with(token, &HmacSha256::new_from_slice(secret).unwrap()),
         Algorithm::HS384 => with(token, &HmacSha384::new_from_slice(secret).unwrap()),
         Algorithm::HS512 => with(token, &HmacSha512::new_from_slice(secret).unwrap()),
+        other => panic!("the jwt crate is used here for HMAC only, not {other}"),
     }
 }
 
@@ -172,6 +173,7 @@ fn jwt_crate_sign(
         Algorithm::HS256 => with(header, claims, &HmacSha256::new_from_slice(secret).unwrap()),
         Algorithm::HS384 => with(header, claims, &HmacSha384::new_from_slice(secret).unwrap()),
         Algorithm::HS512 => with(header, claims, &HmacSha512::new_from_slice(secret).unwrap()),
+        other => panic!("the jwt crate is used here for HMAC only, not {other}"),
     }
 }
 
@@ -180,6 +182,7 @@ fn jwt_algorithm(a: Algorithm) -> AlgorithmType {
         Algorithm::HS256 => AlgorithmType::Hs256,
         Algorithm::HS384 => AlgorithmType::Hs384,
         Algorithm::HS512 => AlgorithmType::Hs512,
+        other => panic!("the jwt crate is used here for HMAC only, not {other}"),
     }
 }
 

@@ -174,17 +174,23 @@ fn the_screens_follow_the_documented_order_and_wording_and_done_returns() {
 }
 
 #[test]
-fn set_jwt_algorithm_offers_hs512_hs384_hs256_and_applies_the_choice() {
+fn set_jwt_algorithm_offers_hs512_hs384_hs256_then_the_key_pairs_and_applies_the_choice() {
     let e = esa("esa1");
     let p = e.run(leave_jwt_settings(
         to_jwt_settings()
             .choose("jwt-settings", "Set JWT Algorithm")
             .choose("jwt-algorithm", "HS512"),
     ));
+    let (names, current) = options(&p, "jwt-algorithm");
     assert_eq!(
-        options(&p, "jwt-algorithm"),
-        (vec!["HS512".into(), "HS384".into(), "HS256".into()], 2),
+        (&names[..3], current),
+        (&["HS512".to_owned(), "HS384".into(), "HS256".into()][..], 2),
         "the current algorithm (HS256) is highlighted"
+    );
+    assert_eq!(
+        &names[3..],
+        ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"],
+        "the key-pair algorithms follow"
     );
     assert!(p.notes().contains(&"JWT algorithm set to HS512"));
     assert_eq!(e.jwt().algorithm, Algorithm::HS512);

@@ -376,7 +376,13 @@ impl Appliance {
         })
     }
 
-    fn unseal_key(&self, sealed: &SealedKey) -> Result<JwtKey, ApplianceError> {
+    /// Opens a sealed key of `algorithm` (an HMAC secret, or a key pair's
+    /// PKCS#8) and checks it against its recorded `kid`.
+    fn unseal_key(
+        &self,
+        sealed: &SealedKey,
+        algorithm: crate::jwt::Algorithm,
+    ) -> Result<JwtKey, ApplianceError> {
         let secret = self
             .master
             .open(JWT_KEY_PURPOSE, &sealed.sealed)
@@ -385,11 +391,12 @@ impl Appliance {
                 field: format!("the key {}", sealed.kid),
                 source,
             })?;
-        let key =
-            JwtKey::from_secret(secret.to_vec()).map_err(|_| ApplianceError::KeyMismatch {
+        let key = JwtKey::from_stored(secret.to_vec(), algorithm).map_err(|_| {
+            ApplianceError::KeyMismatch {
                 file: JwtSettings::FILE.into(),
                 kid: sealed.kid.clone(),
-            })?;
+            }
+        })?;
         if key.kid() != sealed.kid {
             return Err(ApplianceError::KeyMismatch {
                 file: JwtSettings::FILE.into(),
@@ -403,13 +410,13 @@ impl Appliance {
     /// retired key, each with its deadline, so verification can tell a
     /// retired key ("log in again") from an unknown one.
     pub fn keyset(&self, settings: &JwtSettings, _now: u64) -> Result<KeySet, ApplianceError> {
-        let active = self.unseal_key(&settings.active_key)?;
+        let active = self.unseal_key(&settings.active_key, settings.algorithm)?;
         let previous = settings
             .previous_keys
             .iter()
             .map(|r: &StoredRetiredKey| {
                 Ok(RetiredKey {
-                    key: self.unseal_key(&r.key)?,
+                    key: self.unseal_key(&r.key, settings.signed_with(r))?,
                     accept_until: r.accept_until,
                     algorithm: r.algorithm,
                 })

@@ -26,7 +26,8 @@ fn proof_keys(incoming: &JwtExport) -> Result<KeySet, String> {
         .secret
         .decode()
         .ok_or("the bundled active key is not base64")?;
-    let key = JwtKey::from_secret(secret.to_vec()).map_err(|e| e.to_string())?;
+    let key =
+        JwtKey::from_stored(secret.to_vec(), incoming.algorithm).map_err(|e| e.to_string())?;
     Ok(KeySet::new(key))
 }
 
@@ -51,7 +52,7 @@ pub fn check(incoming: &JwtExport, manifest: &Manifest) -> Result<(), String> {
     };
     // Its age is not held against it: checked as of when it was made.
     let claims = jwt::verify(&manifest.proof_token, &keys, &policy, manifest.created_at)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| said(e, manifest))?;
     if claims.iat != manifest.created_at
         || claims.role != PROOF_ROLE
         || claims.sub != proof_subject(&manifest.source.node_id)
@@ -59,4 +60,30 @@ pub fn check(incoming: &JwtExport, manifest: &Manifest) -> Result<(), String> {
         return Err("the proof token is not this bundle's".into());
     }
     Ok(())
+}
+
+/// What a refused proof token means for a bundle, in its own words: the
+/// token checks are phrased for users' tokens ("log in again").
+fn said(e: jwt::VerifyError, manifest: &Manifest) -> String {
+    use jwt::VerifyError as V;
+    match e {
+        V::Expired { exp, .. } => format!(
+            "it expired at {exp}, before the bundle was made at {}",
+            manifest.created_at
+        ),
+        V::NotYetValid { nbf, .. } => format!(
+            "it is valid only from {nbf}, after the bundle was made at {}",
+            manifest.created_at
+        ),
+        V::WrongIssuer { got, expected } => format!(
+            "it was issued for cluster {got:?}, and the manifest names cluster {expected:?}"
+        ),
+        V::UnknownKey { .. } | V::KeyRetired { .. } | V::BadSignature => {
+            "it is not signed with the bundled active key".into()
+        }
+        V::WrongAlgorithm { got, expected } => {
+            format!("it is signed with {got}, and the bundled configuration uses {expected}")
+        }
+        other => other.to_string(),
+    }
 }

@@ -92,7 +92,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         "   Set JWT Secret: a new 48-byte secret, key {}",
         s.active_key.kid
     )?;
-    o.set_algorithm(Algorithm::HS384, now)?;
+    o.set_algorithm(Algorithm::HS384, None, now)?;
     writeln!(out, "   Set JWT Algorithm: HS384")?;
     o.set_expiry(15, Some(ExpiryUnit::Minutes), now)?;
     writeln!(

@@ -223,6 +223,12 @@ pub fn message(err: &anyhow::Error) -> String {
             text.push_str(&c);
         }
     }
+    // A disk that failed a write gets what to do, whichever layer saw it.
+    if of(err) == ExitCode::Disk && !text.contains("nothing was changed") {
+        text.push_str(
+            "; nothing was changed (free space on the disk holding it, or check the disk, and try again)",
+        );
+    }
     text
 }
 

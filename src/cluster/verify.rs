@@ -221,9 +221,10 @@ pub fn classify(presented: &Presented, skew: Option<i64>) -> Option<Failure> {
             },
         },
         Some(Check::Issuer) => Failure::new(Reason::IssuerDiffers, detail),
-        Some(Check::Malformed | Check::UnsupportedAlgorithm | Check::Claims) | None => {
-            Failure::new(Reason::Refused, detail)
-        }
+        Some(
+            Check::Malformed | Check::UnsupportedAlgorithm | Check::KeyInHeader | Check::Claims,
+        )
+        | None => Failure::new(Reason::Refused, detail),
     };
     Some(failure)
 }
@@ -717,24 +718,25 @@ pub async fn run(participants: Vec<Participant>, tokens: Tokens, clock: fn() -> 
 /// active and retired keys, its algorithm and lifetimes, and as issuer the
 /// source's cluster id (the manifest's), as the bundle's proof is checked.
 pub fn bundle_policy(jwt: &JwtExport, cluster_id: &str) -> Result<(KeySet, Policy), ClusterError> {
-    let key = |k: &crate::component::ExportedKey| -> Result<JwtKey, ClusterError> {
+    let key = |k: &crate::component::ExportedKey, algorithm| -> Result<JwtKey, ClusterError> {
         let secret = k.secret.decode().ok_or_else(|| {
             ClusterError::Invalid(format!("the bundle's key {} is not base64", k.kid))
         })?;
-        JwtKey::from_secret(secret.to_vec()).map_err(|e| ClusterError::Invalid(e.to_string()))
+        JwtKey::from_stored(secret.to_vec(), algorithm)
+            .map_err(|e| ClusterError::Invalid(e.to_string()))
     };
     let previous = jwt
         .previous_keys
         .iter()
         .map(|r| {
             Ok(RetiredKey {
-                key: key(&r.key)?,
+                key: key(&r.key, r.algorithm.unwrap_or(jwt.algorithm))?,
                 accept_until: r.accept_until,
                 algorithm: r.algorithm,
             })
         })
         .collect::<Result<Vec<_>, ClusterError>>()?;
-    let keys = KeySet::with_previous(key(&jwt.active_key)?, previous);
+    let keys = KeySet::with_previous(key(&jwt.active_key, jwt.algorithm)?, previous);
     let policy = Policy {
         algorithm: jwt.algorithm,
         issuer: cluster_id.to_owned(),
@@ -803,7 +805,7 @@ mod tests {
                 Reason::AlgorithmDiffers,
             ),
             (
-                VerifyError::NotHmac("RS256".into(), Algorithm::HS256),
+                VerifyError::UnsupportedAlgorithm("RS256".into(), Algorithm::HS256),
                 Reason::Refused,
             ),
             (VerifyError::Expired { exp: 1, ago: 5 }, Reason::Expired),

@@ -16,7 +16,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use key::{JwtKey, KeySet, RetiredKey, fingerprint};
+pub use key::{
+    DEFAULT_RSA_BITS, JwtKey, KeySet, PublicKey, RSA_BITS, RetiredKey, TrustedKey, fingerprint,
+};
 pub use time::{Expiry, ExpiryUnit, MAX_EXPIRY_VALUE, TimeError, parse_duration};
 
 /// Seconds of clock difference tolerated on `exp` and `nbf` between the node
@@ -26,7 +28,10 @@ pub const LEEWAY_SECONDS: u64 = 30;
 /// The token type written in every header.
 pub const TOKEN_TYPE: &str = "JWT";
 
-/// The HMAC algorithms an appliance signs with (the "Set JWT Algorithm" screen).
+/// The algorithms an appliance signs with (the "Set JWT Algorithm" screen):
+/// HMAC with the cluster's shared secret (RFC 7518 section 3.2), or a key
+/// pair: RSA PKCS #1 v1.5 (section 3.3) and PSS (section 3.5), ECDSA on
+/// P-256 and P-384 (section 3.4), Ed25519 (RFC 8037).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Algorithm {
     /// HMAC with SHA-256.
@@ -35,11 +40,84 @@ pub enum Algorithm {
     HS384,
     /// HMAC with SHA-512.
     HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// EdDSA with Ed25519.
+    EdDSA,
+}
+
+/// The type of key an algorithm signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// An HMAC secret shared by the cluster.
+    Hmac,
+    /// An RSA key pair of `bits` (0 when any size).
+    Rsa {
+        /// The modulus size.
+        bits: usize,
+    },
+    /// An ECDSA key pair on P-256.
+    P256,
+    /// An ECDSA key pair on P-384.
+    P384,
+    /// An Ed25519 key pair.
+    Ed25519,
+}
+
+impl KeyType {
+    /// Whether keys of both types are of one kind, RSA sizes aside.
+    pub fn same_kind(self, other: KeyType) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyType::Hmac => f.write_str("an HMAC secret"),
+            KeyType::Rsa { bits: 0 } => f.write_str("an RSA key"),
+            KeyType::Rsa { bits } => write!(f, "an RSA key of {bits} bits"),
+            KeyType::P256 => f.write_str("an EC key on P-256"),
+            KeyType::P384 => f.write_str("an EC key on P-384"),
+            KeyType::Ed25519 => f.write_str("an Ed25519 key"),
+        }
+    }
 }
 
 impl Algorithm {
-    /// All algorithms, strongest first, as the screen lists them.
-    pub const ALL: [Algorithm; 3] = [Algorithm::HS512, Algorithm::HS384, Algorithm::HS256];
+    /// All algorithms as the screen lists them: the HMAC ones strongest
+    /// first, as the appliance's screen does, then the key-pair ones.
+    pub const ALL: [Algorithm; 12] = [
+        Algorithm::HS512,
+        Algorithm::HS384,
+        Algorithm::HS256,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ];
+
+    /// The HMAC algorithms, strongest first.
+    pub const HMAC: [Algorithm; 3] = [Algorithm::HS512, Algorithm::HS384, Algorithm::HS256];
 
     /// The JOSE name (`HS256`, ...).
     pub fn as_str(self) -> &'static str {
@@ -47,15 +125,52 @@ impl Algorithm {
             Algorithm::HS256 => "HS256",
             Algorithm::HS384 => "HS384",
             Algorithm::HS512 => "HS512",
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::EdDSA => "EdDSA",
         }
     }
 
-    /// The shortest secret allowed: the hash output size (RFC 7518 section 3.2).
+    /// The type of key it signs with.
+    pub fn key_type(self) -> KeyType {
+        match self {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => KeyType::Hmac,
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => KeyType::Rsa { bits: 0 },
+            Algorithm::ES256 => KeyType::P256,
+            Algorithm::ES384 => KeyType::P384,
+            Algorithm::EdDSA => KeyType::Ed25519,
+        }
+    }
+
+    /// Whether it signs with an HMAC secret.
+    pub fn is_hmac(self) -> bool {
+        self.key_type() == KeyType::Hmac
+    }
+
+    /// Whether a key of type `key` signs for it (RSA of any size).
+    pub fn fits(self, key: KeyType) -> bool {
+        self.key_type().same_kind(key)
+    }
+
+    /// The shortest secret allowed for an HMAC algorithm: the hash output
+    /// size (RFC 7518 section 3.2); 0 for a key-pair algorithm.
     pub fn min_secret_len(self) -> usize {
         match self {
             Algorithm::HS256 => 32,
             Algorithm::HS384 => 48,
             Algorithm::HS512 => 64,
+            _ => 0,
         }
     }
 
@@ -64,7 +179,32 @@ impl Algorithm {
             Algorithm::HS256 => jsonwebtoken::Algorithm::HS256,
             Algorithm::HS384 => jsonwebtoken::Algorithm::HS384,
             Algorithm::HS512 => jsonwebtoken::Algorithm::HS512,
+            Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+            Algorithm::RS384 => jsonwebtoken::Algorithm::RS384,
+            Algorithm::RS512 => jsonwebtoken::Algorithm::RS512,
+            Algorithm::PS256 => jsonwebtoken::Algorithm::PS256,
+            Algorithm::PS384 => jsonwebtoken::Algorithm::PS384,
+            Algorithm::PS512 => jsonwebtoken::Algorithm::PS512,
+            Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+            Algorithm::ES384 => jsonwebtoken::Algorithm::ES384,
+            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
         }
+    }
+
+    /// Checks that a key of `key`'s type (and, for HMAC, of `secret_len`
+    /// bytes) can sign for this algorithm.
+    pub fn check_key(self, key: KeyType, secret_len: usize) -> Result<(), KeyError> {
+        if !self.fits(key) {
+            return Err(KeyError::WrongKeyType {
+                algorithm: self,
+                found: key.to_string(),
+                wanted: self.key_type(),
+            });
+        }
+        if key == KeyType::Hmac {
+            self.check_secret_len(secret_len)?;
+        }
+        Ok(())
     }
 
     /// Checks that `secret_len` bytes are enough for this algorithm.
@@ -88,12 +228,10 @@ impl std::fmt::Display for Algorithm {
 impl std::str::FromStr for Algorithm {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_uppercase().as_str() {
-            "HS256" => Ok(Algorithm::HS256),
-            "HS384" => Ok(Algorithm::HS384),
-            "HS512" => Ok(Algorithm::HS512),
-            _ => Err(KeyError::UnknownAlgorithm(s.to_owned())),
-        }
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| KeyError::UnknownAlgorithm(s.to_owned()))
     }
 }
 
@@ -114,9 +252,34 @@ pub enum KeyError {
     /// An empty secret.
     #[error("the JWT secret is empty; give at least 32 bytes")]
     Empty,
-    /// An algorithm name that is not HS256, HS384 or HS512.
-    #[error("unknown JWT algorithm {0:?}; choose HS256, HS384 or HS512")]
+    /// An algorithm name tacctl does not know.
+    #[error(
+        "unknown JWT algorithm {0:?}; choose HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"
+    )]
     UnknownAlgorithm(String),
+    /// A key of another type than the algorithm signs with.
+    #[error("{algorithm} signs with {wanted}, and this is {found}")]
+    WrongKeyType {
+        /// The algorithm.
+        algorithm: Algorithm,
+        /// What the key is.
+        found: String,
+        /// What it needs.
+        wanted: KeyType,
+    },
+    /// An RSA key too small or too large.
+    #[error(
+        "the RSA key is {0} bits; tacctl takes 2048 to 8192 bits (and makes 2048, 3072 or 4096)"
+    )]
+    RsaSize(usize),
+    /// A key pair was asked of an HMAC algorithm.
+    #[error(
+        "{0} signs with a shared secret, not a key pair; choose a key-pair algorithm, or set a secret"
+    )]
+    NotAKeyPair(Algorithm),
+    /// A key that does not parse.
+    #[error("{0}")]
+    Malformed(String),
 }
 
 /// The claims of an appliance token.
@@ -192,11 +355,14 @@ pub enum VerifyError {
     /// `alg` is `none`.
     #[error("algorithm check failed: unsigned tokens (alg \"none\") are never accepted")]
     AlgNone,
-    /// `alg` names an asymmetric algorithm.
+    /// `alg` names an algorithm tacctl does not sign with.
+    #[error("algorithm check failed: {0} is not an algorithm this appliance uses; it accepts {1}")]
+    UnsupportedAlgorithm(String, Algorithm),
+    /// The header carries or points to a key (`jku`, `jwk`, `x5u`, `x5c`).
     #[error(
-        "algorithm check failed: {0} is not an HMAC algorithm; this appliance only accepts {1}"
+        "header check failed: the token names its own key ({0}); keys are never taken from a token, only from this appliance's configuration"
     )]
-    NotHmac(String, Algorithm),
+    KeyInHeader(&'static str),
     /// `alg` is another HMAC algorithm than the configured one.
     #[error(
         "algorithm check failed: token uses {got}, this appliance is configured for {expected}"
@@ -272,8 +438,10 @@ pub enum Check {
     Malformed,
     /// Another HMAC algorithm than the one configured.
     Algorithm,
-    /// `none` or an asymmetric algorithm: never accepted.
+    /// `none` or an algorithm tacctl does not use: never accepted.
     UnsupportedAlgorithm,
+    /// The header carries or points to a key of its own.
+    KeyInHeader,
     /// Signed with a key this node does not have.
     UnknownKey,
     /// Signed with a retired key no longer accepted.
@@ -292,10 +460,11 @@ pub enum Check {
 
 impl Check {
     /// Every check, for documentation and tests.
-    pub const ALL: [Check; 10] = [
+    pub const ALL: [Check; 11] = [
         Check::Malformed,
         Check::Algorithm,
         Check::UnsupportedAlgorithm,
+        Check::KeyInHeader,
         Check::UnknownKey,
         Check::KeyRetired,
         Check::Signature,
@@ -311,6 +480,7 @@ impl Check {
             Check::Malformed => "malformed",
             Check::Algorithm => "algorithm",
             Check::UnsupportedAlgorithm => "unsupported_algorithm",
+            Check::KeyInHeader => "key_in_header",
             Check::UnknownKey => "unknown_key",
             Check::KeyRetired => "key_retired",
             Check::Signature => "signature",
@@ -327,7 +497,10 @@ impl VerifyError {
     pub fn check(&self) -> Check {
         match self {
             VerifyError::Malformed(_) => Check::Malformed,
-            VerifyError::AlgNone | VerifyError::NotHmac(..) => Check::UnsupportedAlgorithm,
+            VerifyError::AlgNone | VerifyError::UnsupportedAlgorithm(..) => {
+                Check::UnsupportedAlgorithm
+            }
+            VerifyError::KeyInHeader(_) => Check::KeyInHeader,
             VerifyError::WrongAlgorithm { .. } => Check::Algorithm,
             VerifyError::UnknownKey { .. } => Check::UnknownKey,
             VerifyError::KeyRetired { .. } => Check::KeyRetired,
@@ -414,12 +587,26 @@ pub fn claims_for_login(grant: &Grant<'_>, policy: &Policy) -> Claims {
 /// Signs `claims` with the key set's active key under the policy's algorithm.
 pub fn sign(claims: &Claims, keys: &KeySet, algorithm: Algorithm) -> Result<String, IssueError> {
     let key = keys.active();
-    algorithm.check_secret_len(key.len())?;
+    algorithm.check_key(key.key_type(), key.len())?;
     let mut header = jsonwebtoken::Header::new(algorithm.to_jwt());
     header.kid = Some(key.kid().to_owned());
     header.typ = Some(TOKEN_TYPE.to_owned());
-    jsonwebtoken::encode(&header, claims, key.encoding())
-        .map_err(|e| IssueError::Sign(e.to_string()))
+    if let Some(encoding) = key.encoding() {
+        return jsonwebtoken::encode(&header, claims, encoding)
+            .map_err(|e| IssueError::Sign(e.to_string()));
+    }
+    // A key pair: the same JWS, signed by ring.
+    let head = serde_json::to_vec(&header).map_err(|e| IssueError::Sign(e.to_string()))?;
+    let body = serde_json::to_vec(claims).map_err(|e| IssueError::Sign(e.to_string()))?;
+    let mut token = URL_SAFE_NO_PAD.encode(head);
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(body));
+    let signature = key
+        .sign_pair(algorithm, token.as_bytes())
+        .ok_or_else(|| IssueError::Sign("the key pair could not sign".into()))?;
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    Ok(token)
 }
 
 /// Issues a token for a login: claims from the grant, signed with the active key.
@@ -579,8 +766,8 @@ fn decode_checked<T: serde::de::DeserializeOwned>(
         .decode_vec(header_b64, &mut decoded)
         .map_err(|_| VerifyError::Malformed("the header is not base64url".into()))?;
     let header_len = decoded.len();
-    let (key, algorithm) = if let Some(kid) = own_header(&decoded, algorithm) {
-        keys.select(Some(kid), algorithm.as_str(), algorithm, now)?
+    let (verifier, algorithm) = if let Some(kid) = own_header(&decoded, algorithm) {
+        keys.verifier(Some(kid), algorithm.as_str(), algorithm, now)?
     } else {
         let header: JwsHeader<'_> = serde_json::from_slice(&decoded)
             .map_err(|e| VerifyError::Malformed(format!("the header is not a JWS header: {e}")))?;
@@ -595,12 +782,24 @@ fn decode_checked<T: serde::de::DeserializeOwned>(
                     expected: algorithm,
                 }
             } else {
-                VerifyError::NotHmac(got, algorithm)
+                VerifyError::UnsupportedAlgorithm(got, algorithm)
             });
         }
+        // Keys named or carried by the token itself are never fetched and
+        // never trusted (RFC 8725 section 3.10): the key is this node's.
+        for (name, present) in [
+            ("jku", header.jku.is_some()),
+            ("jwk", header.jwk.is_some()),
+            ("x5u", header.x5u.is_some()),
+            ("x5c", header.x5c.is_some()),
+        ] {
+            if present {
+                return Err(VerifyError::KeyInHeader(name));
+            }
+        }
         // The key, and the algorithm it verifies under: the one configured,
-        // or the one a retired key signed with before it changed.
-        let chosen = keys.select(header.kid.as_deref(), &header.alg, algorithm, now)?;
+        // or the one a retired or trusted key signs with.
+        let chosen = keys.verifier(header.kid.as_deref(), &header.alg, algorithm, now)?;
         // The same rules as jsonwebtoken's header check: an unencoded payload
         // (`b64: false`) is refused, and `crit` may only name `b64`, once,
         // with `b64` present.
@@ -619,15 +818,27 @@ fn decode_checked<T: serde::de::DeserializeOwned>(
         chosen
     };
 
-    match jsonwebtoken::crypto::verify(
-        signature_b64,
-        signing_input.as_bytes(),
-        key.decoding(),
-        algorithm.to_jwt(),
-    ) {
-        Ok(true) => {}
-        Ok(false) => return Err(VerifyError::BadSignature),
-        Err(e) => return Err(VerifyError::Malformed(e.to_string())),
+    match verifier {
+        key::Verifier::Hmac(decoding) => {
+            match jsonwebtoken::crypto::verify(
+                signature_b64,
+                signing_input.as_bytes(),
+                decoding,
+                algorithm.to_jwt(),
+            ) {
+                Ok(true) => {}
+                Ok(false) => return Err(VerifyError::BadSignature),
+                Err(e) => return Err(VerifyError::Malformed(e.to_string())),
+            }
+        }
+        key::Verifier::Public(public) => {
+            let signature = URL_SAFE_NO_PAD
+                .decode(signature_b64)
+                .map_err(|_| VerifyError::Malformed("the signature is not base64url".into()))?;
+            if !public.verifies(algorithm, signing_input.as_bytes(), &signature) {
+                return Err(VerifyError::BadSignature);
+            }
+        }
     }
 
     URL_SAFE_NO_PAD

@@ -34,7 +34,7 @@ fn b64(s: &str) -> String {
 
 #[test]
 fn issued_token_has_the_documented_header_and_claims() {
-    for alg in Algorithm::ALL {
+    for alg in Algorithm::HMAC {
         let ks = keys(64);
         let p = policy(alg);
         let (token, claims) = issue(&grant(NOW), &ks, &p).unwrap();
@@ -99,17 +99,32 @@ fn the_algorithm_is_pinned() {
 }
 
 #[test]
-fn alg_none_and_asymmetric_algorithms_are_rejected_before_any_key_is_used() {
+fn alg_none_unknown_and_other_algorithms_are_rejected_before_any_key_is_used() {
     let ks = keys(32);
     let p = policy(Algorithm::HS256);
     let (token, _) = issue(&grant(NOW), &ks, &p).unwrap();
     let payload = token.split('.').nth(1).unwrap();
     let none = format!("{}.{payload}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
     assert_eq!(verify(&none, &ks, &p, NOW), Err(VerifyError::AlgNone));
+    for alg in ["ES512", "ES256K", "RS1", "Ed448", "A128KW"] {
+        let forged = format!("{}.{payload}.AAAA", b64(&format!(r#"{{"alg":"{alg}"}}"#)));
+        assert!(
+            matches!(
+                verify(&forged, &ks, &p, NOW),
+                Err(VerifyError::UnsupportedAlgorithm(..))
+            ),
+            "{alg}"
+        );
+    }
+    // A key-pair algorithm this node is not configured for: another
+    // algorithm than its own.
     for alg in ["RS256", "ES256", "PS256", "EdDSA"] {
         let forged = format!("{}.{payload}.AAAA", b64(&format!(r#"{{"alg":"{alg}"}}"#)));
         assert!(
-            matches!(verify(&forged, &ks, &p, NOW), Err(VerifyError::NotHmac(..))),
+            matches!(
+                verify(&forged, &ks, &p, NOW),
+                Err(VerifyError::WrongAlgorithm { .. })
+            ),
             "{alg}"
         );
     }
@@ -186,7 +201,7 @@ fn missing_required_claims_are_named() {
     let token = jsonwebtoken::encode(
         &header,
         &serde_json::json!({"sub":"a","iss":"cluster-a","exp": NOW + 10}),
-        ks.active().encoding(),
+        ks.active().encoding().unwrap(),
     )
     .unwrap();
     let err = verify(&token, &ks, &policy(Algorithm::HS256), NOW).unwrap_err();
@@ -285,4 +300,268 @@ fn every_check_has_its_code_as_serde_writes_it() {
             serde_json::json!(check.code())
         );
     }
+}
+
+// ---- key pairs -------------------------------------------------------------
+
+/// A key pair for `alg`, RSA at 2048 bits to keep the tests quick.
+fn pair(alg: Algorithm) -> JwtKey {
+    JwtKey::generate(alg, Some(2048)).unwrap()
+}
+
+/// The algorithms that sign with a key pair.
+fn pair_algorithms() -> Vec<Algorithm> {
+    Algorithm::ALL
+        .into_iter()
+        .filter(|a| !a.is_hmac())
+        .collect()
+}
+
+#[test]
+fn every_key_pair_algorithm_signs_and_verifies_and_an_independent_library_agrees_from_the_jwks() {
+    ensure_provider().unwrap();
+    let mut rsa = None;
+    for alg in pair_algorithms() {
+        // One RSA key for the six RSA algorithms: generating is slow.
+        let key = match alg.key_type() {
+            KeyType::Rsa { .. } => rsa.get_or_insert_with(|| pair(alg)).clone(),
+            _ => pair(alg),
+        };
+        let ks = KeySet::new(key);
+        let p = policy(alg);
+        let (token, claims) = issue(&grant(NOW), &ks, &p).unwrap();
+        assert_eq!(verify(&token, &ks, &p, NOW).unwrap(), claims, "{alg}");
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], alg.as_str());
+        assert_eq!(header["kid"], ks.active().kid());
+        // Altered claims fail the signature.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = b64(
+            &String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap())
+                .unwrap()
+                .replace("operator", "admin"),
+        );
+        assert_eq!(
+            verify(&parts.join("."), &ks, &p, NOW),
+            Err(VerifyError::BadSignature),
+            "{alg}"
+        );
+        // jsonwebtoken, through the JWKS alone, accepts the token.
+        let jwks = ks.jwks(alg, NOW);
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
+        assert_eq!(jwks["keys"][0]["use"], "sig");
+        assert!(jwks["keys"][0].get("d").is_none(), "no private part");
+        let mut validation = jsonwebtoken::Validation::new(alg.to_jwt());
+        validation.set_issuer(&["cluster-a"]);
+        let decoded = jsonwebtoken::decode::<Claims>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
+            &validation,
+        );
+        // jsonwebtoken checks `exp` against the real clock; ours is fixed
+        // in the future, so only the signature and claims are compared.
+        match decoded {
+            Ok(d) => assert_eq!(d.claims, claims, "{alg}"),
+            Err(e) => panic!("{alg}: jsonwebtoken refused: {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_algorithm_confusion_attack_is_refused() {
+    // An HS256 token whose HMAC key is the RSA public key, in PEM and in
+    // DER, naming the RSA key: refused for its algorithm before any key is
+    // used.
+    let key = pair(Algorithm::RS256);
+    let ks = KeySet::new(key.clone());
+    let p = policy(Algorithm::RS256);
+    let jwk = ks.jwks(Algorithm::RS256, NOW)["keys"][0].clone();
+    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+    let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
+    let public = rsa::PublicKey::new(
+        rsa::BoxedUint::from_be_slice_vartime(&n),
+        rsa::BoxedUint::from_be_slice_vartime(&e),
+    )
+    .unwrap();
+    use rsa::pkcs8::EncodePublicKey;
+    let der = public.to_public_key_der().unwrap().as_bytes().to_vec();
+    let pem = public
+        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap()
+        .into_bytes();
+    for secret in [der, pem] {
+        let hmac = KeySet::new(JwtKey::from_secret(secret).unwrap());
+        let claims = claims_for_login(&grant(NOW), &p);
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(key.kid().to_owned());
+        let forged =
+            jsonwebtoken::encode(&header, &claims, hmac.active().encoding().unwrap()).unwrap();
+        let err = verify(&forged, &ks, &p, NOW).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::WrongAlgorithm { got, expected: Algorithm::RS256 } if got == "HS256"),
+            "{err}"
+        );
+        assert_eq!(err.check(), Check::Algorithm);
+    }
+}
+
+#[test]
+fn a_token_of_another_key_type_or_curve_is_refused() {
+    ensure_provider().unwrap();
+    let p256 = pair(Algorithm::ES256);
+    let p384 = pair(Algorithm::ES384);
+    let ks = KeySet::new(p256.clone());
+    let p = policy(Algorithm::ES256);
+    // Another algorithm naming this node's key: its type does not match.
+    let (token, _) = issue(
+        &grant(NOW),
+        &KeySet::new(p384.clone()),
+        &policy(Algorithm::ES384),
+    )
+    .unwrap();
+    let renamed = {
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[0] = b64(&format!(
+            r#"{{"typ":"JWT","alg":"ES384","kid":"{}"}}"#,
+            p256.kid()
+        ));
+        parts.join(".")
+    };
+    assert!(matches!(
+        verify(&renamed, &ks, &p, NOW),
+        Err(VerifyError::WrongAlgorithm { .. })
+    ));
+    // An ES256 header over a P-384 signature: the signature fails.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[0] = b64(&format!(
+        r#"{{"typ":"JWT","alg":"ES256","kid":"{}"}}"#,
+        p256.kid()
+    ));
+    assert_eq!(
+        verify(&parts.join("."), &ks, &p, NOW),
+        Err(VerifyError::BadSignature)
+    );
+}
+
+#[test]
+fn keys_named_or_carried_by_the_token_are_never_used() {
+    let key = pair(Algorithm::EdDSA);
+    let ks = KeySet::new(key.clone());
+    let p = policy(Algorithm::EdDSA);
+    let (token, _) = issue(&grant(NOW), &ks, &p).unwrap();
+    let body = token.split_once('.').unwrap().1;
+    for (name, value) in [
+        ("jku", r#""https://evil.example/jwks""#),
+        ("x5u", r#""https://evil.example/cert""#),
+        ("x5c", r#"["MIIB"]"#),
+        (
+            "jwk",
+            r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+        ),
+    ] {
+        let header = b64(&format!(
+            r#"{{"typ":"JWT","alg":"EdDSA","kid":"{}","{name}":{value}}}"#,
+            key.kid()
+        ));
+        let err = verify(&format!("{header}.{body}"), &ks, &p, NOW).unwrap_err();
+        assert_eq!(err, VerifyError::KeyInHeader(name), "{name}");
+        assert_eq!(err.check(), Check::KeyInHeader);
+    }
+}
+
+#[test]
+fn jwks_serve_public_keys_only_and_a_private_jwk_is_never_accepted() {
+    let hmac = keys(64);
+    assert_eq!(
+        hmac.jwks(Algorithm::HS256, NOW),
+        serde_json::json!({"keys": []})
+    );
+    let key = pair(Algorithm::ES256);
+    let old = pair(Algorithm::EdDSA);
+    let ks = KeySet::with_previous(
+        key.clone(),
+        vec![RetiredKey {
+            key: old.clone(),
+            accept_until: NOW + 10,
+            algorithm: Some(Algorithm::EdDSA),
+        }],
+    );
+    let jwks = ks.jwks(Algorithm::ES256, NOW);
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [key.kid(), old.kid()]);
+    // Past the retired key's deadline it is no longer served.
+    assert_eq!(
+        ks.jwks(Algorithm::ES256, NOW + 11)["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // A served JWK reads back as the same key; with a private part, never.
+    let served = jwks["keys"][0].as_object().unwrap().clone();
+    let back = PublicKey::from_jwk(&served, Algorithm::ES256).unwrap();
+    assert_eq!(back.kid(), key.kid());
+    let mut private = served.clone();
+    private.insert("d".into(), "AAAA".into());
+    assert!(PublicKey::from_jwk(&private, Algorithm::ES256).is_err());
+    let mut lying = served;
+    lying.insert("kid".into(), "not-its-thumbprint".into());
+    assert!(PublicKey::from_jwk(&lying, Algorithm::ES256).is_err());
+    assert!(PublicKey::from_jwk(jwks["keys"][1].as_object().unwrap(), Algorithm::ES256).is_err());
+}
+
+#[test]
+fn private_keys_import_from_pkcs8_pkcs1_and_sec1_pem_and_are_checked() {
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let rsa_key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
+    let pkcs1 = rsa_key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+    let pkcs8 = rsa_key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+    let a = JwtKey::from_pem(pkcs1.as_bytes(), Algorithm::PS256).unwrap();
+    let b = JwtKey::from_pem(pkcs8.as_bytes(), Algorithm::RS256).unwrap();
+    assert_eq!(a.kid(), b.kid(), "one key, however encoded");
+    assert_eq!(a.key_type(), KeyType::Rsa { bits: 2048 });
+    // A P-256 key in SEC1, from ring's PKCS#8.
+    let der = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let ec = {
+        use p256::pkcs8::DecodePrivateKey as _;
+        p256::SecretKey::from_pkcs8_der(der.as_ref()).unwrap()
+    };
+    let sec1 = ec.to_sec1_pem(p256::pkcs8::LineEnding::LF).unwrap();
+    let k = JwtKey::from_pem(sec1.as_bytes(), Algorithm::ES256).unwrap();
+    assert_eq!(k.key_type(), KeyType::P256);
+    // The curve must match the algorithm, and the type too.
+    assert!(matches!(
+        JwtKey::from_pem(sec1.as_bytes(), Algorithm::ES384),
+        Err(KeyError::WrongKeyType { .. })
+    ));
+    assert!(matches!(
+        JwtKey::from_pem(pkcs8.as_bytes(), Algorithm::EdDSA),
+        Err(KeyError::WrongKeyType { .. })
+    ));
+    // Below 2048 bits: refused, by size.
+    let small = rsa::PrivateKey::new(&mut getrandom::SysRng, 1024).unwrap();
+    let pem = small.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+    assert_eq!(
+        JwtKey::from_pem(pem.as_bytes(), Algorithm::RS256).unwrap_err(),
+        KeyError::RsaSize(1024)
+    );
+    assert!(JwtKey::from_pem(b"not pem", Algorithm::RS256).is_err());
+    // Debug never shows the private key.
+    let dbg = format!("{a:?}");
+    assert!(dbg.contains("[REDACTED]") && !dbg.contains("MII"), "{dbg}");
 }

@@ -468,34 +468,86 @@ impl Ops {
         Ok(s)
     }
 
-    /// `jwt set-algorithm`: refused when the active secret is too short for it.
-    pub fn set_algorithm(&self, algorithm: Algorithm, now: u64) -> Result<JwtSettings> {
+    /// `jwt set-algorithm`. Within one kind of key (HMAC to HMAC, RSA to
+    /// RSA) the active key stays, and an HMAC secret too short for the new
+    /// hash is refused; the tokens signed under the old algorithm end now:
+    /// this is the administrator choosing it on this node, as the screen
+    /// does. To another kind (HMAC to a key pair, or between key-pair
+    /// types), or with `rsa_bits`, a new key is made (a 64-byte secret, or a
+    /// key pair: RSA of `rsa_bits`, 3,072 by default), and the old key stays
+    /// accepted for one expiry period under its algorithm, as after
+    /// `set-secret`.
+    pub fn set_algorithm(
+        &self,
+        algorithm: Algorithm,
+        rsa_bits: Option<usize>,
+        now: u64,
+    ) -> Result<JwtSettings> {
+        if rsa_bits.is_some() && !matches!(algorithm.key_type(), crate::jwt::KeyType::Rsa { .. }) {
+            return Err(OpsError::Invalid(format!(
+                "--bits is for RSA key pairs; {algorithm} does not use one"
+            )));
+        }
+        // A new key pair is made before the lock: RSA generation takes a
+        // while, and the lock serialises every writer.
+        let current = self.app.jwt_settings()?.algorithm;
+        let new_key = if !algorithm.fits(current.key_type()) || rsa_bits.is_some() {
+            Some(if algorithm.is_hmac() {
+                JwtKey::from_secret(random_bytes(GENERATED_SECRET_LEN)?.to_vec())?
+            } else {
+                JwtKey::generate(algorithm, rsa_bits)?
+            })
+        } else {
+            None
+        };
         self.update_jwt(now, |s| {
             let keys = self.app.keyset(s, now)?;
-            algorithm.check_secret_len(keys.active().len())?;
-            // The tokens signed under the old algorithm end now: this is
-            // the administrator choosing it on this node, as the screen
-            // does. (An import, which the administrator does not choose
-            // key by key, keeps them for a grace period instead.)
-            s.algorithm = algorithm;
+            match &new_key {
+                Some(key) if !algorithm.fits(keys.active().key_type()) || rsa_bits.is_some() => {
+                    let sealed = self.app.seal_key(key, now)?;
+                    let old = std::mem::replace(&mut s.active_key, sealed);
+                    let old_algorithm = s.algorithm;
+                    s.algorithm = algorithm;
+                    let until = now.saturating_add(s.expiry().seconds());
+                    s.retire(old, old_algorithm, now, until);
+                }
+                _ => {
+                    let active = keys.active();
+                    algorithm.check_key(active.key_type(), active.len())?;
+                    s.algorithm = algorithm;
+                }
+            }
             Ok(())
         })
     }
 
-    /// `jwt set-secret`: the new secret becomes active; the old one stays
+    /// `jwt set-key`: a private key (PEM: PKCS#8, PKCS#1 or SEC1) for the
+    /// configured key-pair algorithm becomes active; the old one stays
     /// accepted for one expiry period unless `revoke_previous`.
-    pub fn set_secret(
+    pub fn set_key(
         &self,
-        secret: SecretSlice<u8>,
+        pem: &SecretSlice<u8>,
         revoke_previous: bool,
         now: u64,
     ) -> Result<JwtSettings> {
-        let key = JwtKey::from_secret(secret.expose_secret().to_vec())?;
+        let algorithm = self.app.jwt_settings()?.algorithm;
+        if algorithm.is_hmac() {
+            return Err(OpsError::Invalid(format!(
+                "{algorithm} signs with a shared secret: set one with `tacctl jwt set-secret`, or choose a key-pair algorithm first (`tacctl jwt set-algorithm RS256`)"
+            )));
+        }
+        let key = JwtKey::from_pem(pem.expose_secret(), algorithm)?;
+        self.replace_key(key, revoke_previous, now)
+    }
+
+    /// Makes `key` active for the configured algorithm; the old key stays
+    /// accepted for one expiry period unless `revoke_previous`.
+    fn replace_key(&self, key: JwtKey, revoke_previous: bool, now: u64) -> Result<JwtSettings> {
         self.update_jwt(now, |s| {
-            s.algorithm.check_secret_len(key.len())?;
+            s.algorithm.check_key(key.key_type(), key.len())?;
             if key.kid() == s.active_key.kid {
                 return Err(OpsError::Invalid(
-                    "the new secret is the same as the current one; nothing to change".into(),
+                    "the new key is the same as the current one; nothing to change".into(),
                 ));
             }
             let sealed = self.app.seal_key(&key, now)?;
@@ -509,6 +561,32 @@ impl Ops {
             }
             Ok(())
         })
+    }
+
+    /// `jwt set-secret`: the new secret becomes active; the old one stays
+    /// accepted for one expiry period unless `revoke_previous`.
+    pub fn set_secret(
+        &self,
+        secret: SecretSlice<u8>,
+        revoke_previous: bool,
+        now: u64,
+    ) -> Result<JwtSettings> {
+        let algorithm = self.app.jwt_settings()?.algorithm;
+        if !algorithm.is_hmac() {
+            return Err(OpsError::Invalid(format!(
+                "{algorithm} signs with a key pair, not a secret: give a private key with `tacctl jwt set-key --private-key-file F`, or choose an HMAC algorithm first (`tacctl jwt set-algorithm HS256`)"
+            )));
+        }
+        let key = JwtKey::from_secret(secret.expose_secret().to_vec())?;
+        self.replace_key(key, revoke_previous, now)
+            .map_err(|e| match e {
+                OpsError::Invalid(m) if m.starts_with("the new key is the same") => {
+                    OpsError::Invalid(
+                        "the new secret is the same as the current one; nothing to change".into(),
+                    )
+                }
+                e => e,
+            })
     }
 
     /// `jwt set-secret --revoke-previous` without a new secret: drops retired keys now.
@@ -545,7 +623,7 @@ impl Ops {
     /// Applies one change of the JWT Settings screen.
     pub fn change_jwt(&self, change: &JwtChange, now: u64) -> Result<JwtSettings> {
         match change {
-            JwtChange::Algorithm(a) => self.set_algorithm(*a, now),
+            JwtChange::Algorithm(a) => self.set_algorithm(*a, None, now),
             JwtChange::Secret {
                 secret,
                 revoke_previous,

@@ -139,12 +139,12 @@ fn export(ops: &Ops, s: &JwtSettings, now: u64) -> Result<JwtExport> {
 /// node's master key; no token this node accepts now stops being accepted
 /// before it would have (see [`JwtSettings::retire`]).
 fn reseal(ops: &Ops, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Result<JwtSettings> {
-    let seal = |k: &ExportedKey| -> Result<SealedKey> {
+    let seal = |k: &ExportedKey, algorithm| -> Result<SealedKey> {
         let secret = k
             .secret
             .decode()
             .ok_or_else(|| OpsError::Invalid("a bundled key is not base64".into()))?;
-        let key = JwtKey::from_secret(secret.to_vec())?;
+        let key = JwtKey::from_stored(secret.to_vec(), algorithm)?;
         let mut sealed = ops.app.seal_key(&key, now)?;
         sealed.created_at = k.created_at;
         Ok(sealed)
@@ -155,7 +155,7 @@ fn reseal(ops: &Ops, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Resul
         .filter(|r| r.accept_until >= now)
         .map(|r| {
             Ok(StoredRetiredKey {
-                key: seal(&r.key)?,
+                key: seal(&r.key, r.algorithm.unwrap_or(incoming.algorithm))?,
                 retired_at: r.retired_at,
                 accept_until: r.accept_until,
                 algorithm: r.algorithm.filter(|a| *a != incoming.algorithm),
@@ -168,7 +168,7 @@ fn reseal(ops: &Ops, incoming: &JwtExport, cur: &JwtSettings, now: u64) -> Resul
         expiry_value: incoming.expiry_value,
         expiry_unit: incoming.expiry_unit,
         max_session_seconds: incoming.max_session_seconds,
-        active_key: seal(&incoming.active_key)?,
+        active_key: seal(&incoming.active_key, incoming.algorithm)?,
         previous_keys: previous,
     };
     // Every token this node accepts now stays accepted as long as it
