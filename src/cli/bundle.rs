@@ -10,11 +10,12 @@ use secrecy::SecretString;
 
 use super::progress::Bar;
 use super::secrets::{self, SecretSource};
-use super::{AdminCreds, KdfCost, UsageError, admin, now, open, print_json, rfc3339};
+use super::{AdminCreds, KdfCost, UsageError, admin, now, open, print_json};
 use crate::ops::bundle::{
     BundleInput, ImportChoice, Imported, Kind, NoProgress, Plan, check_passphrase,
     default_bundle_name, export_summary, key_fingerprints,
 };
+use crate::ops::rfc3339;
 
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
