@@ -10,6 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use tacctl::component::Component;
 use tacctl::ops::bundle::BundleInput;
 
 const ADMIN_PW: &str = "bundle-admin-pw";
@@ -197,11 +198,11 @@ fn all_components_round_trip_and_reimport_is_unchanged() {
             )
         })
         .collect();
-    let expected: Vec<(String, String)> = tacctl::ops::bundle::Kind::all()
+    let expected: Vec<(String, String)> = Component::all()
         .into_iter()
-        .filter(|k| *k != tacctl::ops::bundle::Kind::Ldap)
+        .filter(|k| *k != Component::Ldap)
         .map(|k| {
-            let scope = if k == tacctl::ops::bundle::Kind::Tls {
+            let scope = if k == Component::Tls {
                 "node"
             } else {
                 "cluster"
@@ -522,12 +523,7 @@ fn committed_bundle_imports(name: &str, version: u8) {
     let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
     let before = tree(&env.root("esa2"));
     let err = ops
-        .apply(
-            &open(&ops),
-            &tacctl::ops::bundle::Kind::all(),
-            false,
-            1_795_932_068,
-        )
+        .apply(&open(&ops), &Component::all(), false, 1_795_932_068)
         .unwrap_err()
         .to_string();
     assert!(
@@ -546,8 +542,8 @@ fn committed_bundle_imports(name: &str, version: u8) {
     )
     .unwrap();
     let now = claims.iat + 120;
-    let kinds = tacctl::ops::bundle::Kind::all();
-    ops.apply(&opened, &kinds, false, now).unwrap();
+    let components = Component::all();
+    ops.apply(&opened, &components, false, now).unwrap();
     let token = std::fs::read_to_string(fixture.join("appliances/v1.token")).unwrap();
     // The token was issued for the fixture's cluster, which this node is in.
     let settings = tacctl::ops::Ops::open(&env.root("esa3"), Duration::from_secs(5)).unwrap();
@@ -1098,7 +1094,7 @@ fn progress_grows_to_the_archived_bytes_on_export_and_to_the_bundle_size_on_impo
     let export = Recorder::default();
     let (_, bundle) = ops
         .export(
-            &[tacctl::ops::bundle::Kind::Files],
+            &[Component::Files],
             false,
             &pass,
             tacctl::bundle::header::KdfParams::TEST,

@@ -7,21 +7,25 @@
 //! name for messages. Schemas are generated from these types by
 //! [`schemas`] and committed under `schemas/`.
 
+mod catalog;
 mod cluster;
 mod jwt;
-mod kind;
 mod ldap;
 mod network;
 mod node;
 mod tls;
 mod users;
 
+pub use catalog::{Component, FILES_DIR, UnknownComponent};
+/// The former name of [`Component`], kept only while
+/// tests/bundle_vectors.rs still uses it; new code names [`Component`].
+#[doc(hidden)]
+pub type Kind = Component;
 pub use cluster::{Member, Members, check_fingerprint};
 pub use jwt::{
     DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport,
     JwtSettings, SealedKey, SecretBase64, StoredRetiredKey,
 };
-pub use kind::{FILES_DIR, Kind, UnknownKind};
 pub use ldap::{DEFAULT_LDAP_TIMEOUT_SECONDS, LdapCommon, LdapExport, LdapSettings};
 pub use network::{Network, SyslogProtocol, SyslogTarget, check_host};
 pub use node::Node;
