@@ -1298,3 +1298,31 @@ fn importing_the_same_key_under_another_algorithm_keeps_its_old_tokens_for_the_g
     assert!(!env.verifies("esa2", &old));
     assert!(env.verifies("esa2", &after_change));
 }
+
+/// `jwt set-secret` with a 32-byte secret, another `jwt set-secret`, then
+/// `jwt set-algorithm HS512` leaves a retired 32-byte key that follows the
+/// configured HS512: the JWT configuration's rules do not hold retired keys
+/// to their algorithm's length, so it still exports and imports.
+#[test]
+fn a_retired_key_shorter_than_the_algorithm_it_now_verifies_still_exports_and_imports() {
+    let env = Env::new();
+    std::fs::write(env.path("short"), "s".repeat(32)).unwrap();
+    env.ok("esa1", &["jwt", "set-secret", "--secret-file", "short"]);
+    env.ok("esa1", &["jwt", "set-secret", "--generate"]);
+    env.ok("esa1", &["jwt", "set-algorithm", "HS512"]);
+    let shown = env.json("esa1", &["jwt", "show", "--json"]);
+    let short_kid = shown["previous_keys"][1]["kid"].clone();
+    assert_eq!(shown["previous_keys"][1]["algorithm"], "HS512", "{shown}");
+    let bundle = env.export("esa1", &["-c", "jwt"], "jwt.tacbundle");
+    env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    let imported = env.json("esa2", &["jwt", "show", "--json"]);
+    assert_eq!(imported["kid"], shown["kid"]);
+    assert!(
+        imported["previous_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == short_kid),
+        "{imported}"
+    );
+}
