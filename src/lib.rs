@@ -1,9 +1,10 @@
 //! tacctl: a Trusted Appliances Cluster controller.
 //!
-//! The library behind the `tacctl` binary. The core (`jwt`, `component`)
-//! reads no clock, opens no file and touches no terminal; the adapters
-//! (`appliance`, `auth`, `ops`, `cli`) wrap it. See docs/ARCHITECTURE in the
-//! README for the layering.
+//! The library behind the `tacctl` binary. The core (`jwt`, `component`
+//! and the format in `bundle`) reads no clock, opens no socket and touches
+//! no terminal; the adapters (`appliance`, `auth`, `ops`, `server`,
+//! `cluster`, `wizard`, `cli`) wrap it. The README's "Architecture" section
+//! has the module map and the direction of every dependency.
 
 pub mod api;
 pub mod appliance;

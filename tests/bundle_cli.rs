@@ -6,10 +6,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use common::{Ran, assert_exit, run};
+use tacctl::component::Component;
 use tacctl::ops::bundle::BundleInput;
 
 const ADMIN_PW: &str = "bundle-admin-pw";
@@ -51,18 +52,16 @@ impl Env {
         c
     }
 
-    fn run(&self, node: &str, args: &[&str]) -> Output {
-        self.cmd(node, args).output().unwrap()
+    /// Runs tacctl on `node` with `args`, which must exit with `code`.
+    #[track_caller]
+    fn exits(&self, node: &str, args: &[&str], code: i32) -> Ran {
+        assert_exit(&mut self.cmd(node, args), code)
     }
 
+    /// Runs tacctl on `node` with `args`, which must succeed; its stdout.
+    #[track_caller]
     fn ok(&self, node: &str, args: &[&str]) -> String {
-        let out = self.run(node, args);
-        assert!(
-            out.status.success(),
-            "tacctl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.exits(node, args, 0).stdout
     }
 
     fn json(&self, node: &str, args: &[&str]) -> serde_json::Value {
@@ -78,38 +77,24 @@ impl Env {
     }
 
     fn token(&self, node: &str, user: &str, pw: &str) -> String {
-        let out = self
-            .cmd(node, &["token", "issue", "--user", user])
-            .env("TACCTL_PASSWORD", pw)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = assert_exit(
+            self.cmd(node, &["token", "issue", "--user", user])
+                .env("TACCTL_PASSWORD", pw),
+            0,
         );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        out.stdout.trim().to_owned()
     }
 
     fn verifies(&self, node: &str, token: &str) -> bool {
-        self.cmd(node, &["token", "verify", "-"])
-            .write_stdin(token.to_owned())
-            .output()
-            .unwrap()
-            .status
-            .success()
+        let mut verify = self.cmd(node, &["token", "verify", "-"]);
+        run(verify.write_stdin(token.to_owned())).code == 0
     }
 
     fn add_user(&self, node: &str, name: &str, pw: &str) {
-        let out = self
-            .cmd(node, &["user", "add", name])
-            .env("TACCTL_PASSWORD", pw)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        assert_exit(
+            self.cmd(node, &["user", "add", name])
+                .env("TACCTL_PASSWORD", pw),
+            0,
         );
     }
 }
@@ -126,10 +111,6 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
 }
 
 #[test]
@@ -197,11 +178,11 @@ fn all_components_round_trip_and_reimport_is_unchanged() {
             )
         })
         .collect();
-    let expected: Vec<(String, String)> = tacctl::ops::bundle::Kind::all()
+    let expected: Vec<(String, String)> = Component::all()
         .into_iter()
-        .filter(|k| *k != tacctl::ops::bundle::Kind::Ldap)
+        .filter(|k| *k != Component::Ldap)
         .map(|k| {
-            let scope = if k == tacctl::ops::bundle::Kind::Tls {
+            let scope = if k == Component::Tls {
                 "node"
             } else {
                 "cluster"
@@ -253,41 +234,32 @@ fn refusals_leave_the_appliance_byte_for_byte_unchanged() {
     let before = tree(&env.root("esa2"));
     let b = bundle.to_str().unwrap();
 
-    let wrong = env
-        .cmd("esa2", &["import", b, "--yes"])
-        .env("TACCTL_PASSPHRASE", "not it")
-        .output()
-        .unwrap();
-    assert_eq!(
-        code(&wrong),
+    let wrong = assert_exit(
+        env.cmd("esa2", &["import", b, "--yes"])
+            .env("TACCTL_PASSPHRASE", "not it"),
         3,
-        "{}",
-        String::from_utf8_lossy(&wrong.stderr)
     );
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
+    assert!(wrong.stderr.contains("wrong passphrase"));
 
     let mut tampered = good.clone();
     let n = tampered.len();
     tampered[n - 20] ^= 1;
     std::fs::write(env.path("tampered"), &tampered).unwrap();
-    let out = env.run("esa2", &["import", "tampered", "--yes"]);
-    assert_eq!(code(&out), 4);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("payload damaged at chunk 0"));
+    let out = env.exits("esa2", &["import", "tampered", "--yes"], 4);
+    assert!(out.stderr.contains("payload damaged at chunk 0"));
 
     std::fs::write(env.path("truncated"), &good[..good.len() - 5]).unwrap();
-    let out = env.run("esa2", &["import", "truncated", "--yes"]);
-    assert_eq!(code(&out), 4, "{}", String::from_utf8_lossy(&out.stderr));
+    env.exits("esa2", &["import", "truncated", "--yes"], 4);
 
-    let out = env.run("esa2", &["import", b]);
-    assert_eq!(code(&out), 2, "no terminal and no --yes must refuse");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    // No terminal and no --yes: refused.
+    let out = env.exits("esa2", &["import", b], 2);
+    assert!(out.stderr.contains("--yes"));
 
-    let out = env
-        .cmd("esa2", &["import", b, "--yes"])
-        .env("TACCTL_ADMIN_PASSWORD", "wrong admin")
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 3);
+    assert_exit(
+        env.cmd("esa2", &["import", b, "--yes"])
+            .env("TACCTL_ADMIN_PASSWORD", "wrong admin"),
+        3,
+    );
 
     assert_eq!(
         before,
@@ -299,8 +271,8 @@ fn refusals_leave_the_appliance_byte_for_byte_unchanged() {
 #[test]
 fn weak_passphrases_are_refused_on_export_unless_allowed() {
     let env = Env::new();
-    let out = env
-        .cmd(
+    let out = assert_exit(
+        env.cmd(
             "esa1",
             &[
                 "export",
@@ -311,14 +283,13 @@ fn weak_passphrases_are_refused_on_export_unless_allowed() {
                 "weak.tacbundle",
             ],
         )
-        .env("TACCTL_PASSPHRASE", "password123")
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("too weak"));
+        .env("TACCTL_PASSPHRASE", "password123"),
+        2,
+    );
+    assert!(out.stderr.contains("too weak"));
     assert!(!env.path("weak.tacbundle").exists());
-    let out = env
-        .cmd(
+    assert_exit(
+        env.cmd(
             "esa1",
             &[
                 "export",
@@ -330,10 +301,9 @@ fn weak_passphrases_are_refused_on_export_unless_allowed() {
                 "--allow-weak-passphrase",
             ],
         )
-        .env("TACCTL_PASSPHRASE", "password123")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+        .env("TACCTL_PASSPHRASE", "password123"),
+        0,
+    );
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(env.path("weak.tacbundle"))
             .unwrap()
@@ -364,8 +334,7 @@ fn rollback_restores_the_previous_configuration() {
         env.json("esa2", &["jwt", "show", "--json"])["kid"],
         kid_before
     );
-    let out = env.run("esa2", &["rollback", "no-such-snapshot"]);
-    assert_eq!(code(&out), 5);
+    env.exits("esa2", &["rollback", "no-such-snapshot"], 5);
     let history = env.json("esa2", &["history", "--json"]);
     assert_eq!(history[1]["action"], "rollback");
 }
@@ -448,15 +417,10 @@ fn an_import_killed_at_any_step_leaves_the_whole_old_or_the_whole_new_configurat
     ] {
         let _ = std::fs::remove_dir_all(env.root("esa2"));
         common::copy_tree(&pristine, &env.root("esa2"));
-        let out = env
+        let out = run(env
             .cmd("esa2", &["import", b, "--yes"])
-            .env("TACCTL_TEST_CRASH_AT", point)
-            .output()
-            .unwrap();
-        assert!(
-            !out.status.success(),
-            "{point}: the import was expected to crash"
-        );
+            .env("TACCTL_TEST_CRASH_AT", point));
+        assert!(out.code != 0, "{point}: the import was expected to crash");
         // The next command finishes or undoes the interrupted import.
         let kid = env.json("esa2", &["jwt", "show", "--json"])["kid"].clone();
         let users = env.json("esa2", &["user", "list", "--json"]);
@@ -522,12 +486,7 @@ fn committed_bundle_imports(name: &str, version: u8) {
     let ops = tacctl::ops::Ops::open(&env.root("esa2"), Duration::from_secs(5)).unwrap();
     let before = tree(&env.root("esa2"));
     let err = ops
-        .apply(
-            &open(&ops),
-            &tacctl::ops::bundle::Kind::all(),
-            false,
-            1_795_932_068,
-        )
+        .apply(&open(&ops), &Component::all(), false, 1_795_932_068)
         .unwrap_err()
         .to_string();
     assert!(
@@ -546,8 +505,8 @@ fn committed_bundle_imports(name: &str, version: u8) {
     )
     .unwrap();
     let now = claims.iat + 120;
-    let kinds = tacctl::ops::bundle::Kind::all();
-    ops.apply(&opened, &kinds, false, now).unwrap();
+    let components = Component::all();
+    ops.apply(&opened, &components, false, now).unwrap();
     let token = std::fs::read_to_string(fixture.join("appliances/v1.token")).unwrap();
     // The token was issued for the fixture's cluster, which this node is in.
     let settings = tacctl::ops::Ops::open(&env.root("esa3"), Duration::from_secs(5)).unwrap();
@@ -723,7 +682,7 @@ fn a_long_plan_shows_its_first_changes_and_counts_the_rest() {
 fn links_under_files_are_refused_on_export_and_nothing_is_written() {
     let env = Env::new();
     std::os::unix::fs::symlink("/etc/passwd", env.root("esa1").join("files/passwd")).unwrap();
-    let out = env.run(
+    let out = env.exits(
         "esa1",
         &[
             "export",
@@ -734,9 +693,9 @@ fn links_under_files_are_refused_on_export_and_nothing_is_written() {
             "-o",
             "x.tacbundle",
         ],
+        2,
     );
-    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file or directory"));
+    assert!(out.stderr.contains("not a regular file or directory"));
     let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -750,7 +709,7 @@ fn custom_files_differing_only_in_case_are_refused_on_export() {
     let env = Env::new();
     std::fs::write(env.root("esa1").join("files/Policy.yaml"), "a").unwrap();
     std::fs::write(env.root("esa1").join("files/policy.yaml"), "b").unwrap();
-    let out = env.run(
+    let out = env.exits(
         "esa1",
         &[
             "export",
@@ -761,12 +720,12 @@ fn custom_files_differing_only_in_case_are_refused_on_export() {
             "-o",
             "c.tacbundle",
         ],
+        2,
     );
-    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("differ only in letter case"),
+        out.stderr.contains("differ only in letter case"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     assert!(!env.dir.path().join("c.tacbundle").exists());
 }
@@ -782,15 +741,10 @@ fn a_files_import_killed_between_its_two_renames_is_finished_by_the_next_command
         let _ = std::fs::remove_dir_all(env.root("esa2").join("txn"));
         std::fs::create_dir_all(env.root("esa2").join("files")).unwrap();
         std::fs::write(env.root("esa2").join("files/old.txt"), "old").unwrap();
-        let out = env
+        let out = run(env
             .cmd("esa2", &["import", bundle.to_str().unwrap(), "--yes"])
-            .env("TACCTL_TEST_CRASH_AT", point)
-            .output()
-            .unwrap();
-        assert!(
-            !out.status.success(),
-            "{point}: the import was expected to crash"
-        );
+            .env("TACCTL_TEST_CRASH_AT", point));
+        assert!(out.code != 0, "{point}: the import was expected to crash");
         env.ok("esa2", &["status"]);
         let names: Vec<PathBuf> = files_listing(&env.root("esa2")).into_keys().collect();
         if !expect_new {
@@ -819,9 +773,8 @@ fn network_settings_travel_and_the_host_name_only_when_asked() {
             "esa1.example.net",
         ],
     );
-    let out = env.run("esa1", &["network", "set", "--dns", "not-an-ip"]);
-    assert_eq!(code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("dns_servers[0]"));
+    let out = env.exits("esa1", &["network", "set", "--dns", "not-an-ip"], 2);
+    assert!(out.stderr.contains("dns_servers[0]"));
 
     // A -c export leaves the node-local host name out; --all (a full backup) keeps it.
     let partial = env.export("esa1", &["-c", "network"], "n.tacbundle");
@@ -902,7 +855,7 @@ fn ldap_settings_travel_with_the_bind_password_resealed_and_never_shown() {
     let env = Env::new();
     let bind_pw = "ldap-bind-secret-4711";
     std::fs::write(env.path("bindpw"), format!("{bind_pw}\n")).unwrap();
-    let out = env.run(
+    env.exits(
         "esa1",
         &[
             "ldap",
@@ -912,8 +865,8 @@ fn ldap_settings_travel_with_the_bind_password_resealed_and_never_shown() {
             "--base-dn",
             "dc=example,dc=org",
         ],
+        2,
     );
-    assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!env.root("esa1").join("config/ldap.yaml").exists());
     env.ok(
         "esa1",
@@ -978,22 +931,24 @@ fn the_tls_certificate_is_node_local_and_travels_only_when_asked() {
     let (cert, key) = tacctl::tls::self_signed("esa1.example").unwrap();
     std::fs::write(env.path("cert.pem"), &cert).unwrap();
     std::fs::write(env.path("key.pem"), &key).unwrap();
-    let out = env.run(
+    // A key is not a certificate.
+    env.exits(
         "esa1",
         &["tls", "set", "--cert", "key.pem", "--key", "key.pem"],
+        2,
     );
-    assert_eq!(code(&out), 2, "a key is not a certificate");
     let (_, other_key) = tacctl::tls::self_signed("other").unwrap();
     std::fs::write(env.path("other.pem"), &other_key).unwrap();
-    let out = env.run(
+    // A key of another certificate.
+    let out = env.exits(
         "esa1",
         &["tls", "set", "--cert", "cert.pem", "--key", "other.pem"],
+        2,
     );
-    assert_eq!(code(&out), 2, "a key of another certificate");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("does not belong to the certificate"),
+        out.stderr.contains("does not belong to the certificate"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     let set = env.ok(
         "esa1",
@@ -1013,7 +968,7 @@ fn the_tls_certificate_is_node_local_and_travels_only_when_asked() {
         );
     }
 
-    let out = env.run(
+    let out = env.exits(
         "esa1",
         &[
             "export",
@@ -1024,9 +979,9 @@ fn the_tls_certificate_is_node_local_and_travels_only_when_asked() {
             "-o",
             "t.tacbundle",
         ],
+        2,
     );
-    assert_eq!(code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("node-local"));
+    assert!(out.stderr.contains("node-local"));
     let full = env.export("esa1", &["--all"], "full.tacbundle");
     let plan = env.ok(
         "esa2",
@@ -1098,7 +1053,7 @@ fn progress_grows_to_the_archived_bytes_on_export_and_to_the_bundle_size_on_impo
     let export = Recorder::default();
     let (_, bundle) = ops
         .export(
-            &[tacctl::ops::bundle::Kind::Files],
+            &[Component::Files],
             false,
             &pass,
             tacctl::bundle::header::KdfParams::TEST,
@@ -1134,7 +1089,7 @@ fn large_files(env: &Env, node: &str) {
 fn no_progress_bar_when_standard_error_is_not_a_terminal() {
     let env = Env::new();
     large_files(&env, "esa1");
-    let out = env.run(
+    let out = env.exits(
         "esa1",
         &[
             "export",
@@ -1145,16 +1100,16 @@ fn no_progress_bar_when_standard_error_is_not_a_terminal() {
             "-o",
             "l.tacbundle",
         ],
+        0,
     );
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.stderr, "");
     assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("Exported files from esa1 to l.tacbundle")
+        out.stdout
+            .starts_with("Exported files from esa1 to l.tacbundle")
     );
-    let out = env.run("esa2", &["import", "l.tacbundle", "--yes"]);
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Imported: applied"));
+    let out = env.exits("esa2", &["import", "l.tacbundle", "--yes"], 0);
+    assert_eq!(out.stderr, "");
+    assert!(out.stdout.contains("Imported: applied"));
 }
 
 /// Runs tacctl on `node` with `args` and returns its peak resident memory,
@@ -1249,20 +1204,12 @@ fn importing_another_key_and_algorithm_ends_no_session_until_its_grace_ends() {
     // What the plan said: the old session goes on, and refreshes into the
     // new configuration.
     assert!(env.verifies("esa2", &old), "the plan said no session ends");
-    let refreshed = env
-        .cmd("esa2", &["token", "refresh", "-"])
-        .write_stdin(old.clone())
-        .output()
-        .unwrap();
-    assert!(
-        refreshed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&refreshed.stderr)
+    let refreshed = assert_exit(
+        env.cmd("esa2", &["token", "refresh", "-"])
+            .write_stdin(old.clone()),
+        0,
     );
-    let new = String::from_utf8(refreshed.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let new = refreshed.stdout.trim().to_owned();
     assert_eq!(alg_of(&new), "HS512");
     assert!(env.verifies("esa1", &new), "the new token is the cluster's");
     // And when the grace is cut short, exactly those sessions end.
@@ -1301,4 +1248,32 @@ fn importing_the_same_key_under_another_algorithm_keeps_its_old_tokens_for_the_g
     env.ok("esa2", &["jwt", "revoke-previous"]);
     assert!(!env.verifies("esa2", &old));
     assert!(env.verifies("esa2", &after_change));
+}
+
+/// `jwt set-secret` with a 32-byte secret, another `jwt set-secret`, then
+/// `jwt set-algorithm HS512` leaves a retired 32-byte key that follows the
+/// configured HS512: the JWT configuration's rules do not hold retired keys
+/// to their algorithm's length, so it still exports and imports.
+#[test]
+fn a_retired_key_shorter_than_the_algorithm_it_now_verifies_still_exports_and_imports() {
+    let env = Env::new();
+    std::fs::write(env.path("short"), "s".repeat(32)).unwrap();
+    env.ok("esa1", &["jwt", "set-secret", "--secret-file", "short"]);
+    env.ok("esa1", &["jwt", "set-secret", "--generate"]);
+    env.ok("esa1", &["jwt", "set-algorithm", "HS512"]);
+    let shown = env.json("esa1", &["jwt", "show", "--json"]);
+    let short_kid = shown["previous_keys"][1]["kid"].clone();
+    assert_eq!(shown["previous_keys"][1]["algorithm"], "HS512", "{shown}");
+    let bundle = env.export("esa1", &["-c", "jwt"], "jwt.tacbundle");
+    env.ok("esa2", &["import", bundle.to_str().unwrap(), "--yes"]);
+    let imported = env.json("esa2", &["jwt", "show", "--json"]);
+    assert_eq!(imported["kid"], shown["kid"]);
+    assert!(
+        imported["previous_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == short_kid),
+        "{imported}"
+    );
 }

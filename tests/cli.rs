@@ -15,20 +15,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use predicates::prelude::*;
 
 use common::{
-    ADMIN, ADMIN_PASSWORD, CLUSTER_ID, NODE_NAME, TempAppliance, assert_no_secret,
+    ADMIN, ADMIN_PASSWORD, CLUSTER_ID, NODE_NAME, TempAppliance, assert_exit, assert_no_secret,
     assert_unchanged, jws_header, mode, snapshot, tacctl, walk, write_private,
 };
 
 const ALICE_PW: &str = "alice-Pa55-word-xyz";
 const BOB_PW: &str = "bob-Pa55-word-uvw";
-
-fn stdout_of(out: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(out.get_output().stdout.clone()).unwrap()
-}
-
-fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(out.get_output().stderr.clone()).unwrap()
-}
 
 /// `n` bytes that are not all the same, different for each `seed`.
 fn secret_bytes(n: usize, seed: u8) -> Vec<u8> {
@@ -283,13 +275,13 @@ fn jwt_show_lists_the_settings_and_never_the_secret() {
         );
     }
 
-    let json = app.cmd().args(["jwt", "show", "--json"]).assert().code(0);
-    let text = app.cmd().args(["jwt", "show"]).assert().code(0);
+    let json = assert_exit(app.cmd().args(["jwt", "show", "--json"]), 0);
+    let text = assert_exit(app.cmd().args(["jwt", "show"]), 0);
     for out in [&json, &text] {
-        assert_no_secret("jwt show", &out.get_output().stdout, "JWT secret", &secret);
-        assert_no_secret("jwt show", &out.get_output().stderr, "JWT secret", &secret);
+        assert_no_secret("jwt show", &out.output.stdout, "JWT secret", &secret);
+        assert_no_secret("jwt show", &out.output.stderr, "JWT secret", &secret);
     }
-    let text = stdout_of(&text);
+    let text = text.stdout;
     assert!(text.contains("Algorithm:     HS256"), "{text}");
     assert!(
         text.contains("Token expiry:  30 minute(s) (1800 s)"),
@@ -318,18 +310,21 @@ fn a_wrong_admin_password_exits_3_and_changes_nothing() {
         &["user", "remove", "admin"],
     ];
     for args in commands {
-        let out = app
-            .bare()
-            .args(args)
-            .env("TACCTL_ADMIN_PASSWORD", "not-the-password")
-            .env("TACCTL_PASSWORD", BOB_PW)
-            .assert()
-            .code(3)
-            .stdout("")
-            .stderr(predicate::str::contains(
-                "authentication failed: wrong user name or password",
-            ));
-        assert!(!stderr_of(&out).contains("not-the-password"));
+        let out = assert_exit(
+            app.bare()
+                .args(args)
+                .env("TACCTL_ADMIN_PASSWORD", "not-the-password")
+                .env("TACCTL_PASSWORD", BOB_PW),
+            3,
+        );
+        assert_eq!(out.stdout, "");
+        assert!(
+            out.stderr
+                .contains("authentication failed: wrong user name or password"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("not-the-password"));
         assert_unchanged(&before, &app.snapshot());
     }
     // A wrong password from a file, and an unknown administrator name.
@@ -690,8 +685,7 @@ fn users_are_added_listed_changed_and_removed() {
         .code(0)
         .stdout("Added user bob (operator, no API access)\n");
 
-    let list = app.bare().args(["user", "list"]).assert().code(0);
-    let text = stdout_of(&list);
+    let text = assert_exit(app.bare().args(["user", "list"]), 0).stdout;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[0].starts_with("NAME"));
@@ -699,8 +693,7 @@ fn users_are_added_listed_changed_and_removed() {
     assert!(lines[2].starts_with("alice") && lines[2].contains("viewer"));
     assert!(lines[3].starts_with("bob") && lines[3].ends_with("no"));
 
-    let json = app.bare().args(["user", "list", "--json"]).assert().code(0);
-    let raw = stdout_of(&json);
+    let raw = assert_exit(app.bare().args(["user", "list", "--json"]), 0).stdout;
     assert!(
         !raw.contains("password_hash") && !raw.contains("$argon2"),
         "{raw}"
@@ -822,14 +815,14 @@ fn token_issue_prints_the_token_alone() {
     let app = TempAppliance::new();
     app.add_user("alice", "operator", ALICE_PW, &[]);
     let pw = app.file("alice-login.pw", format!("{ALICE_PW}\n"));
-    let out = app
-        .bare()
-        .args(["token", "issue", "--user", "alice", "--password-file"])
-        .arg(&pw)
-        .assert()
-        .code(0)
-        .stderr("");
-    let stdout = stdout_of(&out);
+    let out = assert_exit(
+        app.bare()
+            .args(["token", "issue", "--user", "alice", "--password-file"])
+            .arg(&pw),
+        0,
+    );
+    assert_eq!(out.stderr, "");
+    let stdout = out.stdout;
     assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
     assert!(stdout.ends_with('\n'));
     let token = stdout.trim_end();
@@ -1051,14 +1044,14 @@ fn token_refresh_keeps_the_session_and_gives_a_new_token_id() {
     let app = TempAppliance::new();
     app.add_user("alice", "operator", ALICE_PW, &[]);
     let token = app.token("alice", ALICE_PW);
-    let out = app
-        .bare()
-        .args(["token", "refresh"])
-        .write_stdin(token.as_str())
-        .assert()
-        .code(0)
-        .stderr("");
-    let refreshed = stdout_of(&out);
+    let out = assert_exit(
+        app.bare()
+            .args(["token", "refresh"])
+            .write_stdin(token.as_str()),
+        0,
+    );
+    assert_eq!(out.stderr, "");
+    let refreshed = out.stdout;
     assert_eq!(refreshed.lines().count(), 1);
     let refreshed = refreshed.trim_end();
     assert_eq!(refreshed.split('.').count(), 3);
@@ -1073,12 +1066,7 @@ fn token_refresh_keeps_the_session_and_gives_a_new_token_id() {
     assert_ne!(new["jti"], old["jti"]);
 
     // The argument form, and a refresh of the refreshed token.
-    let again = app
-        .bare()
-        .args(["token", "refresh", refreshed])
-        .assert()
-        .code(0);
-    let again = stdout_of(&again);
+    let again = assert_exit(app.bare().args(["token", "refresh", refreshed]), 0).stdout;
     assert_eq!(app.verify(again.trim())["sid"], old["sid"]);
 }
 
@@ -1125,12 +1113,7 @@ fn secret_rotation_keeps_old_tokens_until_revoked() {
     let old_token = app.token(ADMIN, ADMIN_PASSWORD);
     assert_eq!(jws_header(&old_token)["kid"], old_kid.as_str());
 
-    let out = app
-        .cmd()
-        .args(["jwt", "set-secret", "--generate"])
-        .assert()
-        .code(0);
-    let stdout = stdout_of(&out);
+    let stdout = assert_exit(app.cmd().args(["jwt", "set-secret", "--generate"]), 0).stdout;
     let new_kid = app.status()["jwt_kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
     assert!(
@@ -1147,13 +1130,13 @@ fn secret_rotation_keeps_old_tokens_until_revoked() {
 
     // The old token still verifies and still refreshes; new tokens use the new key.
     assert_eq!(app.verify(&old_token)["sub"], ADMIN);
-    let refreshed = app
-        .bare()
-        .args(["token", "refresh"])
-        .write_stdin(old_token.as_str())
-        .assert()
-        .code(0);
-    let refreshed = stdout_of(&refreshed).trim().to_owned();
+    let refreshed = assert_exit(
+        app.bare()
+            .args(["token", "refresh"])
+            .write_stdin(old_token.as_str()),
+        0,
+    );
+    let refreshed = refreshed.stdout.trim().to_owned();
     assert_eq!(jws_header(&refreshed)["kid"], new_kid.as_str());
     let new_token = app.token(ADMIN, ADMIN_PASSWORD);
     assert_eq!(jws_header(&new_token)["kid"], new_kid.as_str());
@@ -1202,14 +1185,12 @@ fn assert_bad_jwt_yaml(app: &TempAppliance, needles: &[&str]) {
         &["token", "issue", "--user", ADMIN],
     ];
     for args in commands {
-        let out = app
-            .cmd()
-            .args(args)
-            .env("TACCTL_PASSWORD", ADMIN_PASSWORD)
-            .assert()
-            .code(9)
-            .stdout("");
-        let stderr = stderr_of(&out);
+        let out = assert_exit(
+            app.cmd().args(args).env("TACCTL_PASSWORD", ADMIN_PASSWORD),
+            9,
+        );
+        assert_eq!(out.stdout, "");
+        let stderr = out.stderr;
         assert!(
             stderr.contains("config/jwt.yaml"),
             "{args:?} does not name the file: {stderr}"
@@ -1465,18 +1446,16 @@ fn concurrent_inits_of_one_root_leave_exactly_one_appliance() {
             .map(|i| {
                 let (root, pw) = (&root, &pw);
                 s.spawn(move || {
-                    tacctl()
-                        .arg("init")
-                        .arg("--root")
-                        .arg(root)
-                        .args(["--name", "esa1", "--cluster-id", &format!("c{i}")])
-                        .arg("--admin-password-file")
-                        .arg(pw)
-                        .output()
-                        .unwrap()
-                        .status
-                        .code()
-                        .unwrap()
+                    common::run(
+                        tacctl()
+                            .arg("init")
+                            .arg("--root")
+                            .arg(root)
+                            .args(["--name", "esa1", "--cluster-id", &format!("c{i}")])
+                            .arg("--admin-password-file")
+                            .arg(pw),
+                    )
+                    .code
                 })
             })
             .collect();

@@ -18,24 +18,14 @@ use serde_json::Value;
 
 const PASSPHRASE: &str = "correct horse battery staple 42";
 
-/// Runs a command; its exit code, stdout and stderr.
-fn run(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// `cluster add NAME URL --fingerprint FP` on `on`, which must succeed.
 fn join(on: &TempAppliance, name: &str, server: &Served) {
     let fp = server.fingerprint.clone().unwrap();
-    let (code, out, err) =
-        run(on
-            .cmd()
-            .args(["cluster", "add", name, &server.url, "--fingerprint", &fp]));
-    assert_eq!(code, 0, "{out}{err}");
+    assert_exit(
+        on.cmd()
+            .args(["cluster", "add", name, &server.url, "--fingerprint", &fp]),
+        0,
+    );
 }
 
 /// Exports `from`'s JWT configuration and imports it on each of `to`.
@@ -64,11 +54,11 @@ fn share_jwt(from: &TempAppliance, to: &[&TempAppliance]) {
 
 /// Runs `cmd` until it exits with `code` (a server reloads its
 /// configuration within a quarter of a second), up to 5 s; its last output.
-fn until_exit(code: i32, mut cmd: impl FnMut() -> assert_cmd::Command) -> (i32, String, String) {
+fn until_exit(code: i32, mut cmd: impl FnMut() -> assert_cmd::Command) -> Ran {
     let start = Instant::now();
     loop {
         let got = run(&mut cmd());
-        if got.0 == code || start.elapsed() > Duration::from_secs(5) {
+        if got.code == code || start.elapsed() > Duration::from_secs(5) {
             return got;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -92,11 +82,11 @@ fn joining_pins_the_certificate_and_refuses_a_mismatch_without_writing() {
     let before = esa1.snapshot();
 
     // Pinning esa3's certificate for esa2's address: refused loudly.
-    let (code, out, err) =
-        run(esa1
-            .cmd()
-            .args(["cluster", "add", "esa2", &s2.url, "--fingerprint", &fp3]));
-    assert_eq!(code, 4, "{out}{err}");
+    let Ran { stderr: err, .. } = assert_exit(
+        esa1.cmd()
+            .args(["cluster", "add", "esa2", &s2.url, "--fingerprint", &fp3]),
+        4,
+    );
     assert!(
         err.contains(&format!("presented certificate {fp2}, not {fp3}")),
         "{err}"
@@ -107,8 +97,8 @@ fn joining_pins_the_certificate_and_refuses_a_mismatch_without_writing() {
 
     // No fingerprint and no terminal to confirm one on: refused at once.
     let started = Instant::now();
-    let (code, _, err) = run(esa1.cmd().args(["cluster", "add", "esa2", &s2.url]));
-    assert_eq!(code, 2, "{err}");
+    let Ran { stderr: err, .. } =
+        assert_exit(esa1.cmd().args(["cluster", "add", "esa2", &s2.url]), 2);
     assert!(err.contains("no terminal"), "{err}");
     assert!(err.contains("--fingerprint SHA256:"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -120,64 +110,69 @@ fn joining_pins_the_certificate_and_refuses_a_mismatch_without_writing() {
         vec!["esa2", "http://127.0.0.1:1", "--fingerprint", fp2.as_str()],
         vec!["esa2", s2.url.as_str(), "--fingerprint", "SHA256:short"],
     ] {
-        let (code, _, err) = run(esa1.cmd().args(["cluster", "add"]).args(&args));
-        assert_eq!(code, 2, "{args:?}: {err}");
+        let out = run(esa1.cmd().args(["cluster", "add"]).args(&args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
     }
     // The node itself is not a member of its own cluster.
     let fp1 = s1.fingerprint.clone().unwrap();
-    let (code, _, err) =
-        run(esa1
-            .cmd()
-            .args(["cluster", "add", "me", &s1.url, "--fingerprint", &fp1]));
-    assert_eq!(code, 2, "{err}");
+    let Ran { stderr: err, .. } = assert_exit(
+        esa1.cmd()
+            .args(["cluster", "add", "me", &s1.url, "--fingerprint", &fp1]),
+        2,
+    );
     assert!(err.contains("is this node itself"), "{err}");
     // Nobody home.
-    let (code, _, err) = run(esa1.cmd().args([
-        "cluster",
-        "add",
-        "ghost",
-        "https://127.0.0.1:1",
-        "--fingerprint",
-        &fp2,
-    ]));
-    assert_eq!(code, 1, "{err}");
+    let Ran { stderr: err, .. } = assert_exit(
+        esa1.cmd().args([
+            "cluster",
+            "add",
+            "ghost",
+            "https://127.0.0.1:1",
+            "--fingerprint",
+            &fp2,
+        ]),
+        1,
+    );
     assert!(err.contains("unreachable"), "{err}");
     assert_unchanged(&before, &esa1.snapshot());
 
     // The right fingerprint: added, with what the peer says it is.
-    let (code, out, err) =
-        run(esa1
-            .cmd()
-            .args(["cluster", "add", "esa2", &s2.url, "--fingerprint", &fp2]));
-    assert_eq!(code, 0, "{err}");
+    let Ran { stdout: out, .. } = assert_exit(
+        esa1.cmd()
+            .args(["cluster", "add", "esa2", &s2.url, "--fingerprint", &fp2]),
+        0,
+    );
     assert!(
         out.contains("node esa2") && out.contains("in cluster c1 (this node's cluster)"),
         "{out}"
     );
-    let (code, _, err) =
-        run(esa1
-            .cmd()
-            .args(["cluster", "add", "esa2", &s2.url, "--fingerprint", &fp2]));
-    assert_eq!(code, 6, "added twice: {err}");
+    // Added twice.
+    assert_exit(
+        esa1.cmd()
+            .args(["cluster", "add", "esa2", &s2.url, "--fingerprint", &fp2]),
+        6,
+    );
 
     // Another cluster: only with --yes.
-    let (code, _, err) =
-        run(esa1
-            .cmd()
-            .args(["cluster", "add", "esa3", &s3.url, "--fingerprint", &fp3]));
-    assert_eq!(code, 2, "{err}");
+    let Ran { stderr: err, .. } = assert_exit(
+        esa1.cmd()
+            .args(["cluster", "add", "esa3", &s3.url, "--fingerprint", &fp3]),
+        2,
+    );
     assert!(err.contains("is in cluster \"c9\""), "{err}");
     assert!(err.contains("--yes"), "{err}");
-    let (code, out, err) = run(esa1.cmd().args([
-        "cluster",
-        "add",
-        "esa3",
-        &s3.url,
-        "--fingerprint",
-        &fp3,
-        "--yes",
-    ]));
-    assert_eq!(code, 0, "{err}");
+    let Ran { stdout: out, .. } = assert_exit(
+        esa1.cmd().args([
+            "cluster",
+            "add",
+            "esa3",
+            &s3.url,
+            "--fingerprint",
+            &fp3,
+            "--yes",
+        ]),
+        0,
+    );
     assert!(out.contains("NOT this node's cluster c1"), "{out}");
 
     // The list, as JSON and as text; a member's command needs no credentials.
@@ -187,18 +182,15 @@ fn joining_pins_the_certificate_and_refuses_a_mismatch_without_writing() {
     assert_eq!(list[0]["url"], s2.url.as_str());
     assert_eq!(list[0]["fingerprint"], fp2.as_str());
     assert_eq!(list[1]["fingerprint"], fp3.as_str());
-    let (_, text, _) = run(esa1.bare().args(["cluster", "list"]));
+    let text = run(esa1.bare().args(["cluster", "list"])).stdout;
     assert!(text.starts_with("NAME"), "{text}");
     assert!(text.contains(&fp2), "{text}");
 
     // Adding and removing need the root credentials.
-    let (code, _, _) = run(esa1.bare().args(["cluster", "remove", "esa3"]));
-    assert_eq!(code, 2);
-    let (code, out, _) = run(esa1.cmd().args(["cluster", "remove", "esa3"]));
-    assert_eq!(code, 0);
+    assert_exit(esa1.bare().args(["cluster", "remove", "esa3"]), 2);
+    let Ran { stdout: out, .. } = assert_exit(esa1.cmd().args(["cluster", "remove", "esa3"]), 0);
     assert!(out.contains("Removed member esa3"), "{out}");
-    let (code, _, err) = run(esa1.cmd().args(["cluster", "remove", "esa3"]));
-    assert_eq!(code, 5, "{err}");
+    assert_exit(esa1.cmd().args(["cluster", "remove", "esa3"]), 5);
 }
 
 #[test]
@@ -219,8 +211,7 @@ fn status_names_drift_until_the_jwt_configuration_is_shared_and_a_member_down() 
     let kid2 = esa2.status()["jwt_kid"].as_str().unwrap().to_owned();
 
     // Status reads only the public endpoint: no credentials are needed.
-    let (code, out, err) = run(esa1.bare().args(["cluster", "status", "--json"]));
-    assert_eq!(code, 4, "{out}{err}");
+    let Ran { stdout: out, .. } = assert_exit(esa1.bare().args(["cluster", "status", "--json"]), 4);
     let report = json(&out);
     assert_eq!(report["healthy"], false);
     assert_eq!(report["this_node"]["name"], "esa1");
@@ -246,8 +237,11 @@ fn status_names_drift_until_the_jwt_configuration_is_shared_and_a_member_down() 
         "{m2}"
     );
 
-    let (code, text, err) = run(esa1.bare().args(["cluster", "status"]));
-    assert_eq!(code, 4);
+    let Ran {
+        stdout: text,
+        stderr: err,
+        ..
+    } = assert_exit(esa1.bare().args(["cluster", "status"]), 4);
     assert!(
         text.contains(&format!(
             "esa2: algorithm differs (this node HS256, esa2 HS512), kid differs (this node {}…, esa2 {}…); run the Cluster Export Wizard with Appliances JWT Configuration",
@@ -263,12 +257,13 @@ fn status_names_drift_until_the_jwt_configuration_is_shared_and_a_member_down() 
 
     // Sharing esa1's JWT configuration ends the drift.
     share_jwt(&esa1, &[&esa2, &esa3]);
-    let (code, text, err) = until_exit(0, || {
+    let text = until_exit(0, || {
         let mut c = esa1.bare();
         c.args(["cluster", "status"]);
         c
-    });
-    assert_eq!(code, 0, "{text}{err}");
+    })
+    .assert_code(0)
+    .stdout;
     assert!(
         text.contains("All 2 members reachable; no drift."),
         "{text}"
@@ -284,9 +279,13 @@ fn status_names_drift_until_the_jwt_configuration_is_shared_and_a_member_down() 
     // esa3 goes down: reported unreachable, quickly, and the exit code says so.
     drop(s3.take());
     let started = Instant::now();
-    let (code, out, err) = run(esa1.bare().args(["cluster", "status", "--json"]));
+    let ran = run(esa1.bare().args(["cluster", "status", "--json"]));
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(code, 1, "{out}{err}");
+    let Ran {
+        stdout: out,
+        stderr: err,
+        ..
+    } = ran.assert_code(1);
     let report = json(&out);
     assert_eq!(report["members"][0]["state"], "ok");
     assert_eq!(report["members"][1]["state"], "unreachable");
@@ -319,8 +318,11 @@ fn the_verifier_matrix_before_and_after_sharing_the_jwt_configuration() {
     };
 
     // Before: every node accepts its own token and refuses the others'.
-    let (code, out, err) = run(&mut verify(&["--json"]));
-    assert_eq!(code, 4, "{out}{err}");
+    let Ran {
+        stdout: out,
+        stderr: err,
+        ..
+    } = assert_exit(&mut verify(&["--json"]), 4);
     let m = json(&out);
     assert_eq!(m["issuers"], serde_json::json!(names));
     assert_eq!(m["verifiers"], serde_json::json!(names));
@@ -355,8 +357,7 @@ fn the_verifier_matrix_before_and_after_sharing_the_jwt_configuration() {
         }
     }
     assert!(err.contains("6 of 9 checks failed"), "{err}");
-    let (code, text, _) = run(&mut verify(&[]));
-    assert_eq!(code, 4);
+    let Ran { stdout: text, .. } = assert_exit(&mut verify(&[]), 4);
     assert!(text.contains("ISSUER \\ VERIFIER  esa1"), "{text}");
     assert!(text.contains("FAIL: key differs"), "{text}");
     assert!(
@@ -365,17 +366,17 @@ fn the_verifier_matrix_before_and_after_sharing_the_jwt_configuration() {
     );
 
     // Wrong credentials everywhere: nothing could be checked.
-    let (code, out, err) = run(esa1
-        .bare()
-        .args(["verify", "cluster", "--json"])
-        .env("TACCTL_PASSWORD", "not-the-password"));
-    assert_eq!(code, 3, "{out}{err}");
+    let Ran { stdout: out, .. } = assert_exit(
+        esa1.bare()
+            .args(["verify", "cluster", "--json"])
+            .env("TACCTL_PASSWORD", "not-the-password"),
+        3,
+    );
     assert_eq!(json(&out)["cells"][4]["reason"], "no_token");
 
     // After sharing esa1's JWT configuration: every cell passes.
     share_jwt(&esa1, &[&esa2, &esa3]);
-    let (code, out, err) = until_exit(0, || verify(&["--json"]));
-    assert_eq!(code, 0, "{out}{err}");
+    let Ran { stdout: out, .. } = until_exit(0, || verify(&["--json"])).assert_code(0);
     let m = json(&out);
     assert_eq!(m["passed"], true);
     let cells = m["cells"].as_array().unwrap();
@@ -388,18 +389,22 @@ fn the_verifier_matrix_before_and_after_sharing_the_jwt_configuration() {
             );
         }
     }
-    let (code, text, _) = run(&mut verify(&[]));
-    assert_eq!(code, 0, "{text}");
+    let Ran { stdout: text, .. } = assert_exit(&mut verify(&[]), 0);
     assert!(text.contains("All 9 checks passed"), "{text}");
 
     // One given token, presented everywhere; it never appears in the output.
     let token = esa2.token(ADMIN, ADMIN_PASSWORD);
     let token_file = esa1.file("token", format!("{token}\n"));
-    let (code, out, err) = run(esa1
-        .bare()
-        .args(["verify", "cluster", "--json", "--token-file"])
-        .arg(&token_file));
-    assert_eq!(code, 0, "{out}{err}");
+    let Ran {
+        stdout: out,
+        stderr: err,
+        ..
+    } = assert_exit(
+        esa1.bare()
+            .args(["verify", "cluster", "--json", "--token-file"])
+            .arg(&token_file),
+        0,
+    );
     let m = json(&out);
     assert_eq!(m["issuers"], serde_json::json!(["token"]));
     assert_eq!(m["cells"].as_array().unwrap().len(), 3);
@@ -407,8 +412,7 @@ fn the_verifier_matrix_before_and_after_sharing_the_jwt_configuration() {
 
     // A member down: its row and column fail as unreachable, the rest pass.
     drop(s3.take());
-    let (code, out, err) = run(&mut verify(&["--json"]));
-    assert_eq!(code, 4, "{out}{err}");
+    let Ran { stdout: out, .. } = assert_exit(&mut verify(&["--json"]), 4);
     let m = json(&out);
     for c in m["cells"].as_array().unwrap() {
         let involves_esa3 = c["issuer"] == "esa3" || c["verifier"] == "esa3";
@@ -450,42 +454,40 @@ fn verify_token_against_a_bundle_offline_and_a_live_appliance() {
         c
     };
 
-    let (code, out, err) = run(&mut offline(&token1, &[]));
-    assert_eq!(code, 0, "{out}{err}");
+    let Ran { stdout: out, .. } = assert_exit(&mut offline(&token1, &[]), 0);
     assert!(
         out.contains("accepted by the JWT configuration in"),
         "{out}"
     );
     assert!(out.contains("from esa1 in cluster c1"), "{out}");
     assert!(out.contains("token for admin (role admin)"), "{out}");
-    let (code, out, _) = run(&mut offline(&token1, &["--json"]));
-    assert_eq!(code, 0);
+    let Ran { stdout: out, .. } = assert_exit(&mut offline(&token1, &["--json"]), 0);
     let v = json(&out);
     assert_eq!(v["accepted"], true);
     assert_eq!(v["claims"]["sub"], "admin");
     assert_eq!(v["claims"]["iss"], "c1");
 
-    let (code, out, err) = run(&mut offline(&token2, &[]));
-    assert_eq!(code, 4, "{out}{err}");
+    let Ran { stderr: err, .. } = assert_exit(&mut offline(&token2, &[]), 4);
     assert!(
         err.contains("the token was refused by the JWT configuration in"),
         "{err}"
     );
     assert!(err.contains("key check failed: no key with id"), "{err}");
-    let (code, out, _) = run(&mut offline(&token2, &["--json"]));
-    assert_eq!(code, 4);
+    let Ran { stdout: out, .. } = assert_exit(&mut offline(&token2, &["--json"]), 4);
     assert_eq!(json(&out)["accepted"], false);
     assert!(!out.contains(&token2));
 
     // A wrong passphrase, and a bundle without the JWT configuration.
     let wrong = esa1.file("wrong.pass", "not the passphrase at all");
-    let (code, _, err) = run(tacctl()
-        .args(["verify", "token", "-", "--bundle"])
-        .arg(&bundle)
-        .arg("--passphrase-file")
-        .arg(&wrong)
-        .write_stdin(token1.clone()));
-    assert_eq!(code, 3, "{err}");
+    assert_exit(
+        tacctl()
+            .args(["verify", "token", "-", "--bundle"])
+            .arg(&bundle)
+            .arg("--passphrase-file")
+            .arg(&wrong)
+            .write_stdin(token1.clone()),
+        3,
+    );
     let users_only = esa1.dir().join("users.tacbundle");
     esa1.cmd()
         .args(["export", "-c", "users", "--kdf-cost", "test", "-o"])
@@ -494,13 +496,15 @@ fn verify_token_against_a_bundle_offline_and_a_live_appliance() {
         .arg(&pass)
         .assert()
         .success();
-    let (code, _, err) = run(tacctl()
-        .args(["verify", "token", "-", "--bundle"])
-        .arg(&users_only)
-        .arg("--passphrase-file")
-        .arg(&pass)
-        .write_stdin(token1.clone()));
-    assert_eq!(code, 2, "{err}");
+    let Ran { stderr: err, .. } = assert_exit(
+        tacctl()
+            .args(["verify", "token", "-", "--bundle"])
+            .arg(&users_only)
+            .arg("--passphrase-file")
+            .arg(&pass)
+            .write_stdin(token1.clone()),
+        2,
+    );
     assert!(err.contains("no jwt component"), "{err}");
 
     // Live: esa2 accepts its own token and refuses esa1's.
@@ -513,16 +517,14 @@ fn verify_token_against_a_bundle_offline_and_a_live_appliance() {
             .write_stdin(token.to_owned());
         c
     };
-    let (code, out, err) = run(&mut live(&token2, &esa2, &["--fingerprint", &fp2]));
-    assert_eq!(code, 0, "{out}{err}");
+    let Ran { stdout: out, .. } =
+        assert_exit(&mut live(&token2, &esa2, &["--fingerprint", &fp2]), 0);
     assert!(out.contains("(node esa2 in cluster c1)"), "{out}");
     assert!(out.contains("token for admin (role admin)"), "{out}");
-    let (code, out, err) = run(&mut live(
-        &token1,
-        &esa2,
-        &["--fingerprint", &fp2, "--json"],
-    ));
-    assert_eq!(code, 4, "{out}{err}");
+    let Ran { stdout: out, .. } = assert_exit(
+        &mut live(&token1, &esa2, &["--fingerprint", &fp2, "--json"]),
+        4,
+    );
     let v = json(&out);
     assert_eq!(v["accepted"], false);
     assert!(
@@ -530,17 +532,15 @@ fn verify_token_against_a_bundle_offline_and_a_live_appliance() {
         "{v}"
     );
     // Without a fingerprint the token is not sent, unless esa2 is a member.
-    let (code, _, err) = run(&mut live(&token2, &esa1, &[]));
-    assert_eq!(code, 2, "{err}");
+    let Ran { stderr: err, .. } = assert_exit(&mut live(&token2, &esa1, &[]), 2);
     assert!(err.contains("--fingerprint"), "{err}");
     join(&esa1, "esa2", &s2);
-    let (code, out, err) = run(&mut live(&token2, &esa1, &[]));
-    assert_eq!(code, 0, "{out}{err}");
+    let Ran { stdout: out, .. } = assert_exit(&mut live(&token2, &esa1, &[]), 0);
     assert!(out.contains("accepted by esa2 at"), "{out}");
     // A wrong pin: the token never leaves.
     let wrong_fp = format!("SHA256:{}", "A".repeat(43));
-    let (code, _, err) = run(&mut live(&token2, &esa2, &["--fingerprint", &wrong_fp]));
-    assert_eq!(code, 4, "{err}");
+    let Ran { stderr: err, .. } =
+        assert_exit(&mut live(&token2, &esa2, &["--fingerprint", &wrong_fp]), 4);
     assert!(err.contains("is pinned"), "{err}");
     assert!(!s2.log().contains(&token2[token2.len() - 20..]));
 }
@@ -602,13 +602,14 @@ fn a_member_of_another_cluster_id_is_drift_and_refuses_as_another_issuer() {
         .assert()
         .success();
     let before = esa2.snapshot();
-    let (code, out, err) = run(esa2
-        .cmd()
-        .arg("import")
-        .arg(&bundle)
-        .args(["--yes", "--passphrase-file"])
-        .arg(&pass));
-    assert_eq!(code, 2, "{out}{err}");
+    let Ran { stderr: err, .. } = assert_exit(
+        esa2.cmd()
+            .arg("import")
+            .arg(&bundle)
+            .args(["--yes", "--passphrase-file"])
+            .arg(&pass),
+        2,
+    );
     assert!(
         err.contains("belongs to cluster \"c1\" and this appliance to \"c9\""),
         "{err}"
@@ -640,18 +641,18 @@ fn a_member_of_another_cluster_id_is_drift_and_refuses_as_another_issuer() {
         .success();
 
     // The same keys, but not the same issuer.
-    let (code, out, err) = run(esa1.bare().args(["cluster", "status", "--json"]));
-    assert_eq!(code, 4, "{out}{err}");
+    let Ran { stdout: out, .. } = assert_exit(esa1.bare().args(["cluster", "status", "--json"]), 4);
     let drift = &json(&out)["members"][0]["drift"];
     assert_eq!(
         drift,
         &serde_json::json!([{"field": "cluster_id", "this_node": "c1", "member": "c9"}])
     );
-    let (code, out, err) = run(esa1
-        .bare()
-        .args(["verify", "cluster", "--json"])
-        .env("TACCTL_PASSWORD", ADMIN_PASSWORD));
-    assert_eq!(code, 4, "{out}{err}");
+    let Ran { stdout: out, .. } = assert_exit(
+        esa1.bare()
+            .args(["verify", "cluster", "--json"])
+            .env("TACCTL_PASSWORD", ADMIN_PASSWORD),
+        4,
+    );
     let m = json(&out);
     for (issuer, verifier) in [("esa1", "esa2"), ("esa2", "esa1")] {
         let c = m["cells"]

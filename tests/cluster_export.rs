@@ -9,7 +9,7 @@
 mod common;
 
 use common::cluster::{Lab, OTHER_PASSWORD, accepts, down_member, served_kid};
-use common::{ADMIN_PASSWORD, assert_no_secret};
+use common::{ADMIN_PASSWORD, assert_exit, assert_no_secret};
 use serde_json::Value;
 
 fn json(out: &[u8]) -> Value {
@@ -48,14 +48,14 @@ fn two_members_take_the_jwt_configuration_while_the_down_one_fails() {
     let pw = lab.file("targets.pw", &format!("{ADMIN_PASSWORD}\n"));
 
     // The default key derivation cost, as an administrator would run it.
-    let out = esa1
-        .tacctl()
-        .args(["cluster", "export", "-c", "jwt", "--yes", "--json"])
-        .arg("--password-file")
-        .arg(&pw)
-        .assert()
-        .code(7);
-    let report = json(&out.get_output().stdout);
+    let out = assert_exit(
+        esa1.tacctl()
+            .args(["cluster", "export", "-c", "jwt", "--yes", "--json"])
+            .arg("--password-file")
+            .arg(&pw),
+        7,
+    );
+    let report = json(out.stdout.as_bytes());
     assert_eq!(
         results(&report),
         [
@@ -79,7 +79,7 @@ fn two_members_take_the_jwt_configuration_while_the_down_one_fails() {
         .filter(|l| l.contains("path=/api/v1/jwt "))
         .count();
     assert_eq!(asked, 1, "{log}");
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = out.stderr;
     assert!(
         stderr.contains("the push failed on 1 of 3 targets (esa4)")
             && stderr.contains("esa2, esa3 hold the new one"),
@@ -93,8 +93,8 @@ fn two_members_take_the_jwt_configuration_while_the_down_one_fails() {
         assert_eq!(served_kid(n), kid1);
     }
     for (what, bytes) in [
-        ("stdout", out.get_output().stdout.clone()),
-        ("stderr", out.get_output().stderr.clone()),
+        ("stdout", out.output.stdout.clone()),
+        ("stderr", out.output.stderr.clone()),
         (
             "esa2's log",
             esa2.served.as_ref().unwrap().log().into_bytes(),
@@ -104,16 +104,16 @@ fn two_members_take_the_jwt_configuration_while_the_down_one_fails() {
     }
 
     // Again: everything is unchanged now, nothing asked, exit 7 for esa4 only.
-    let out = esa1
-        .tacctl()
-        .args(["cluster", "export", "--yes", "--json", "--kdf-cost", "test"])
-        .args(["--members", "esa2,esa3"])
-        .arg("--password-file")
-        .arg(&pw)
-        .assert()
-        .success();
+    let out = assert_exit(
+        esa1.tacctl()
+            .args(["cluster", "export", "--yes", "--json", "--kdf-cost", "test"])
+            .args(["--members", "esa2,esa3"])
+            .arg("--password-file")
+            .arg(&pw),
+        0,
+    );
     assert_eq!(
-        results(&json(&out.get_output().stdout)),
+        results(&json(out.stdout.as_bytes())),
         [r("esa2", "unchanged", ""), r("esa3", "unchanged", "")]
     );
 }
@@ -128,22 +128,22 @@ fn wrong_credentials_on_one_member_fail_that_member_alone() {
     let kid3 = esa3.kid();
     let pw = lab.file("targets.pw", ADMIN_PASSWORD);
 
-    let out = esa1
-        .tacctl()
-        .args([
-            "cluster",
-            "export",
-            "--yes",
-            "--kdf-cost",
-            "test",
-            "--user",
-            "admin",
-        ])
-        .arg("--password-file")
-        .arg(&pw)
-        .assert()
-        .code(7);
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let out = assert_exit(
+        esa1.tacctl()
+            .args([
+                "cluster",
+                "export",
+                "--yes",
+                "--kdf-cost",
+                "test",
+                "--user",
+                "admin",
+            ])
+            .arg("--password-file")
+            .arg(&pw),
+        7,
+    );
+    let stdout = out.stdout;
     // Without --json the plans and the table are the output.
     assert!(stdout.contains("Step 6 of 6: the result."), "{stdout}");
     let row = |m: &str| {
@@ -185,20 +185,20 @@ fn an_answers_file_answers_every_question() {
          cluster-password-file: targets.pw\n\
          cluster-apply: true\n",
     );
-    let out = esa1
-        .tacctl()
-        .args([
-            "cluster",
-            "export",
-            "--kdf-cost",
-            "test",
-            "--json",
-            "--answers",
-        ])
-        .arg(&answers)
-        .assert()
-        .success();
-    let report = json(&out.get_output().stdout);
+    let out = assert_exit(
+        esa1.tacctl()
+            .args([
+                "cluster",
+                "export",
+                "--kdf-cost",
+                "test",
+                "--json",
+                "--answers",
+            ])
+            .arg(&answers),
+        0,
+    );
+    let report = json(out.stdout.as_bytes());
     assert_eq!(results(&report), [r("esa2", "applied", "")]);
     assert_eq!(report["components"], serde_json::json!(["jwt", "users"]));
     assert_eq!(served_kid(&esa2), esa1.kid());
@@ -206,13 +206,13 @@ fn an_answers_file_answers_every_question() {
 
     // A secret written into the file itself is refused, and not echoed.
     let bad = lab.file("bad.yaml", "cluster-password: hunter2-is-secret\n");
-    let out = esa1
-        .tacctl()
-        .args(["cluster", "export", "--answers"])
-        .arg(&bad)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let out = assert_exit(
+        esa1.tacctl()
+            .args(["cluster", "export", "--answers"])
+            .arg(&bad),
+        2,
+    );
+    let stderr = out.stderr;
     assert!(
         stderr.contains("unknown field `cluster-password`"),
         "{stderr}"
@@ -227,13 +227,13 @@ fn without_a_terminal_a_missing_answer_is_exit_2_never_a_wait() {
     esa1.add_members(&[down_member("esa4")]);
     let pw = lab.file("admin.pw", ADMIN_PASSWORD);
     // No --yes and no components: the first unanswered question stops it.
-    let out = esa1
-        .tacctl()
-        .args(["cluster", "export", "--user", "admin", "--password-file"])
-        .arg(&pw)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let out = assert_exit(
+        esa1.tacctl()
+            .args(["cluster", "export", "--user", "admin", "--password-file"])
+            .arg(&pw),
+        2,
+    );
+    let stderr = out.stderr;
     assert!(
         stderr.contains("(cluster-components) needs an answer and there is no terminal to ask on")
             && stderr.contains("--components"),
@@ -241,13 +241,14 @@ fn without_a_terminal_a_missing_answer_is_exit_2_never_a_wait() {
     );
     // No members at all: nothing to do is a usage error too.
     let lonely = lab.appliance("esa9", ADMIN_PASSWORD);
-    let out = lonely
-        .tacctl()
-        .args(["cluster", "export", "--yes", "--password-file"])
-        .arg(&pw)
-        .assert()
-        .code(2);
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("no cluster members yet"),);
+    let out = assert_exit(
+        lonely
+            .tacctl()
+            .args(["cluster", "export", "--yes", "--password-file"])
+            .arg(&pw),
+        2,
+    );
+    assert!(out.stderr.contains("no cluster members yet"),);
     // Wrong root credentials: exit 3.
     let wrong = lab.file("wrong.pw", "not-the-password");
     esa1.tacctl()
@@ -266,37 +267,37 @@ fn export_to_pushes_to_one_appliance_outside_the_cluster() {
     let kid5 = esa5.kid();
 
     // No terminal: the fingerprint is required.
-    let out = esa1
-        .tacctl()
-        .args(["export", "-c", "jwt", "--yes", "--to", &esa5.url()])
-        .arg("--password-file")
-        .arg(&pw)
-        .assert()
-        .code(2);
+    let out = assert_exit(
+        esa1.tacctl()
+            .args(["export", "-c", "jwt", "--yes", "--to", &esa5.url()])
+            .arg("--password-file")
+            .arg(&pw),
+        2,
+    );
     assert!(
-        String::from_utf8_lossy(&out.get_output().stderr)
+        out.stderr
             .contains("--fingerprint SHA256:... is required without a terminal"),
     );
     // The wrong certificate: refused, nothing pushed.
-    let out = esa1
-        .tacctl()
-        .args([
-            "export",
-            "-c",
-            "jwt",
-            "--yes",
-            "--json",
-            "--kdf-cost",
-            "test",
-        ])
-        .args(["--to", &esa5.url(), "--fingerprint"])
-        .arg(format!("SHA256:{}", "B".repeat(43)))
-        .arg("--password-file")
-        .arg(&pw)
-        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .assert()
-        .code(7);
-    let report = json(&out.get_output().stdout);
+    let out = assert_exit(
+        esa1.tacctl()
+            .args([
+                "export",
+                "-c",
+                "jwt",
+                "--yes",
+                "--json",
+                "--kdf-cost",
+                "test",
+            ])
+            .args(["--to", &esa5.url(), "--fingerprint"])
+            .arg(format!("SHA256:{}", "B".repeat(43)))
+            .arg("--password-file")
+            .arg(&pw)
+            .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        7,
+    );
+    let report = json(out.stdout.as_bytes());
     assert_eq!(report["members"][0]["kind"], "fingerprint-mismatch");
     assert_eq!(served_kid(&esa5), kid5);
     // Push flags without --to are a usage error.
@@ -306,24 +307,24 @@ fn export_to_pushes_to_one_appliance_outside_the_cluster() {
         .assert()
         .code(2);
 
-    let out = esa1
-        .tacctl()
-        .args([
-            "export",
-            "-c",
-            "jwt",
-            "--yes",
-            "--json",
-            "--kdf-cost",
-            "test",
-        ])
-        .args(["--to", &esa5.url(), "--fingerprint", &esa5.fingerprint()])
-        .arg("--password-file")
-        .arg(&pw)
-        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .assert()
-        .success();
-    let report = json(&out.get_output().stdout);
+    let out = assert_exit(
+        esa1.tacctl()
+            .args([
+                "export",
+                "-c",
+                "jwt",
+                "--yes",
+                "--json",
+                "--kdf-cost",
+                "test",
+            ])
+            .args(["--to", &esa5.url(), "--fingerprint", &esa5.fingerprint()])
+            .arg("--password-file")
+            .arg(&pw)
+            .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        0,
+    );
+    let report = json(out.stdout.as_bytes());
     assert_eq!(results(&report), [r("esa5", "applied", "")]);
     assert_eq!(report["members"][0]["url"], esa5.url().as_str());
     assert_eq!(served_kid(&esa5), esa1.kid());

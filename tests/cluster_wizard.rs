@@ -19,6 +19,7 @@ use secrecy::SecretString;
 use tacctl::bundle::header::KdfParams;
 use tacctl::cli::exit::{ExitCode, of_wizard};
 use tacctl::cluster::push::{self, FailureKind, Outcome, Report, Session};
+use tacctl::component::Component;
 use tacctl::wizard::cluster::{self, Planned};
 use tacctl::wizard::{
     self, Answered, Answers, Context, Given, PromptError, Prompter, PushScreen, Question,
@@ -175,7 +176,7 @@ fn step_1_groups_the_components_jwt_ticked_node_local_ones_disabled() {
         ]
     );
     // Every component a bundle can carry has its check box.
-    for k in tacctl::ops::bundle::Kind::all() {
+    for k in Component::all() {
         assert!(
             q.items.iter().any(|i| i.key.as_deref() == Some(k.name())),
             "{} is missing from step 1",
@@ -427,7 +428,7 @@ fn yes_takes_the_defaults_jwt_to_every_member_and_reports_each_exactly() {
     .notes_to(&mut out);
     let r = pushed(export(&esa1, &mut p).unwrap());
     drop(p);
-    assert_eq!(r.components, [tacctl::ops::bundle::Kind::Jwt]);
+    assert_eq!(r.components, [Component::Jwt]);
     assert_eq!(
         outcomes(&r),
         [

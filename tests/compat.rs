@@ -50,19 +50,15 @@ fn a_version_1_root_opens_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("esa");
     common::copy_tree(&fixture().join("v1"), &root);
-    let out = assert_cmd::Command::cargo_bin("tacctl")
-        .unwrap()
-        .args(["status", "--json", "--root"])
-        .arg(&root)
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::assert_exit(
+        assert_cmd::Command::cargo_bin("tacctl")
+            .unwrap()
+            .args(["status", "--json", "--root"])
+            .arg(&root)
+            .timeout(Duration::from_secs(30)),
+        0,
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["cluster_id"], "fixture-cluster");
     assert_eq!(v["name"], "esa-fixture");
 }

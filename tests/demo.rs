@@ -1,22 +1,20 @@
 //! The README's main job, `tacctl demo`, runs as a test.
 
+mod common;
+
 use assert_cmd::Command;
 
 #[test]
 fn demo_walks_through_the_jwt_life_cycle_and_cleans_up() {
-    let out = Command::cargo_bin("tacctl")
-        .unwrap()
-        .arg("demo")
-        .env_remove("TACCTL_ROOT")
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "demo failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::assert_exit(
+        Command::cargo_bin("tacctl")
+            .unwrap()
+            .arg("demo")
+            .env_remove("TACCTL_ROOT")
+            .timeout(std::time::Duration::from_secs(60)),
+        0,
+    )
+    .stdout;
     for step in [
         "1. Install ESA 1",
         "Set JWT Algorithm: HS384",

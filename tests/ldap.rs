@@ -509,24 +509,19 @@ fn ldap_test_through_the_binary_prints_each_step_and_exits_by_the_outcome() {
     let app = common::TempAppliance::new();
     slapd::configure(&app, &s);
     let run = |user: &str, pw: &str| {
-        let out = app
-            .bare()
-            .args(["ldap", "test", user])
-            .env("TACCTL_PASSWORD", pw)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let out = common::run(
+            app.bare()
+                .args(["ldap", "test", user])
+                .env("TACCTL_PASSWORD", pw),
         );
+        let text = format!("{}{}", out.stdout, out.stderr);
         for secret in [pw, slapd::SERVICE_PASSWORD] {
             assert!(
                 !text.contains(secret),
                 "the output shows a password:\n{text}"
             );
         }
-        (out.status.code().unwrap(), text)
+        (out.code, text)
     };
 
     let (code, text) = run("carol", slapd::CAROL.1);
@@ -584,14 +579,13 @@ fn ldap_set_takes_the_bind_password_from_the_environment() {
         .stdout(predicates::str::contains("--api-access-group"));
     // Without an API access group the user is refused (exit 3), after a
     // successful service bind with the password from the environment.
-    let out = app
-        .bare()
-        .args(["ldap", "test", "carol"])
-        .env("TACCTL_PASSWORD", slapd::CAROL.1)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let stdout = common::assert_exit(
+        app.bare()
+            .args(["ldap", "test", "carol"])
+            .env("TACCTL_PASSWORD", slapd::CAROL.1),
+        3,
+    )
+    .stdout;
     assert!(stdout.contains("found uid=carol,ou=restricted"), "{stdout}");
     // Disabled, there is nothing to test.
     app.cmd().args(["ldap", "disable"]).assert().success();

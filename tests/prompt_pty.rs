@@ -2,6 +2,8 @@
 //! administrator password twice, `jwt set-secret` asks the root credentials
 //! and then "New Secret" and "Confirm Secret", and nothing typed is echoed.
 
+mod common;
+
 use std::process::Command;
 
 use rexpect::session::spawn_command;
@@ -84,10 +86,7 @@ fn a_large_export_draws_a_progress_bar_on_the_terminal_unless_quiet() {
             .env("TACCTL_PASSPHRASE", "pty bundle passphrase 2026");
         cmd
     };
-    let out = with_env(tacctl(&root, &["init", "--name", "esa1"]))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    common::assert_exit(&mut with_env(tacctl(&root, &["init", "--name", "esa1"])), 0);
     // Sparse: large enough for a bar at once, cheap to make.
     let f = std::fs::File::create(root.join("files/large.bin")).unwrap();
     f.set_len(65 << 20).unwrap();

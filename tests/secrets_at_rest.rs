@@ -49,14 +49,16 @@ fn assert_root_clean(root: &Path, secrets: &[(&str, &[u8])]) {
 struct Transcript(Vec<(String, Vec<u8>)>);
 
 impl Transcript {
-    /// Runs `cmd`, records its stdout and stderr, and returns its exit code and stdout.
+    /// Runs `cmd`, records its stdout and stderr, and returns its exit code
+    /// and stdout. Not [`common::assert_exit`]: a failure here must not
+    /// print what the command printed, which may hold the secrets sought.
     fn run(&mut self, what: &str, cmd: &mut Command) -> (i32, String) {
-        let out = cmd.output().unwrap();
-        let code = out.status.code().unwrap_or(-1);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        self.0.push((format!("stdout of {what}"), out.stdout));
-        self.0.push((format!("stderr of {what}"), out.stderr));
-        (code, stdout)
+        let out = common::run(cmd);
+        self.0
+            .push((format!("stdout of {what}"), out.output.stdout));
+        self.0
+            .push((format!("stderr of {what}"), out.output.stderr));
+        (out.code, out.stdout)
     }
 
     fn assert_clean(&self, secrets: &[(&str, &[u8])]) {

@@ -70,8 +70,8 @@ async fn https_login_call_refresh_import_reload_and_a_clean_log() {
         server.url
     );
     let fp = server.fingerprint.clone().unwrap();
-    let shown = app.bare().args(["tls", "show"]).output().unwrap().stdout;
-    assert_eq!(fp, String::from_utf8(shown).unwrap().trim());
+    let shown = run(app.bare().args(["tls", "show"])).stdout;
+    assert_eq!(fp, shown.trim());
     let client = server.client();
     let url = server.url.clone();
 
@@ -213,11 +213,7 @@ async fn an_existing_client_logs_in_with_curl_form_fields_and_reads_the_header()
     let server = Served::start(&app.root, &[]);
     let cert = app.file(
         "server.pem",
-        app.bare()
-            .args(["tls", "show", "--pem"])
-            .output()
-            .unwrap()
-            .stdout,
+        run(app.bare().args(["tls", "show", "--pem"])).output.stdout,
     );
     let base = format!("https://localhost:{}", server.port());
     let pw = app.file("curl-password", ADMIN_PASSWORD);

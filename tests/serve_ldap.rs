@@ -139,11 +139,13 @@ fn token_issue_logs_directory_users_in_as_the_api_does() {
     let mut s = Slapd::start();
     let app = TempAppliance::new();
     slapd::configure(&app, &s);
-    let issue = |(user, password): (&str, &str)| {
-        app.bare()
-            .args(["token", "issue", "--user", user])
-            .env("TACCTL_PASSWORD", password)
-            .assert()
+    let issue = |(user, password): (&str, &str), code| {
+        assert_exit(
+            app.bare()
+                .args(["token", "issue", "--user", user])
+                .env("TACCTL_PASSWORD", password),
+            code,
+        )
     };
 
     // Directory users with API access get a token with their directory role.
@@ -160,18 +162,16 @@ fn token_issue_logs_directory_users_in_as_the_api_does() {
     assert_eq!(tacctl_claims(&ada)["role"], "admin");
 
     // Outside the access group, or a wrong password: refused, exit 3.
-    let out = issue(slapd::BOB).code(3);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = issue(slapd::BOB, 3).stderr;
     assert!(stderr.contains("has no API access"), "{stderr}");
-    issue((slapd::ALICE.0, "Not-alices-password")).code(3);
-    issue(("nobody", "Nobody-pw-0000")).code(3);
+    issue((slapd::ALICE.0, "Not-alices-password"), 3);
+    issue(("nobody", "Nobody-pw-0000"), 3);
 
     // Local users come first and need no directory.
     s.stop();
     let admin = app.token(ADMIN, ADMIN_PASSWORD);
     assert_eq!(tacctl_claims(&admin)["sub"], ADMIN);
-    let out = issue(slapd::ALICE).code(1);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = issue(slapd::ALICE, 1).stderr;
     assert!(stderr.contains("cannot be reached"), "{stderr}");
     for (what, secret) in [
         ("alice's password", slapd::ALICE.1),

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{ADMIN, ADMIN_PASSWORD, assert_unchanged, mode, snapshot};
+use common::{ADMIN, ADMIN_PASSWORD, assert_exit, assert_unchanged, mode, snapshot};
 use secrecy::SecretString;
 use tacctl::bundle::header::KdfParams;
 use tacctl::jwt::{Algorithm, ExpiryUnit};
@@ -646,14 +646,14 @@ fn import_shows_the_dry_run_plan_then_applies_it_on_confirmation() {
     let (esa1, bundle) = esa1_bundle();
     let esa2 = esa("esa2");
     assert_ne!(esa2.jwt().kid, esa1.jwt().kid);
-    let dry_run = esa2
-        .tacctl()
-        .args(["import", "--dry-run"])
-        .arg(&bundle)
-        .env("TACCTL_PASSPHRASE", PASSPHRASE)
-        .assert()
-        .success();
-    let dry_run = String::from_utf8(dry_run.get_output().stdout.clone()).unwrap();
+    let dry_run = assert_exit(
+        esa2.tacctl()
+            .args(["import", "--dry-run"])
+            .arg(&bundle)
+            .env("TACCTL_PASSPHRASE", PASSPHRASE),
+        0,
+    )
+    .stdout;
 
     let p = esa2.run(leave_export_import(
         import_script(&bundle, PASSPHRASE).confirm("import-apply", true),
@@ -749,13 +749,7 @@ fn importing_a_bundle_already_applied_changes_nothing_without_asking() {
 #[test]
 fn tacctl_wizard_without_a_terminal_refuses_at_once_with_exit_2() {
     let e = esa("esa1");
-    let out = common::tacctl()
-        .arg("--root")
-        .arg(&e.root)
-        .arg("wizard")
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = assert_exit(common::tacctl().arg("--root").arg(&e.root).arg("wizard"), 2).stderr;
     assert!(
         stderr.starts_with("error: the wizard needs a terminal to ask on"),
         "{stderr}"

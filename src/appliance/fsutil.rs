@@ -105,7 +105,8 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// A private directory (0700) held by this process: an exclusive `flock`
 /// on the directory itself lasts as long as the value, and the kernel
-/// releases it when the process dies, however it dies. [`sweep_held`]
+/// releases it when the process dies, however it dies. `sweep_held`
+/// (behind [`Appliance::sweep_unheld`](super::Appliance::sweep_unheld))
 /// removes the directories nobody holds any more: what a crashed process
 /// left behind. Dropping the value removes the directory and its content.
 #[derive(Debug)]

@@ -326,7 +326,7 @@ pub trait Rules {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// Whether each file starts going to disk as soon as it is written
-    /// ([`start_writeback`]): yes for staging that an import will make
+    /// (`start_writeback`, Linux's `sync_file_range`): yes for staging that an import will make
     /// durable.
     pub writeback: bool,
 }

@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::component::{FILES_DIR, FORMAT_VERSION, Kind};
+use crate::component::{Component, FILES_DIR, FORMAT_VERSION};
 
 /// The manifest format this build writes and the newest it reads.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -191,11 +191,11 @@ impl Manifest {
         use crate::bundle::archive::{self, MAX_ENTRIES, MAX_TOTAL};
         let invalid = |what: String| ManifestError::Invalid(what);
         let mut listing = Listing::default();
-        let mut kinds = BTreeSet::new();
+        let mut components = BTreeSet::new();
         let mut lower = BTreeSet::new();
         let mut total = 0u64;
         for c in &self.components {
-            let kind = Kind::ALL
+            let component = Component::ALL
                 .into_iter()
                 .find(|k| k.name() == c.name)
                 .ok_or_else(|| {
@@ -213,7 +213,7 @@ impl Manifest {
                     version: c.version,
                 });
             }
-            if !kinds.insert(kind) {
+            if !components.insert(component) {
                 return Err(ManifestError::Contents(format!(
                     "component {} is listed twice",
                     c.name
@@ -228,8 +228,8 @@ impl Manifest {
                         c.name
                     )));
                 }
-                let inside = match kind {
-                    Kind::Files => path
+                let inside = match component {
+                    Component::Files => path
                         .split_once('/')
                         .is_some_and(|(top, _)| top == FILES_DIR),
                     k => what == "the file" && path == k.path(),
@@ -238,8 +238,8 @@ impl Manifest {
                     return Err(invalid(format!(
                         "component {} lists {what} {path:?}, which belongs to no place the component has (it may only hold {})",
                         c.name,
-                        match kind {
-                            Kind::Files => "paths under files/".to_owned(),
+                        match component {
+                            Component::Files => "paths under files/".to_owned(),
                             k => format!("the file {}", k.path()),
                         }
                     )));
@@ -270,7 +270,7 @@ impl Manifest {
                         f.path
                     )));
                 }
-                if kind != Kind::Files && f.size > MAX_COMPONENT_BYTES {
+                if component != Component::Files && f.size > MAX_COMPONENT_BYTES {
                     return Err(invalid(format!(
                         "{} is {} bytes, over the limit of {MAX_COMPONENT_BYTES} for a component's file",
                         f.path, f.size
@@ -280,19 +280,19 @@ impl Manifest {
                 listing.files.insert(
                     f.path.clone(),
                     Listed {
-                        kind,
+                        component,
                         size: f.size,
                         sha256: f.sha256.clone(),
                         mode: f.mode,
                     },
                 );
             }
-            if kind != Kind::Files && c.files.len() != 1 {
+            if component != Component::Files && c.files.len() != 1 {
                 return Err(invalid(format!(
                     "component {} lists {} files; it has exactly one, {}",
                     c.name,
                     c.files.len(),
-                    kind.path()
+                    component.path()
                 )));
             }
             for d in &c.dirs {
@@ -387,7 +387,7 @@ impl Manifest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
     /// The component it belongs to.
-    pub kind: Kind,
+    pub component: Component,
     /// Its size in bytes.
     pub size: u64,
     /// Its SHA-256, lowercase hex.

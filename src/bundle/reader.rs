@@ -40,7 +40,7 @@ use super::manifest::{
 };
 use super::stream::StreamReader;
 use super::{BundleError, Counted, Progress, Tally, blocks};
-use crate::component::{FILES_DIR, Kind};
+use crate::component::{Component, FILES_DIR};
 
 /// Bundles of at most this many bytes are opened on the calling thread
 /// alone. Otherwise opening one starts threads: one parses frames, one per
@@ -83,27 +83,28 @@ pub struct Opened {
     /// The format version.
     pub version: u8,
     /// Each configuration component's file, wiped when dropped.
-    texts: BTreeMap<Kind, Zeroizing<Vec<u8>>>,
+    texts: BTreeMap<Component, Zeroizing<Vec<u8>>>,
     /// The custom files.
     pub tree: Tree,
 }
 
 impl Opened {
-    /// The file of configuration component `kind`, when the bundle has it.
-    pub fn text(&self, kind: Kind) -> Option<&[u8]> {
-        self.texts.get(&kind).map(|t| &t[..])
+    /// The file of `component`, a configuration component, when the bundle
+    /// has it.
+    pub fn text(&self, component: Component) -> Option<&[u8]> {
+        self.texts.get(&component).map(|t| &t[..])
     }
 
     /// The components the bundle carries, in bundle order.
-    pub fn kinds(&self) -> Vec<Kind> {
-        let mut kinds: Vec<Kind> = self
+    pub fn components(&self) -> Vec<Component> {
+        let mut components: Vec<Component> = self
             .manifest
             .components
             .iter()
-            .filter_map(|c| Kind::parse(&c.name).ok())
+            .filter_map(|c| Component::parse(&c.name).ok())
             .collect();
-        kinds.sort();
-        kinds
+        components.sort();
+        components
     }
 }
 
@@ -111,7 +112,7 @@ impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Opened")
             .field("source", &self.manifest.source)
-            .field("components", &self.kinds())
+            .field("components", &self.components())
             .field("texts", &"[REDACTED]")
             .finish_non_exhaustive()
     }
@@ -180,8 +181,11 @@ pub fn open<R: Read + Seek + Send>(
             let listing = manifest.check()?;
             let measured = found;
             manifest.check_files(&measured)?;
-            let has_tree =
-                listing.files.values().any(|f| f.kind == Kind::Files) || !listing.dirs.is_empty();
+            let has_tree = listing
+                .files
+                .values()
+                .any(|f| f.component == Component::Files)
+                || !listing.dirs.is_empty();
             let tree = match stage {
                 Some(stage) if has_tree => {
                     check_space(stage, listing.total)?;
@@ -218,23 +222,23 @@ pub fn open<R: Read + Seek + Send>(
     };
     let mut texts = BTreeMap::new();
     for (path, listed) in &listing.files {
-        if listed.kind != Kind::Files {
+        if listed.component != Component::Files {
             let data = first
                 .memory
                 .remove(path)
                 .expect("every listed component file was read into memory and checked");
-            texts.insert(listed.kind, data);
+            texts.insert(listed.component, data);
         }
     }
-    if let Some(text) = texts.get(&Kind::Jwt) {
+    if let Some(text) = texts.get(&Component::Jwt) {
         let text = std::str::from_utf8(text).map_err(|_| {
             BundleError::Component(crate::component::ComponentError::Parse {
-                file: Kind::Jwt.path().to_owned(),
+                file: Component::Jwt.path().to_owned(),
                 message: "it is not UTF-8".into(),
             })
         })?;
         let jwt: crate::component::JwtExport =
-            crate::component::parse(text, Kind::Jwt.path()).map_err(BundleError::Component)?;
+            crate::component::parse(text, Component::Jwt.path()).map_err(BundleError::Component)?;
         super::proof::check(&jwt, &manifest).map_err(BundleError::Proof)?;
     }
     Ok(Opened {
@@ -350,13 +354,13 @@ fn strict_file(
     if want.mode.is_some_and(|m| m != mode) {
         return Err(ManifestError::Checksum(path.to_owned()).into());
     }
-    let action = match (want.kind, stage) {
-        (Kind::Files, Some(_)) => Action::Disk {
+    let action = match (want.component, stage) {
+        (Component::Files, Some(_)) => Action::Disk {
             // Mode bits travel where the manifest lists them; an older
             // bundle's custom files without modes arrive 0600.
             keep_mode: want.mode.is_some(),
         },
-        (Kind::Files, None) => Action::Measure,
+        (Component::Files, None) => Action::Measure,
         _ => Action::Memory,
     };
     Ok(FileRule {
@@ -402,7 +406,7 @@ impl Rules for FirstPass<'_> {
                     sha256: None,
                 })
             }
-            _ if Kind::of_file(path).is_some() => {
+            _ if Component::of_file(path).is_some() => {
                 if size > MAX_COMPONENT_BYTES {
                     return Err(too_large(
                         path,

@@ -19,7 +19,7 @@ use super::manifest::{
     ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, Source,
 };
 use super::{BundleError, Counted, Progress, Tally, blocks};
-use crate::component::{self, Kind, Scope};
+use crate::component::{Component, FORMAT_VERSION, Scope};
 
 /// One entry of the custom files' tree, listed and hashed before export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,14 +42,14 @@ pub enum Content<'a> {
     /// is encrypted end to end).
     File {
         /// The component.
-        kind: Kind,
+        component: Component,
         /// The file's bytes.
         text: &'a [u8],
     },
     /// The custom files, in archive order.
     Tree {
         /// The component.
-        kind: Kind,
+        component: Component,
         /// Its entries.
         items: &'a [TreeItem],
     },
@@ -71,8 +71,8 @@ pub struct Head {
 /// Opens a custom file for archiving.
 pub type OpenItem<'a> = dyn FnMut(&TreeItem) -> std::io::Result<Box<dyn Read + 'a>> + 'a;
 
-fn scope_name(kind: Kind) -> &'static str {
-    match kind.scope() {
+fn scope_name(component: Component) -> &'static str {
+    match component.scope() {
         Scope::Cluster => "cluster",
         Scope::Node => "node",
     }
@@ -83,17 +83,17 @@ pub fn manifest(head: &Head, contents: &[Content<'_>]) -> Result<Manifest, Bundl
     let components = contents
         .iter()
         .map(|c| match c {
-            Content::File { kind, text } => ComponentEntry {
-                name: kind.name().to_owned(),
-                version: component::FORMAT_VERSION,
-                scope: scope_name(*kind).into(),
-                files: vec![FileEntry::of(kind.path(), text)],
+            Content::File { component, text } => ComponentEntry {
+                name: component.name().to_owned(),
+                version: FORMAT_VERSION,
+                scope: scope_name(*component).into(),
+                files: vec![FileEntry::of(component.path(), text)],
                 dirs: Vec::new(),
             },
-            Content::Tree { kind, items } => ComponentEntry {
-                name: kind.name().to_owned(),
-                version: component::FORMAT_VERSION,
-                scope: scope_name(*kind).into(),
+            Content::Tree { component, items } => ComponentEntry {
+                name: component.name().to_owned(),
+                version: FORMAT_VERSION,
+                scope: scope_name(*component).into(),
                 files: items
                     .iter()
                     .filter(|i| !i.is_dir)
@@ -157,8 +157,8 @@ pub fn write<W: Write>(
         .map_err(io)?;
     for c in contents {
         match c {
-            Content::File { kind, text } => {
-                ar.add_bytes(kind.path(), text, 0o600).map_err(io)?;
+            Content::File { component, text } => {
+                ar.add_bytes(component.path(), text, 0o600).map_err(io)?;
                 tally.add(text.len());
             }
             Content::Tree { items, .. } => {

@@ -10,11 +10,13 @@ use secrecy::SecretString;
 
 use super::progress::Bar;
 use super::secrets::{self, SecretSource};
-use super::{AdminCreds, KdfCost, UsageError, admin, now, open, print_json, rfc3339};
+use super::{AdminCreds, KdfCost, UsageError, admin, now, open, print_json};
+use crate::component::Component;
 use crate::ops::bundle::{
-    BundleInput, ImportChoice, Imported, Kind, NoProgress, Plan, check_passphrase,
-    default_bundle_name, export_summary, key_fingerprints,
+    BundleInput, ImportChoice, Imported, NoProgress, Plan, check_passphrase, default_bundle_name,
+    export_summary, key_fingerprints,
 };
+use crate::ops::rfc3339;
 
 #[derive(Debug, Args)]
 pub(super) struct ExportArgs {
@@ -129,15 +131,15 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
     })
 }
 
-fn kinds(names: &[String], all_if_empty: bool) -> Result<Vec<Kind>> {
+fn parse_components(names: &[String], all_if_empty: bool) -> Result<Vec<Component>> {
     if names.is_empty() && all_if_empty {
-        return Ok(Kind::all());
+        return Ok(Component::all());
     }
     let mut out = Vec::new();
     for n in names {
-        let k = Kind::parse(n).map_err(|e| UsageError(e.to_string()))?;
-        if !out.contains(&k) {
-            out.push(k);
+        let c = Component::parse(n).map_err(|e| UsageError(e.to_string()))?;
+        if !out.contains(&c) {
+            out.push(c);
         }
     }
     Ok(out)
@@ -168,14 +170,14 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
             "choose what to export: -c jwt,users or --all".into()
         ));
     }
-    let mut kinds = kinds(&a.components, a.all)?;
+    let mut components = parse_components(&a.components, a.all)?;
     let ops = admin(root, &a.creds)?;
     // A full backup leaves out what this appliance never configured.
     if a.all && ops.ldap()?.is_none() {
-        kinds.retain(|k| *k != Kind::Ldap);
+        components.retain(|c| *c != Component::Ldap);
     }
     if a.all && ops.tls_fingerprint()?.is_none() {
-        kinds.retain(|k| *k != Kind::Tls);
+        components.retain(|c| *c != Component::Tls);
     }
     let pass = passphrase(a.passphrase_file.as_deref(), true)?;
     if !a.allow_weak_passphrase {
@@ -193,7 +195,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     };
     let bar = Bar::new("Exporting", 0, a.push.quiet);
     let manifest = ops.export_to_file(
-        &kinds,
+        &components,
         a.all || a.include_node_local,
         &pass,
         kdf,
@@ -292,7 +294,7 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
     let size = fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
     let choice = ImportChoice {
         components: (!a.components.is_empty())
-            .then(|| kinds(&a.components, false))
+            .then(|| parse_components(&a.components, false))
             .transpose()?,
         include_node_local: a.include_node_local,
         dry_run: a.dry_run,

@@ -13,13 +13,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::secrets::{self, SecretSource};
-use super::{AdminCreds, UsageError, admin, now, open, print_json, read_token, rfc3339};
+use super::{AdminCreds, UsageError, admin, now, open, print_json, read_token};
 use crate::api::ApplianceBody;
 use crate::cluster::client::{Client, Peer, normalise_url};
 use crate::cluster::members::{self, Candidate, Fit};
 use crate::cluster::verify::{self, Tokens};
 use crate::cluster::{ClusterError, short_kid, status, table};
 use crate::jwt::{self, Claims};
+use crate::ops::rfc3339;
 use crate::wizard::{Confirm, Prompter, TerminalPrompter};
 
 /// Seconds each call to a member may take, unless `--timeout` says otherwise.

@@ -38,7 +38,8 @@ use serde::Serialize;
 use super::client::{Client, ClientError, Peer};
 use crate::api::NodeBody;
 use crate::bundle::header::KdfParams;
-use crate::ops::bundle::{Kind, Plan};
+use crate::component::Component;
+use crate::ops::bundle::Plan;
 use crate::ops::{Ops, OpsError};
 
 /// How long one target may take for each phase, sign-in and dry run, or
@@ -70,7 +71,7 @@ pub enum PushError {
 pub struct Payload {
     bundle: Arc<Vec<u8>>,
     passphrase: SecretString,
-    kinds: Vec<Kind>,
+    components: Vec<Component>,
     jwt_kid: Option<String>,
     source: String,
 }
@@ -79,7 +80,7 @@ impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Payload")
             .field("bytes", &self.bundle.len())
-            .field("kinds", &self.kinds)
+            .field("components", &self.components)
             .field("jwt_kid", &self.jwt_kid)
             .field("source", &self.source)
             .finish_non_exhaustive()
@@ -95,12 +96,17 @@ pub fn fresh_passphrase() -> Result<SecretString, OpsError> {
 }
 
 impl Payload {
-    /// Exports `kinds` (cluster-wide parts only: never the TLS certificate
-    /// or the host name) under a fresh passphrase, into memory.
-    pub fn export(ops: &Ops, kinds: &[Kind], kdf: KdfParams, now: u64) -> Result<Self, PushError> {
+    /// Exports `components` (only what is cluster-wide: never the TLS
+    /// certificate or the host name) under a fresh passphrase, into memory.
+    pub fn export(
+        ops: &Ops,
+        components: &[Component],
+        kdf: KdfParams,
+        now: u64,
+    ) -> Result<Self, PushError> {
         let passphrase = fresh_passphrase()?;
         let (manifest, bundle) = ops.export(
-            kinds,
+            components,
             false,
             &passphrase,
             kdf,
@@ -111,15 +117,17 @@ impl Payload {
         Ok(Self {
             bundle: Arc::new(bundle),
             passphrase,
-            kinds: kinds.to_vec(),
-            jwt_kid: kinds.contains(&Kind::Jwt).then(|| manifest.jwt_kid.clone()),
+            components: components.to_vec(),
+            jwt_kid: components
+                .contains(&Component::Jwt)
+                .then(|| manifest.jwt_kid.clone()),
             source: manifest.source.name,
         })
     }
 
     /// The components it carries.
-    pub fn kinds(&self) -> &[Kind] {
-        &self.kinds
+    pub fn components(&self) -> &[Component] {
+        &self.components
     }
 
     /// The active JWT key id it carries, when it carries the JWT configuration.
@@ -143,10 +151,10 @@ impl Payload {
     }
 
     /// The import endpoint's `components` parameter: exactly these.
-    fn components(&self) -> String {
-        self.kinds
+    fn components_query(&self) -> String {
+        self.components
             .iter()
-            .map(|k| k.name())
+            .map(|c| c.name())
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -617,7 +625,7 @@ async fn prepare_one(
             payload.bundle.to_vec(),
             &payload.passphrase,
             true,
-            Some(&payload.components()),
+            Some(&payload.components_query()),
         )
         .await
         .map_err(|e| Failure::client(e, FailureKind::ImportRefused))?;
@@ -714,7 +722,7 @@ impl MemberResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The components pushed.
-    pub components: Vec<Kind>,
+    pub components: Vec<Component>,
     /// The JWT key id pushed, when the JWT configuration was.
     pub jwt_kid: Option<String>,
     /// Per target, in the order given.
@@ -856,7 +864,7 @@ async fn apply(
         }));
     }
     Report {
-        components: payload.kinds.clone(),
+        components: payload.components.clone(),
         jwt_kid: payload.jwt_kid.clone(),
         members,
     }
@@ -896,7 +904,7 @@ async fn apply_one(
                 payload.bundle.to_vec(),
                 &payload.passphrase,
                 false,
-                Some(&payload.components()),
+                Some(&payload.components_query()),
             )
             .await
         {
@@ -977,7 +985,7 @@ async fn apply_one(
 #[derive(Debug, Clone)]
 pub struct PushPlan {
     /// The components, in bundle order.
-    pub components: Vec<Kind>,
+    pub components: Vec<Component>,
     /// The targets, in the order the result lists them, each with what a
     /// probe learnt of it.
     pub targets: Vec<Target>,
@@ -1092,7 +1100,7 @@ impl Session {
         screen: &mut S,
     ) -> Result<Finish, S::Error> {
         let names: Vec<String> = plan.targets.iter().map(|t| t.peer.name.clone()).collect();
-        let components: Vec<&str> = plan.components.iter().map(|k| k.label()).collect();
+        let components: Vec<&str> = plan.components.iter().map(|c| c.label()).collect();
         screen.show(&format!(
             "Step 4 of 6: the plan. Asking {} for a dry run of {}.",
             names.join(", "),
@@ -1171,7 +1179,7 @@ mod tests {
     #[test]
     fn the_report_names_who_holds_the_configuration() {
         let r = Report {
-            components: vec![Kind::Jwt],
+            components: vec![Component::Jwt],
             jwt_kid: Some("k1".into()),
             members: vec![
                 member("esa2", Outcome::Applied),

@@ -118,25 +118,86 @@ impl Stored for JwtSettings {
         self.version
     }
     fn validate(&self) -> Result<(), Invalid> {
-        check_lifetimes(self.expiry_value, self.max_session_seconds)?;
-        let keys =
-            std::iter::once(&self.active_key).chain(self.previous_keys.iter().map(|r| &r.key));
-        for (field, k) in key_fields(keys) {
-            if k.kid.is_empty() {
-                return Err(Invalid::new(format!("{field}.kid"), "must not be empty"));
-            }
-            if !k.sealed.starts_with("v1.") {
-                return Err(Invalid::new(
-                    format!("{field}.sealed"),
-                    "is not a sealed key (expected `v1.` followed by base64); secrets are never stored in the clear",
-                ));
-            }
-        }
-        Ok(())
+        check_rules(
+            self.algorithm,
+            self.expiry_value,
+            self.max_session_seconds,
+            &self.active_key,
+            self.previous_keys.iter().map(|r| &r.key),
+        )
     }
 }
 
-fn check_lifetimes(expiry_value: u64, max_session_seconds: u64) -> Result<(), Invalid> {
+/// A key as the rules of a JWT configuration see it, wherever the
+/// configuration is kept: sealed on the appliance ([`SealedKey`]) or in
+/// the clear in a bundle ([`ExportedKey`]).
+trait RuledKey {
+    /// Its key id.
+    fn kid(&self) -> &str;
+    /// Checks the form of its secret and, where the secret is in the clear,
+    /// that the key id is its fingerprint; the secret's length in bytes
+    /// when it is known. `field` is the key's field path.
+    fn check_secret(&self, field: &str) -> Result<Option<usize>, Invalid>;
+}
+
+impl RuledKey for SealedKey {
+    fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn check_secret(&self, field: &str) -> Result<Option<usize>, Invalid> {
+        if !self.sealed.starts_with("v1.") {
+            return Err(Invalid::new(
+                format!("{field}.sealed"),
+                "is not a sealed key (expected `v1.` followed by base64); secrets are never stored in the clear",
+            ));
+        }
+        Ok(None)
+    }
+}
+
+impl RuledKey for ExportedKey {
+    fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn check_secret(&self, field: &str) -> Result<Option<usize>, Invalid> {
+        let Some(secret) = self.secret.decode() else {
+            return Err(Invalid::new(format!("{field}.secret"), "is not base64"));
+        };
+        if crate::jwt::fingerprint(&secret) != self.kid {
+            return Err(Invalid::new(
+                format!("{field}.kid"),
+                "does not match the secret's fingerprint",
+            ));
+        }
+        Ok(Some(secret.len()))
+    }
+}
+
+/// The one rule set of a JWT configuration, stored ([`JwtSettings`]) or
+/// exported ([`JwtExport`]), checked in this order:
+///
+/// - the lifetimes: `expiry_value` 1 to [`MAX_EXPIRY_VALUE`] units,
+///   `max_session_seconds` at least 1;
+/// - each key, the active one first: a key id, a secret of the right form
+///   ([`RuledKey::check_secret`]);
+/// - the active key's secret, where it is known, at least as long as
+///   `algorithm`'s hash (RFC 7518, section 3.2).
+///
+/// A retired key's secret is not held to the length of the algorithm it
+/// verifies (its own `algorithm`, or else the configured one): retired
+/// keys without an `algorithm` follow the configured one, so `jwt
+/// set-secret` with a 32-byte secret, another `jwt set-secret`, then `jwt
+/// set-algorithm HS512` leaves a 32-byte key verifying HS512, and this
+/// appliance's export must still be accepted.
+fn check_rules<'a, K: RuledKey + 'a>(
+    algorithm: Algorithm,
+    expiry_value: u64,
+    max_session_seconds: u64,
+    active: &'a K,
+    previous: impl Iterator<Item = &'a K>,
+) -> Result<(), Invalid> {
     if expiry_value == 0 || expiry_value > MAX_EXPIRY_VALUE {
         return Err(Invalid::new(
             "expiry_value",
@@ -145,6 +206,21 @@ fn check_lifetimes(expiry_value: u64, max_session_seconds: u64) -> Result<(), In
     }
     if max_session_seconds == 0 {
         return Err(Invalid::new("max_session_seconds", "must be at least 1"));
+    }
+    for (i, (field, k)) in key_fields(std::iter::once(active).chain(previous)).enumerate() {
+        if k.kid().is_empty() {
+            return Err(Invalid::new(format!("{field}.kid"), "must not be empty"));
+        }
+        let len = k.check_secret(&field)?;
+        if i == 0
+            && let Some(len) = len
+            && len < algorithm.min_secret_len()
+        {
+            return Err(Invalid::new(
+                format!("{field}.secret"),
+                format!("is {len} bytes, too short for {algorithm}"),
+            ));
+        }
     }
     Ok(())
 }
@@ -250,30 +326,163 @@ impl Stored for JwtExport {
         self.version
     }
     fn validate(&self) -> Result<(), Invalid> {
-        check_lifetimes(self.expiry_value, self.max_session_seconds)?;
-        let keys =
-            std::iter::once(&self.active_key).chain(self.previous_keys.iter().map(|r| &r.key));
-        for (i, (field, k)) in key_fields(keys).enumerate() {
-            let Some(secret) = k.secret.decode() else {
-                return Err(Invalid::new(format!("{field}.secret"), "is not base64"));
-            };
-            if crate::jwt::fingerprint(&secret) != k.kid {
-                return Err(Invalid::new(
-                    format!("{field}.kid"),
-                    "does not match the secret's fingerprint",
-                ));
-            }
-            if i == 0 && secret.len() < self.algorithm.min_secret_len() {
-                return Err(Invalid::new(
-                    format!("{field}.secret"),
-                    format!(
-                        "is {} bytes, too short for {}",
-                        secret.len(),
-                        self.algorithm
-                    ),
-                ));
-            }
+        check_rules(
+            self.algorithm,
+            self.expiry_value,
+            self.max_session_seconds,
+            &self.active_key,
+            self.previous_keys.iter().map(|r| &r.key),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::fingerprint;
+
+    fn exported(secret: &[u8]) -> ExportedKey {
+        ExportedKey {
+            kid: fingerprint(secret),
+            secret: SecretBase64::encode(secret),
+            created_at: 1,
         }
-        Ok(())
+    }
+
+    fn retired_exported(secret: &[u8], algorithm: Option<Algorithm>) -> ExportedRetiredKey {
+        ExportedRetiredKey {
+            key: exported(secret),
+            retired_at: 2,
+            accept_until: 3,
+            algorithm,
+        }
+    }
+
+    fn sealed(kid: &str) -> SealedKey {
+        SealedKey {
+            kid: kid.to_owned(),
+            sealed: "v1.AAAA".to_owned(),
+            created_at: 1,
+        }
+    }
+
+    fn export(algorithm: Algorithm, active: &[u8]) -> JwtExport {
+        JwtExport {
+            version: 1,
+            algorithm,
+            expiry_value: 30,
+            expiry_unit: ExpiryUnit::Minutes,
+            max_session_seconds: 3_600,
+            active_key: exported(active),
+            previous_keys: vec![retired_exported(&[7; 64], None)],
+        }
+    }
+
+    fn settings(algorithm: Algorithm) -> JwtSettings {
+        JwtSettings {
+            version: 1,
+            algorithm,
+            expiry_value: 30,
+            expiry_unit: ExpiryUnit::Minutes,
+            max_session_seconds: 3_600,
+            active_key: sealed("active"),
+            previous_keys: vec![StoredRetiredKey {
+                key: sealed("retired"),
+                retired_at: 2,
+                accept_until: 3,
+                algorithm: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn stored_and_exported_configurations_refuse_the_same_lifetimes_and_empty_key_ids() {
+        assert_eq!(settings(Algorithm::HS256).validate(), Ok(()));
+        assert_eq!(export(Algorithm::HS256, &[1; 32]).validate(), Ok(()));
+        let lifetimes = [
+            (0, 3_600, "expiry_value"),
+            (MAX_EXPIRY_VALUE + 1, 3_600, "expiry_value"),
+            (30, 0, "max_session_seconds"),
+        ];
+        for (expiry_value, max_session_seconds, field) in lifetimes {
+            let mut s = settings(Algorithm::HS256);
+            (s.expiry_value, s.max_session_seconds) = (expiry_value, max_session_seconds);
+            let mut e = export(Algorithm::HS256, &[1; 32]);
+            (e.expiry_value, e.max_session_seconds) = (expiry_value, max_session_seconds);
+            let refused = s.validate().unwrap_err();
+            assert_eq!(refused.field, field);
+            assert_eq!(e.validate().unwrap_err(), refused);
+        }
+        for retired in [false, true] {
+            let mut s = settings(Algorithm::HS256);
+            let mut e = export(Algorithm::HS256, &[1; 32]);
+            if retired {
+                s.previous_keys[0].key.kid.clear();
+                e.previous_keys[0].key.kid.clear();
+            } else {
+                s.active_key.kid.clear();
+                e.active_key.kid.clear();
+            }
+            let refused = s.validate().unwrap_err();
+            let field = if retired {
+                "previous_keys[0].kid"
+            } else {
+                "active_key.kid"
+            };
+            assert_eq!(refused, Invalid::new(field, "must not be empty"));
+            assert_eq!(e.validate().unwrap_err(), refused);
+        }
+    }
+
+    #[test]
+    fn each_key_secret_is_checked_in_its_form() {
+        let mut s = settings(Algorithm::HS256);
+        s.previous_keys[0].key.sealed = "in the clear".into();
+        assert_eq!(s.validate().unwrap_err().field, "previous_keys[0].sealed");
+
+        let mut e = export(Algorithm::HS256, &[1; 32]);
+        e.previous_keys[0].key.secret = SecretBase64::encode(&[8; 64]);
+        assert_eq!(
+            e.validate().unwrap_err(),
+            Invalid::new(
+                "previous_keys[0].kid",
+                "does not match the secret's fingerprint"
+            )
+        );
+        let mut e = export(Algorithm::HS256, &[1; 32]);
+        e.active_key.secret = serde_json::from_str("\"not base64!\"").unwrap();
+        assert_eq!(
+            e.validate().unwrap_err(),
+            Invalid::new("active_key.secret", "is not base64")
+        );
+    }
+
+    #[test]
+    fn the_active_secret_must_be_as_long_as_the_algorithm_hash() {
+        for algorithm in Algorithm::ALL {
+            let n = algorithm.min_secret_len();
+            assert_eq!(export(algorithm, &vec![1; n]).validate(), Ok(()));
+            assert_eq!(
+                export(algorithm, &vec![1; n - 1]).validate().unwrap_err(),
+                Invalid::new(
+                    "active_key.secret",
+                    format!("is {} bytes, too short for {algorithm}", n - 1)
+                )
+            );
+        }
+    }
+
+    /// `jwt set-secret` (32 bytes), `jwt set-secret`, `jwt set-algorithm
+    /// HS512` leaves a retired 32-byte key that follows the configured
+    /// HS512; that appliance's export, and an import of it that retires
+    /// the key under HS512 by name, must still be accepted.
+    #[test]
+    fn a_retired_key_shorter_than_the_algorithm_it_verifies_is_accepted() {
+        let mut e = export(Algorithm::HS512, &[1; 64]);
+        e.previous_keys = vec![
+            retired_exported(&[2; 32], None),
+            retired_exported(&[3; 32], Some(Algorithm::HS384)),
+        ];
+        assert_eq!(e.validate(), Ok(()));
     }
 }

@@ -7,35 +7,34 @@
 //! bundle the one way there is ([`open`]): the format's reader checks every
 //! byte, keeping the components' files in memory and staging custom files
 //! only for an import that may be applied, in a scratch directory of this
-//! appliance; then each component reads and checks its part, the jwt
-//! component its proof token. [`Ops::import`] is the one import sequence
+//! appliance; then each component's adapter reads and checks its file,
+//! the jwt component's its proof token. [`Ops::import`] is the one import sequence
 //! the command line, the server and the wizards share: choose the
 //! components, plan, stop for a dry run, confirm, and apply all files in
 //! one journaled change, re-sealing secrets under this node's master key.
 //!
 //! What is particular to each component (how it is exported, read back,
-//! planned and applied) is its [`Part`](super::parts::Part); this module
-//! drives every part the same way.
+//! planned and applied) is its [`Adapter`](super::adapters::Adapter); this
+//! module drives every adapter the same way.
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
-use super::parts::{self, Applied, ExportCx, Exported, ImportCx, Incoming};
+use super::adapters::{self, Applied, ExportCx, Exported, ImportCx, Incoming};
 use super::{Ops, OpsError, new_id, rfc3339};
 use crate::appliance::{ApplianceError, AuditRecord, HeldDir, SnapshotMeta};
 use crate::bundle::header::KdfParams;
 use crate::bundle::manifest::{Manifest, Source};
 use crate::bundle::writer::{Content, Head, TreeItem};
-use crate::component::{self, JwtExport, JwtSettings, Stored};
+use crate::component::{self, Component, JwtExport, JwtSettings, Stored};
 use crate::jwt::{self, Claims};
 
 pub use crate::bundle::{
     BundleError, Change, ComponentPlan, ImportOutcome, NoProgress, PLAN_LINES_PER_COMPONENT, Plan,
     Progress, SMALL_BUNDLE_BYTES,
 };
-pub use crate::component::{FILES_DIR, Kind};
 
 type Result<T, E = OpsError> = std::result::Result<T, E>;
 
@@ -61,12 +60,12 @@ pub enum Purpose {
     Import,
 }
 
-/// A bundle opened and checked, each component read by its part.
+/// A bundle opened and checked, each component read by its adapter.
 pub struct Opened {
     /// What the format's reader found.
     bundle: crate::bundle::Opened,
     /// Each component, in bundle order.
-    incoming: Vec<(Kind, Box<dyn Incoming>)>,
+    incoming: Vec<(Component, Box<dyn Incoming>)>,
     /// The scratch directory holding the staged custom files: they must
     /// outlive the plan and the apply that read them.
     _stage: Option<HeldDir>,
@@ -84,8 +83,8 @@ impl Opened {
     }
 
     /// The components the bundle carries, in bundle order.
-    pub fn kinds(&self) -> Vec<Kind> {
-        self.incoming.iter().map(|(k, _)| *k).collect()
+    pub fn components(&self) -> Vec<Component> {
+        self.incoming.iter().map(|(c, _)| *c).collect()
     }
 
     /// The JWT configuration the bundle carries, when it carries one.
@@ -140,9 +139,9 @@ pub fn open(
         )?,
     };
     let incoming = bundle
-        .kinds()
+        .components()
         .into_iter()
-        .map(|k| Ok((k, parts::part(k).open(&bundle)?)))
+        .map(|c| Ok((c, adapters::adapter(c).open(&bundle)?)))
         .collect::<Result<_>>()?;
     Ok(Opened {
         bundle,
@@ -165,8 +164,8 @@ fn read<R: Read + Seek + Send>(
 #[derive(Debug, Clone, Default)]
 pub struct ImportChoice {
     /// Only these components; all the bundle carries when `None`.
-    pub components: Option<Vec<Kind>>,
-    /// Apply node-local parts from another node's bundle.
+    pub components: Option<Vec<Component>>,
+    /// Apply node-local settings from another node's bundle.
     pub include_node_local: bool,
     /// Plan only.
     pub dry_run: bool,
@@ -255,17 +254,17 @@ impl Ops {
             Some(self.app.scratch("import")?)
         };
         let opened = open(input, passphrase, stage, progress)?;
-        let in_bundle = opened.kinds();
-        let kinds = match &choice.components {
+        let in_bundle = opened.components();
+        let components = match &choice.components {
             None => in_bundle,
             Some(chosen) => {
-                if let Some(missing) = chosen.iter().find(|k| !in_bundle.contains(k)) {
+                if let Some(missing) = chosen.iter().find(|c| !in_bundle.contains(c)) {
                     return Err(OpsError::Invalid(format!(
                         "the bundle has no {} component; it carries {}",
                         missing.name(),
                         in_bundle
                             .iter()
-                            .map(|k| k.name())
+                            .map(|c| c.name())
                             .collect::<Vec<_>>()
                             .join(", ")
                     )));
@@ -276,25 +275,25 @@ impl Ops {
                 chosen
             }
         };
-        let plan = self.plan(&opened, &kinds, choice.include_node_local, now)?;
+        let plan = self.plan(&opened, &components, choice.include_node_local, now)?;
         if choice.dry_run {
             return Ok(Imported::Planned(plan));
         }
         if !plan.is_noop() && !confirm(&plan)? {
             return Ok(Imported::Declined(plan));
         }
-        let outcome = self.apply(&opened, &kinds, choice.include_node_local, now)?;
+        let outcome = self.apply(&opened, &components, choice.include_node_local, now)?;
         Ok(Imported::Applied(plan, outcome))
     }
 
-    /// Writes a bundle of `kinds` to `out`. Node-local parts (the host name)
-    /// are included only with `include_node_local` (full backups).
+    /// Writes a bundle of `components` to `out`. Node-local settings (the
+    /// host name) are included only with `include_node_local` (full backups).
     /// `progress` learns the bytes of content to archive, then how many have
     /// been archived.
     #[allow(clippy::too_many_arguments)]
     pub fn export<W: Write>(
         &self,
-        kinds: &[Kind],
+        components: &[Component],
         include_node_local: bool,
         passphrase: &SecretString,
         kdf: KdfParams,
@@ -310,15 +309,15 @@ impl Ops {
             include_node_local,
             now,
         };
-        // Every part's content first (a tree listed and hashed), so that
+        // Every component's content first (a tree listed and hashed), so that
         // anything that cannot be exported is refused before the key
         // derivation, and the manifest that goes first has every checksum.
-        let mut kinds = kinds.to_vec();
-        kinds.sort();
-        kinds.dedup();
-        let exported: Vec<(Kind, Exported)> = kinds
+        let mut components = components.to_vec();
+        components.sort();
+        components.dedup();
+        let exported: Vec<(Component, Exported)> = components
             .iter()
-            .map(|k| Ok((*k, parts::part(*k).export(&cx)?)))
+            .map(|c| Ok((*c, adapters::adapter(*c).export(&cx)?)))
             .collect::<Result<_>>()?;
         let keys = self.app.keyset(&settings, now)?;
         let policy = self.policy(&settings, &node);
@@ -344,11 +343,11 @@ impl Ops {
             proof_token: jwt::sign(&proof, &keys, policy.algorithm)?,
         };
         let mut sources: std::collections::HashMap<String, PathBuf> = Default::default();
-        let trees: Vec<(Kind, Vec<TreeItem>)> = exported
+        let trees: Vec<(Component, Vec<TreeItem>)> = exported
             .iter()
-            .filter_map(|(k, e)| match e {
+            .filter_map(|(c, e)| match e {
                 Exported::Tree(listing) => Some((
-                    *k,
+                    *c,
                     listing
                         .iter()
                         .map(|l| {
@@ -362,16 +361,16 @@ impl Ops {
             .collect();
         let contents: Vec<Content<'_>> = exported
             .iter()
-            .map(|(k, e)| match e {
+            .map(|(c, e)| match e {
                 Exported::Text(text) => Content::File {
-                    kind: *k,
+                    component: *c,
                     text: text.as_bytes(),
                 },
                 Exported::Tree(_) => Content::Tree {
-                    kind: *k,
+                    component: *c,
                     items: &trees
                         .iter()
-                        .find(|(t, _)| t == k)
+                        .find(|(t, _)| t == c)
                         .expect("every tree was listed")
                         .1,
                 },
@@ -386,7 +385,7 @@ impl Ops {
         )?)
     }
 
-    /// Writes a bundle of `kinds` to a new file at `path`, mode 0600: a
+    /// Writes a bundle of `components` to a new file at `path`, mode 0600: a
     /// temporary file beside it, synced, then linked into place without
     /// replacing anything, so `path` either does not exist or is complete.
     #[allow(
@@ -395,7 +394,7 @@ impl Ops {
     )]
     pub fn export_to_file(
         &self,
-        kinds: &[Kind],
+        components: &[Component],
         include_node_local: bool,
         passphrase: &SecretString,
         kdf: KdfParams,
@@ -422,7 +421,7 @@ impl Ops {
         let tmp_path = tmp.path().to_path_buf();
         let file = tmp.reopen().map_err(io(&tmp_path))?;
         let (manifest, file) = self.export(
-            kinds,
+            components,
             include_node_local,
             passphrase,
             kdf,
@@ -439,11 +438,11 @@ impl Ops {
         Ok(manifest)
     }
 
-    /// The plan of importing `opened` (only `kinds`) onto this appliance.
+    /// The plan of importing `opened` (only `components`) onto this appliance.
     pub fn plan(
         &self,
         opened: &Opened,
-        kinds: &[Kind],
+        components: &[Component],
         include_node_local: bool,
         now: u64,
     ) -> Result<Plan> {
@@ -453,34 +452,38 @@ impl Ops {
             include_node_local,
             now,
         };
-        let mut components = Vec::new();
+        let mut plans = Vec::new();
         let mut sessions = None;
-        for (_, incoming) in opened.incoming.iter().filter(|(k, _)| kinds.contains(k)) {
+        for (_, incoming) in opened
+            .incoming
+            .iter()
+            .filter(|(c, _)| components.contains(c))
+        {
             let planned = incoming.plan(&cx)?;
             sessions = sessions.or(planned.sessions);
-            components.push(planned.plan);
+            plans.push(planned.plan);
         }
         Ok(Plan {
             source: opened.manifest().source.clone(),
             created_at: opened.manifest().created_at,
-            components,
+            components: plans,
             sessions_ended: sessions
                 .unwrap_or_else(|| "none: the JWT key does not change".to_owned()),
         })
     }
 
-    /// Applies `opened` (only `kinds`) in one journaled change.
+    /// Applies `opened` (only `components`) in one journaled change.
     pub fn apply(
         &self,
         opened: &Opened,
-        kinds: &[Kind],
+        components: &[Component],
         include_node_local: bool,
         now: u64,
     ) -> Result<ImportOutcome> {
         let _lock = self.app.lock(self.lock_timeout)?;
         self.app.recover()?;
-        let plan = self.plan(opened, kinds, include_node_local, now)?;
-        let components: Vec<String> = plan
+        let plan = self.plan(opened, components, include_node_local, now)?;
+        let names: Vec<String> = plan
             .components
             .iter()
             .map(|c| c.component.clone())
@@ -495,7 +498,7 @@ impl Ops {
                 time: now,
                 action: "import".into(),
                 source: Some(source),
-                components,
+                components: names,
                 outcome: "unchanged".into(),
                 snapshot: None,
             })?;
@@ -513,13 +516,13 @@ impl Ops {
             now,
         };
         let mut all = Applied::default();
-        for ((kind, incoming), planned) in opened
+        for ((component, incoming), planned) in opened
             .incoming
             .iter()
-            .filter(|(k, _)| kinds.contains(k))
+            .filter(|(c, _)| components.contains(c))
             .zip(&plan.components)
         {
-            debug_assert_eq!(kind.name(), planned.component);
+            debug_assert_eq!(component.name(), planned.component);
             let Applied { files, dirs } = incoming.apply(planned, &cx)?;
             all.files.extend(files);
             all.dirs.extend(dirs);
@@ -530,7 +533,10 @@ impl Ops {
         } = all;
         // The active key once applied, known before: after the commit point
         // nothing may turn an applied import into a reported failure.
-        let jwt_kid = match opened.jwt().filter(|_| kinds.contains(&Kind::Jwt)) {
+        let jwt_kid = match opened
+            .jwt()
+            .filter(|_| components.contains(&Component::Jwt))
+        {
             Some(j) => j.active_key.kid.clone(),
             None => self.app.jwt_settings()?.active_key.kid,
         };
@@ -543,7 +549,7 @@ impl Ops {
                 time: now,
                 action: "import".into(),
                 source: Some(source.clone()),
-                components,
+                components: names,
                 outcome: "applied".into(),
                 snapshot: None,
             }),

@@ -6,9 +6,9 @@
 //! from the OS generator here. Every change takes the appliance lock, reads,
 //! validates and writes atomically, so a failed operation changes nothing.
 
+pub mod adapters;
 pub mod bundle;
 mod live;
-pub mod parts;
 
 pub use live::{Issued, LdapConfig, Snapshot, Stamp, TlsMaterial};
 

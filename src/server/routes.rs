@@ -520,7 +520,8 @@ async fn import(
     Admin(authed): Admin,
     req: Request,
 ) -> Result<Response, ApiError> {
-    use crate::ops::bundle::{BundleInput, ImportChoice, Imported, Kind};
+    use crate::component::Component;
+    use crate::ops::bundle::{BundleInput, ImportChoice, Imported};
     let (parts, body) = req.into_parts();
     let query: ImportQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
         .map_err(|e| {
@@ -560,7 +561,9 @@ async fn import(
     let components = match &query.components {
         Some(list) => Some(
             list.split(',')
-                .map(|s| Kind::parse(s.trim()).map_err(|e| ApiError::BadRequest(e.to_string())))
+                .map(|s| {
+                    Component::parse(s.trim()).map_err(|e| ApiError::BadRequest(e.to_string()))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         None => None,

@@ -2,7 +2,7 @@
 //! bundle file, through the same [`Ops`](crate::ops::Ops) functions and with
 //! the same texts as `tacctl export` and `tacctl import`.
 //!
-//! Node-local parts (the TLS certificate, the host name) are left out, as
+//! Node-local settings (the TLS certificate, the host name) are left out, as
 //! `tacctl export -c` and `tacctl import` leave them out: full backups are
 //! `tacctl export --all`.
 
@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
-use crate::component::Scope;
+use crate::component::{Component, Scope};
 use crate::ops::bundle::{
-    BundleInput, ImportChoice, Imported, Kind, check_passphrase, default_bundle_name,
-    export_summary,
+    BundleInput, ImportChoice, Imported, check_passphrase, default_bundle_name, export_summary,
 };
 
 use super::prompt::{CheckItem, Confirm, Input, MultiSelect, Password, PromptError, Prompter};
@@ -24,7 +23,7 @@ use super::{Context, Entry, Result, menu, refused, root_credentials};
 #[derive(Debug)]
 pub struct ExportPlan {
     /// The components, in bundle order.
-    pub kinds: Vec<Kind>,
+    pub components: Vec<Component>,
     /// The file to create.
     pub path: PathBuf,
     /// The passphrase, already checked against the strength policy.
@@ -67,7 +66,7 @@ fn export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
         return Ok(());
     };
     let text = match cx.ops.export_to_file(
-        &plan.kinds,
+        &plan.components,
         false,
         &plan.passphrase,
         cx.kdf,
@@ -90,16 +89,18 @@ fn not_exported(e: &dyn std::fmt::Display) -> String {
 /// the file. `None` when an answer is refused (reported on the screen).
 fn ask_export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<ExportPlan>> {
     let ldap_configured = cx.ops.ldap()?.is_some();
-    let items: Vec<(Kind, CheckItem)> = Kind::all()
+    let items: Vec<(Component, CheckItem)> = Component::all()
         .into_iter()
-        .map(|k| {
-            let item = match k {
-                _ if k.scope() == Scope::Node => CheckItem::disabled(k.label(), NODE_LOCAL),
-                Kind::Jwt => CheckItem::new(k.label(), true),
-                Kind::Ldap if !ldap_configured => CheckItem::disabled(k.label(), "not configured"),
-                _ => CheckItem::new(k.label(), false),
+        .map(|c| {
+            let item = match c {
+                _ if c.scope() == Scope::Node => CheckItem::disabled(c.label(), NODE_LOCAL),
+                Component::Jwt => CheckItem::new(c.label(), true),
+                Component::Ldap if !ldap_configured => {
+                    CheckItem::disabled(c.label(), "not configured")
+                }
+                _ => CheckItem::new(c.label(), false),
             };
-            (k, item)
+            (c, item)
         })
         .collect();
     let ticked = p.multi_select(&MultiSelect {
@@ -111,7 +112,7 @@ fn ask_export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<ExportPla
         p.note("No component was selected.\nNothing was exported.")?;
         return Ok(None);
     }
-    let kinds = ticked.iter().map(|&i| items[i].0).collect();
+    let components = ticked.iter().map(|&i| items[i].0).collect();
 
     let q = Password::new("export-passphrase", "Bundle passphrase").confirm("Confirm passphrase");
     let passphrase = match p.password(&q) {
@@ -136,7 +137,7 @@ fn ask_export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<ExportPla
             .validate(new_file),
     )?;
     Ok(Some(ExportPlan {
-        kinds,
+        components,
         path: PathBuf::from(path.trim()),
         passphrase,
     }))

@@ -29,8 +29,7 @@ use crate::cluster::push::{
 };
 use crate::cluster::verify::{self, Tokens};
 use crate::cluster::{DEFAULT_TIMEOUT, status, table};
-use crate::component::Scope;
-use crate::ops::bundle::Kind;
+use crate::component::{Component, Scope};
 
 use super::answers::Hints;
 use super::prompt::{CheckItem, Confirm, Input, MultiSelect, Password, Prompter};
@@ -329,36 +328,36 @@ pub fn cluster_export(
 /// Step 1: the components, grouped under "Appliance OS Configuration" as
 /// on the appliance's export screen, then any other component a bundle can
 /// carry. `None` when nothing is ticked.
-pub fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<Vec<Kind>>> {
+pub fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<Vec<Component>>> {
     let ldap = cx.ops.ldap()?.is_some();
-    let mut items: Vec<(Option<Kind>, CheckItem)> = vec![
+    let mut items: Vec<(Option<Component>, CheckItem)> = vec![
         (
-            Some(Kind::Jwt),
-            CheckItem::new(Kind::Jwt.label(), true).key("jwt"),
+            Some(Component::Jwt),
+            CheckItem::new(Component::Jwt.label(), true).key("jwt"),
         ),
         (
-            Some(Kind::Users),
-            CheckItem::new(Kind::Users.label(), false).key("users"),
+            Some(Component::Users),
+            CheckItem::new(Component::Users.label(), false).key("users"),
         ),
         (
-            Some(Kind::Ldap),
+            Some(Component::Ldap),
             if ldap {
-                CheckItem::new(Kind::Ldap.label(), false)
+                CheckItem::new(Component::Ldap.label(), false)
             } else {
-                CheckItem::disabled(Kind::Ldap.label(), "not configured on this node")
+                CheckItem::disabled(Component::Ldap.label(), "not configured on this node")
             }
             .key("ldap"),
         ),
         (
-            Some(Kind::Network),
+            Some(Component::Network),
             CheckItem::new("Network settings (DNS, NTP, syslog)", false).key("network"),
         ),
         (
-            Some(Kind::Files),
-            CheckItem::new(Kind::Files.label(), false).key("files"),
+            Some(Component::Files),
+            CheckItem::new(Component::Files.label(), false).key("files"),
         ),
         (
-            Some(Kind::Tls),
+            Some(Component::Tls),
             CheckItem::disabled("TLS certificate", NODE_LOCAL).key("tls"),
         ),
         (
@@ -367,13 +366,13 @@ pub fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<V
         ),
     ];
     // A component added since the screen above was laid out.
-    for k in Kind::all() {
-        if !items.iter().any(|(listed, _)| *listed == Some(k)) {
-            let item = match k.scope() {
-                Scope::Cluster => CheckItem::new(k.label(), false),
-                Scope::Node => CheckItem::disabled(k.label(), NODE_LOCAL),
+    for c in Component::all() {
+        if !items.iter().any(|(listed, _)| *listed == Some(c)) {
+            let item = match c.scope() {
+                Scope::Cluster => CheckItem::new(c.label(), false),
+                Scope::Node => CheckItem::disabled(c.label(), NODE_LOCAL),
             };
-            items.push((Some(k), item.key(k.name())));
+            items.push((Some(c), item.key(c.name())));
         }
     }
     p.note("Step 1 of 6: the components to export.")?;
@@ -382,9 +381,9 @@ pub fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<V
         prompt: "Appliance OS Configuration".into(),
         items: items.iter().map(|(_, i)| i.clone()).collect(),
     })?;
-    let mut kinds: Vec<Kind> = ticked.iter().filter_map(|&i| items[i].0).collect();
-    kinds.sort();
-    Ok((!kinds.is_empty()).then_some(kinds))
+    let mut components: Vec<Component> = ticked.iter().filter_map(|&i| items[i].0).collect();
+    components.sort();
+    Ok((!components.is_empty()).then_some(components))
 }
 
 /// What step 2 shows of a member.

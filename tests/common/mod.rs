@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a temporary appliance made by the
-//! real `tacctl init`, a command builder with a clean environment, and a
+//! real `tacctl init`, a command builder with a clean environment,
+//! [`assert_exit`] to run a command and check its exit code, and a
 //! byte-for-byte snapshot of an appliance root so a test can show that a
 //! failed command changed nothing; and, in [`slapd`], a real OpenLDAP server
 //! for the LDAP tests, and in [`server`] a real `tacctl serve`.
@@ -119,7 +120,7 @@ impl TempAppliance {
             name: name.to_owned(),
             cluster_id: cluster_id.to_owned(),
         };
-        app.init_cmd().assert().success();
+        assert_exit(&mut app.init_cmd(), 0);
         app
     }
 
@@ -169,24 +170,24 @@ impl TempAppliance {
     /// `user add NAME --role ROLE` with the password in a file; `extra` adds flags.
     pub fn add_user(&self, name: &str, role: &str, password: &str, extra: &[&str]) {
         let pw = self.file(&format!("{name}.pw"), password);
-        self.cmd()
-            .args(["user", "add", name, "--role", role, "--password-file"])
-            .arg(pw)
-            .args(extra)
-            .assert()
-            .success();
+        assert_exit(
+            self.cmd()
+                .args(["user", "add", name, "--role", role, "--password-file"])
+                .arg(pw)
+                .args(extra),
+            0,
+        );
     }
 
     /// Logs in as `user` and returns the token.
     pub fn token(&self, user: &str, password: &str) -> String {
-        let out = self
-            .bare()
-            .args(["token", "issue", "--user", user])
-            .env("TACCTL_PASSWORD", password)
-            .assert()
-            .success();
-        let token = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-        token.trim().to_owned()
+        let out = assert_exit(
+            self.bare()
+                .args(["token", "issue", "--user", user])
+                .env("TACCTL_PASSWORD", password),
+            0,
+        );
+        out.stdout.trim().to_owned()
     }
 
     /// `status --json`.
@@ -214,10 +215,89 @@ impl TempAppliance {
     }
 }
 
+/// What a command did: its exit code and what it printed. Made by [`run`]
+/// and [`assert_exit`].
+#[derive(Debug)]
+pub struct Ran {
+    /// The exit code; -1 when a signal ended the process.
+    pub code: i32,
+    /// Standard output as text (any invalid UTF-8 replaced).
+    pub stdout: String,
+    /// Standard error as text.
+    pub stderr: String,
+    /// The output as the process wrote it, for tests that look at bytes.
+    pub output: std::process::Output,
+}
+
+impl Ran {
+    /// Fails the test unless the command exited with `code`, showing the
+    /// exit code, stdout and stderr; returns `self` for further checks.
+    #[track_caller]
+    pub fn assert_code(self, code: i32) -> Self {
+        assert!(
+            self.code == code,
+            "expected exit code {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A command [`run`] and [`assert_exit`] take: tacctl through assert_cmd's
+/// [`Command`] (with its timeout and standard input), or another program
+/// through the standard library's.
+pub trait Runnable {
+    /// Runs it to its end, collecting its output.
+    fn output_of(&mut self) -> std::io::Result<std::process::Output>;
+}
+
+impl Runnable for Command {
+    fn output_of(&mut self) -> std::io::Result<std::process::Output> {
+        self.output()
+    }
+}
+
+impl Runnable for std::process::Command {
+    fn output_of(&mut self) -> std::io::Result<std::process::Output> {
+        self.output()
+    }
+}
+
+/// Runs `cmd` to its end and returns what it did, asserting nothing: for
+/// a test that checks the exit code some other way (not 0, or polling
+/// until it changes). Otherwise use [`assert_exit`].
+pub fn run(cmd: &mut impl Runnable) -> Ran {
+    let output = cmd.output_of().unwrap();
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+/// Runs `cmd`, fails the test unless it exits with `code` (the failure
+/// shows the exit code, stdout and stderr), and returns what it did:
+/// the one step "run a command, check its exit code, print its output if
+/// that is wrong" that integration tests take, in one call.
+///
+/// ```ignore
+/// let out = assert_exit(app.cmd().args(["import", "b.tacbundle", "--yes"]), 4);
+/// assert!(out.stderr.contains("payload damaged"), "{}", out.stderr);
+/// ```
+#[track_caller]
+pub fn assert_exit(cmd: &mut impl Runnable, code: i32) -> Ran {
+    run(cmd).assert_code(code)
+}
+
 /// Runs a command that must succeed and parses its stdout as JSON.
+#[track_caller]
 pub fn json_of(cmd: &mut Command) -> serde_json::Value {
-    let out = cmd.assert().success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
+    let out = assert_exit(cmd, 0);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", out.stdout))
 }
 
 /// The decoded header of a compact JWS.

@@ -10,22 +10,22 @@
 //! only into the cluster it belongs to: tokens carry their cluster as
 //! issuer, so another cluster's keys would sign tokens no member accepts.
 
-use super::{Applied, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use super::{Adapter, Applied, ExportCx, Exported, ImportCx, Incoming, Planned, Result};
 use crate::bundle::{ComponentPlan, Opened};
 use crate::component::{
-    self, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, Kind, SealedKey, SecretBase64,
-    Stored, StoredRetiredKey,
+    self, Component, ExportedKey, ExportedRetiredKey, JwtExport, JwtSettings, SealedKey,
+    SecretBase64, Stored, StoredRetiredKey,
 };
 use crate::jwt::JwtKey;
 use crate::ops::{Ops, OpsError};
 
-/// The jwt part.
+/// The jwt component's adapter.
 pub struct Jwt;
 
 /// The JWT configuration a bundle carries, its proof token checked.
 struct IncomingJwt(JwtExport);
 
-impl Part for Jwt {
+impl Adapter for Jwt {
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         let settings = cx.ops.app.jwt_settings()?;
         let text = component::render(&export(cx.ops, &settings, cx.now)?)?;
@@ -34,7 +34,10 @@ impl Part for Jwt {
 
     fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
         // The reader checked the bundle's proof token against these keys.
-        Ok(Box::new(IncomingJwt(super::open_yaml(opened, Kind::Jwt)?)))
+        Ok(Box::new(IncomingJwt(super::open_yaml(
+            opened,
+            Component::Jwt,
+        )?)))
     }
 }
 
@@ -90,7 +93,7 @@ impl Incoming for IncomingJwt {
             )
         });
         Ok(Planned {
-            plan: ComponentPlan::new(Kind::Jwt.name(), changes),
+            plan: ComponentPlan::new(Component::Jwt.name(), changes),
             sessions,
         })
     }

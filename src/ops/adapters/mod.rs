@@ -1,13 +1,14 @@
-//! What each component does on export and import, one module per
-//! component: how it is read from the appliance into a bundle, how the
-//! bundle's copy is read back and checked, what importing it would change
-//! and what it writes. `ops::bundle` drives every component the same way.
+//! Each component's adapter: what it does on export and import, one
+//! module per component: how it is read from the appliance into a bundle,
+//! how the bundle's copy is read back and checked, what importing it would
+//! change and what it writes. `ops::bundle` drives every adapter the same
+//! way.
 //!
-//! Adding a component is a variant of [`Kind`] (with its typed model in
+//! Adding a component is a variant of [`Component`] (with its typed model in
 //! `component/` and its JSON Schema under `schemas/`), one module here
-//! implementing [`Part`], and one arm in [`part`]. Parts are adapters: they
-//! read and write the appliance through [`Ops`], while the models they
-//! carry stay in the I/O-free `component` module.
+//! implementing [`Adapter`], and one arm in [`adapter`]. Adapters read and
+//! write the appliance through [`Ops`], while the models they carry stay in
+//! the I/O-free `component` module.
 
 mod files;
 mod jwt;
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 
 use crate::bundle::manifest::Manifest;
 use crate::bundle::{BundleError, Change, ComponentPlan, Opened};
-use crate::component::{self, JwtExport, Kind};
+use crate::component::{self, Component, JwtExport};
 
 use super::{Ops, OpsError};
 
@@ -28,15 +29,15 @@ pub use files::Listed;
 
 type Result<T, E = OpsError> = std::result::Result<T, E>;
 
-/// The part of component `kind`.
-pub fn part(kind: Kind) -> &'static dyn Part {
-    match kind {
-        Kind::Jwt => &jwt::Jwt,
-        Kind::Users => &users::Users,
-        Kind::Ldap => &ldap::Ldap,
-        Kind::Network => &network::Network,
-        Kind::Tls => &tls::Tls,
-        Kind::Files => &files::Files,
+/// The adapter of `component`.
+pub fn adapter(component: Component) -> &'static dyn Adapter {
+    match component {
+        Component::Jwt => &jwt::Jwt,
+        Component::Users => &users::Users,
+        Component::Ldap => &ldap::Ldap,
+        Component::Network => &network::Network,
+        Component::Tls => &tls::Tls,
+        Component::Files => &files::Files,
     }
 }
 
@@ -44,13 +45,13 @@ pub fn part(kind: Kind) -> &'static dyn Part {
 pub struct ExportCx<'a> {
     /// The appliance.
     pub ops: &'a Ops,
-    /// Whether node-local parts go in (full backups).
+    /// Whether node-local settings go in (full backups).
     pub include_node_local: bool,
     /// Now, Unix seconds.
     pub now: u64,
 }
 
-/// What a part puts into a bundle.
+/// What an adapter puts into a bundle.
 pub enum Exported {
     /// Its one YAML file, secrets unsealed.
     Text(zeroize::Zeroizing<String>),
@@ -71,14 +72,14 @@ pub struct ImportCx<'a> {
 }
 
 impl ImportCx<'_> {
-    /// Whether node-local parts of the bundle apply here: this node's own
+    /// Whether node-local settings of the bundle apply here: this node's own
     /// backup, or `--include-node-local`.
     pub fn node_local_applies(&self) -> Result<bool> {
         Ok(self.include_node_local || self.manifest.source.node_id == self.ops.app.node()?.node_id)
     }
 }
 
-/// A part's plan.
+/// A component's plan, as its adapter makes it.
 pub struct Planned {
     /// What changes.
     pub plan: ComponentPlan,
@@ -96,8 +97,8 @@ impl From<ComponentPlan> for Planned {
     }
 }
 
-/// What a part changes on the appliance, committed with every other part's
-/// in one journaled change.
+/// What a component's import changes on the appliance, committed with
+/// every other component's in one journaled change.
 #[derive(Default)]
 pub struct Applied {
     /// Files (relative to the root) and their new contents.
@@ -106,8 +107,9 @@ pub struct Applied {
     pub dirs: Vec<(String, PathBuf)>,
 }
 
-/// One component as a bundle carries it.
-pub trait Part: Sync {
+/// One component between the appliance and a bundle: how it is exported,
+/// and how a bundle's copy of it is opened.
+pub trait Adapter: Sync {
     /// Its content for a bundle, with secrets unsealed (the bundle is
     /// encrypted end to end). An error says why it cannot be exported.
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported>;
@@ -129,18 +131,18 @@ pub trait Incoming: Send + Sync {
     }
 }
 
-/// Reads the YAML model `T` of a configuration component's file.
-fn open_yaml<T: component::Stored>(opened: &Opened, kind: Kind) -> Result<T> {
+/// Reads the YAML model `T` of component `c`'s file.
+fn open_yaml<T: component::Stored>(opened: &Opened, c: Component) -> Result<T> {
     let bytes = opened
-        .text(kind)
+        .text(c)
         .expect("the reader kept every listed component's file in memory");
     let text = std::str::from_utf8(bytes).map_err(|_| {
         BundleError::Component(component::ComponentError::Parse {
-            file: kind.path().to_owned(),
+            file: c.path().to_owned(),
             message: "it is not UTF-8".into(),
         })
     })?;
-    component::parse(text, kind.path()).map_err(|e| OpsError::from(BundleError::Component(e)))
+    component::parse(text, c.path()).map_err(|e| OpsError::from(BundleError::Component(e)))
 }
 
 /// A YAML file's bytes for [`Applied::files`].

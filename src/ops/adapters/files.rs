@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use super::{Adapter, Applied, Change, ExportCx, Exported, ImportCx, Incoming, Planned, Result};
 use crate::appliance::ApplianceError;
 use crate::bundle::archive::{check_path, dir_mode};
 use crate::bundle::{ComponentPlan, Opened, Tree as StagedTree};
-use crate::component::{FILES_DIR, Kind};
+use crate::component::{Component, FILES_DIR};
 use crate::ops::OpsError;
 
 /// One entry under `files/`, as listed and hashed before an export.
@@ -30,10 +30,10 @@ pub struct Listed {
     pub source: PathBuf,
 }
 
-/// The custom files part.
+/// The custom files component's adapter.
 pub struct Files;
 
-impl Part for Files {
+impl Adapter for Files {
     /// Lists and hashes the tree, so that a link under `files/` or a path
     /// no bundle may hold is refused before the key derivation, and the
     /// manifest that goes first has every checksum.
@@ -128,7 +128,7 @@ impl Incoming for IncomingFiles {
                 detail: format!("{path}/"),
             });
         }
-        Ok(ComponentPlan::new(Kind::Files.name(), changes).into())
+        Ok(ComponentPlan::new(Component::Files.name(), changes).into())
     }
 
     fn apply(&self, plan: &ComponentPlan, _cx: &ImportCx<'_>) -> Result<Applied> {

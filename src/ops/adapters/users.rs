@@ -2,14 +2,14 @@
 //! hashes, exactly as `config/users.yaml` holds them (the hashes are not
 //! secrets that need sealing). An import replaces the whole list.
 
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use super::{Adapter, Applied, Change, ExportCx, Exported, ImportCx, Incoming, Planned, Result};
 use crate::bundle::{ComponentPlan, Opened};
-use crate::component::{self, Kind, Stored};
+use crate::component::{self, Component, Stored};
 
-/// The users part.
+/// The users component's adapter.
 pub struct Users;
 
-impl Part for Users {
+impl Adapter for Users {
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         let text = component::render(&cx.ops.app.users()?)?;
         Ok(Exported::Text(zeroize::Zeroizing::new(text)))
@@ -18,7 +18,7 @@ impl Part for Users {
     fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
         Ok(Box::new(IncomingUsers(super::open_yaml(
             opened,
-            Kind::Users,
+            Component::Users,
         )?)))
     }
 }
@@ -64,7 +64,7 @@ impl Incoming for IncomingUsers {
                 });
             }
         }
-        Ok(ComponentPlan::new(Kind::Users.name(), changes).into())
+        Ok(ComponentPlan::new(Component::Users.name(), changes).into())
     }
 
     fn apply(&self, _plan: &ComponentPlan, _cx: &ImportCx<'_>) -> Result<Applied> {

@@ -4,17 +4,17 @@
 //! `--include-node-local`) and applied only on the node it came from (or
 //! with `--include-node-local`).
 
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use super::{Adapter, Applied, Change, ExportCx, Exported, ImportCx, Incoming, Planned, Result};
 use crate::bundle::{ComponentPlan, Opened};
-use crate::component::{self, Kind, Stored};
+use crate::component::{self, Component, Stored};
 
-/// The network part.
+/// The network component's adapter.
 pub struct Network;
 
 /// The network settings a bundle carries.
 struct IncomingNetwork(component::Network);
 
-impl Part for Network {
+impl Adapter for Network {
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         let mut n = cx.ops.app.network()?;
         if !cx.include_node_local {
@@ -28,7 +28,7 @@ impl Part for Network {
     fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
         Ok(Box::new(IncomingNetwork(super::open_yaml(
             opened,
-            Kind::Network,
+            Component::Network,
         )?)))
     }
 }
@@ -71,7 +71,7 @@ impl Incoming for IncomingNetwork {
                 detail: "hostname (node-local, from another node): pass --include-node-local to apply it".into(),
             });
         }
-        Ok(ComponentPlan::new(Kind::Network.name(), changes).into())
+        Ok(ComponentPlan::new(Component::Network.name(), changes).into())
     }
 
     fn apply(&self, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {
@@ -81,7 +81,7 @@ impl Incoming for IncomingNetwork {
 }
 
 /// The network settings an import would leave: the bundle's cluster-wide
-/// lists, and its host name only when node-local parts apply (restoring
+/// lists, and its host name only when node-local settings apply (restoring
 /// this node's own backup, or `--include-node-local`).
 fn merged(
     incoming: &component::Network,

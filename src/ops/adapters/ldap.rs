@@ -2,17 +2,17 @@
 //! where the appliance stores it sealed; an import seals it under this
 //! node's master key. A node without LDAP configured has nothing to export.
 
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use super::{Adapter, Applied, Change, ExportCx, Exported, ImportCx, Incoming, Planned, Result};
 use crate::bundle::{ComponentPlan, Opened};
-use crate::component::{self, Kind, LdapExport, LdapSettings, SecretBase64, Stored};
+use crate::component::{self, Component, LdapExport, LdapSettings, SecretBase64, Stored};
 
-/// The ldap part.
+/// The ldap component's adapter.
 pub struct Ldap;
 
 /// The LDAP settings a bundle carries.
 struct IncomingLdap(LdapExport);
 
-impl Part for Ldap {
+impl Adapter for Ldap {
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         let app = &cx.ops.app;
         let Some(l) = app.ldap()? else {
@@ -36,7 +36,7 @@ impl Part for Ldap {
     fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
         Ok(Box::new(IncomingLdap(super::open_yaml(
             opened,
-            Kind::Ldap,
+            Component::Ldap,
         )?)))
     }
 }
@@ -86,7 +86,7 @@ impl Incoming for IncomingLdap {
                 }
             }
         }
-        Ok(ComponentPlan::new(Kind::Ldap.name(), changes).into())
+        Ok(ComponentPlan::new(Component::Ldap.name(), changes).into())
     }
 
     fn apply(&self, _plan: &ComponentPlan, cx: &ImportCx<'_>) -> Result<Applied> {

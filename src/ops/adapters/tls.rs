@@ -4,18 +4,18 @@
 //! import applies it only on the node it came from (or with
 //! `--include-node-local`), sealing the key under this node's master key.
 
-use super::{Applied, Change, ExportCx, Exported, ImportCx, Incoming, Part, Planned, Result};
+use super::{Adapter, Applied, Change, ExportCx, Exported, ImportCx, Incoming, Planned, Result};
 use crate::bundle::{ComponentPlan, Opened};
-use crate::component::{self, Kind, SecretBase64, Stored, TlsExport, TlsSettings};
+use crate::component::{self, Component, SecretBase64, Stored, TlsExport, TlsSettings};
 use crate::ops::OpsError;
 
-/// The tls part.
+/// The tls component's adapter.
 pub struct Tls;
 
 /// The certificate and key a bundle carries.
 struct IncomingTls(TlsExport);
 
-impl Part for Tls {
+impl Adapter for Tls {
     fn export(&self, cx: &ExportCx<'_>) -> Result<Exported> {
         if !cx.include_node_local {
             return Err(OpsError::Invalid(
@@ -37,7 +37,10 @@ impl Part for Tls {
     }
 
     fn open(&self, opened: &Opened) -> Result<Box<dyn Incoming>> {
-        Ok(Box::new(IncomingTls(super::open_yaml(opened, Kind::Tls)?)))
+        Ok(Box::new(IncomingTls(super::open_yaml(
+            opened,
+            Component::Tls,
+        )?)))
     }
 }
 
@@ -69,7 +72,7 @@ impl Incoming for IncomingTls {
             }
         }
         let applies = changes.iter().any(|c| c.what != "skipped");
-        let mut plan = ComponentPlan::new(Kind::Tls.name(), changes);
+        let mut plan = ComponentPlan::new(Component::Tls.name(), changes);
         if !applies {
             plan.status = "unchanged".into();
         }
