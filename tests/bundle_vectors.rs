@@ -31,7 +31,7 @@ use tacctl::bundle::blocks::{
 };
 use tacctl::bundle::header::{self, HEADER_LEN, KdfParams};
 use tacctl::bundle::stream::{CHUNK_SIZE, TAG_SIZE};
-use tacctl::component::Kind;
+use tacctl::component::Component;
 
 const PASS: &str = "vector passphrase 2026";
 
@@ -505,7 +505,7 @@ fn real_bundle() -> Vec<u8> {
     .unwrap();
     let (_, out) = ops
         .export(
-            &[Kind::Jwt, Kind::Users],
+            &[Component::Jwt, Component::Users],
             false,
             &SecretString::from(PASS),
             KdfParams::TEST,

@@ -146,11 +146,14 @@ fn the_screens_follow_the_documented_order_and_wording_and_done_returns() {
             "Exit"
         ]
     );
+    // The document's items in its order, with Set JWT Key Pair (for the
+    // key-pair algorithms) after Set JWT Secret.
     assert_eq!(
         options(&p, "jwt-settings").0,
         [
             "Set JWT Algorithm",
             "Set JWT Secret",
+            "Set JWT Key Pair",
             "Set Token Expiry",
             "Set Token Expiry Unit",
             "Done"
@@ -189,7 +192,9 @@ fn set_jwt_algorithm_offers_hs512_hs384_hs256_then_the_key_pairs_and_applies_the
     );
     assert_eq!(
         &names[3..],
-        ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"],
+        [
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"
+        ],
         "the key-pair algorithms follow"
     );
     assert!(p.notes().contains(&"JWT algorithm set to HS512"));

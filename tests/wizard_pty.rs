@@ -53,16 +53,16 @@ fn the_jwt_configuration_screens_on_a_terminal() {
     s.at("New Secret", &format!("{secret}{ENTER}"));
     s.at("Confirm Secret", &format!("{secret}{ENTER}"));
     s.at("JWT secret set; active key", "");
-    // Set Token Expiry: 45 (minutes).
-    s.at("Done", &format!("{DOWN}{DOWN}{ENTER}"));
+    // Set Token Expiry: 45 (minutes), after Set JWT Key Pair.
+    s.at("Done", &format!("{DOWN}{DOWN}{DOWN}{ENTER}"));
     s.at("Set Token Expiry (minute(s)) [30]", &format!("45{ENTER}"));
     s.at("Token expiry set to 45 minute(s)", "");
     // Set Token Expiry Unit: hour(s), one down from minute(s).
-    s.at("Done", &format!("{DOWN}{DOWN}{DOWN}{ENTER}"));
+    s.at("Done", &format!("{DOWN}{DOWN}{DOWN}{DOWN}{ENTER}"));
     s.at("year(s)", &format!("{DOWN}{ENTER}"));
     s.at("Token expiry set to 45 hour(s)", "");
     // Done, Back, Exit.
-    s.at("Done", &format!("{DOWN}{DOWN}{DOWN}{DOWN}{ENTER}"));
+    s.at("Done", &format!("{DOWN}{DOWN}{DOWN}{DOWN}{DOWN}{ENTER}"));
     s.at("JWT Settings: Done", "");
     s.at("Back", &format!("{DOWN}{ENTER}"));
     s.at("Administration: Back", "");
@@ -88,6 +88,45 @@ fn the_jwt_configuration_screens_on_a_terminal() {
     assert_eq!(shown["expiry_value"], 45);
     assert_eq!(shown["expiry_unit"], "hours");
     assert_eq!(shown["expiry_seconds"], 45 * 3600);
+}
+
+#[test]
+fn a_key_pair_algorithm_and_set_jwt_key_pair_on_a_terminal() {
+    let app = TempAppliance::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tacctl"));
+    cmd.arg("--root").arg(&app.root).arg("wizard");
+    for var in ["TACCTL_ROOT", "TACCTL_ADMIN_USER", "TACCTL_ADMIN_PASSWORD"] {
+        cmd.env_remove(var);
+    }
+    let mut s = Screen::new(spawn_command(cmd, TIMEOUT_MS).unwrap());
+    s.at("Exit", ENTER);
+    s.at("Back", ENTER);
+    s.at("User name [admin]", ENTER);
+    s.at("Password", &format!("{ADMIN_PASSWORD}{ENTER}"));
+    // Set JWT Algorithm lists HS512, HS384, HS256, then the key pairs:
+    // ES256 is seven down from the current HS256.
+    s.at("Done", ENTER);
+    s.at("EdDSA", &format!("{}{ENTER}", DOWN.repeat(7)));
+    s.at("JWT algorithm set to ES256; active key", "");
+    let made = app.jwt_show()["kid"].as_str().unwrap().to_owned();
+    // Set JWT Key Pair: generate a new one.
+    s.at("Done", &format!("{DOWN}{DOWN}{ENTER}"));
+    s.at("Import a private key (PEM file)", ENTER);
+    s.at("JWT key pair set; active key", "");
+    s.at(&format!("Previous key {made} stays accepted until"), "");
+    // Done, Back, Exit.
+    s.at("Done", &format!("{}{ENTER}", DOWN.repeat(5)));
+    s.at("Back", &format!("{DOWN}{ENTER}"));
+    s.at("Exit", &format!("{DOWN}{DOWN}{DOWN}{ENTER}"));
+    s.p.exp_eof().unwrap();
+    let shown = app.jwt_show();
+    assert_eq!(shown["algorithm"], "ES256");
+    assert_ne!(shown["kid"], made.as_str());
+    assert_eq!(
+        shown["previous_keys"].as_array().unwrap().len(),
+        2,
+        "{shown}"
+    );
 }
 
 #[test]

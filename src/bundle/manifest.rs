@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::component::{Component, FILES_DIR, FORMAT_VERSION};
+use crate::component::{Component, FILES_DIR};
 
 /// The manifest format this build writes and the newest it reads.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -141,13 +141,15 @@ pub enum ManifestError {
     Invalid(String),
     /// A component written by a newer tacctl.
     #[error(
-        "component {name} is version {version}, newer than this tacctl reads ({FORMAT_VERSION}); upgrade tacctl"
+        "component {name} is version {version}, newer than this tacctl reads ({supported}); upgrade tacctl"
     )]
     ComponentTooNew {
         /// The component.
         name: String,
         /// Its version.
         version: u32,
+        /// The newest this build reads.
+        supported: u32,
     },
 }
 
@@ -207,10 +209,11 @@ impl Manifest {
                     c.name
                 )));
             }
-            if c.version > FORMAT_VERSION {
+            if c.version > component.max_version() {
                 return Err(ManifestError::ComponentTooNew {
                     name: c.name.clone(),
                     version: c.version,
+                    supported: component.max_version(),
                 });
             }
             if !components.insert(component) {

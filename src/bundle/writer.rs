@@ -19,7 +19,7 @@ use super::manifest::{
     ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, Source,
 };
 use super::{BundleError, Counted, Progress, Tally, blocks};
-use crate::component::{Component, FORMAT_VERSION, Scope};
+use crate::component::{self, Component, FORMAT_VERSION, Scope};
 
 /// One entry of the custom files' tree, listed and hashed before export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,10 @@ pub fn manifest(head: &Head, contents: &[Content<'_>]) -> Result<Manifest, Bundl
         .map(|c| match c {
             Content::File { component, text } => ComponentEntry {
                 name: component.name().to_owned(),
-                version: FORMAT_VERSION,
+                version: std::str::from_utf8(text)
+                    .ok()
+                    .and_then(component::version_of)
+                    .unwrap_or(FORMAT_VERSION),
                 scope: scope_name(*component).into(),
                 files: vec![FileEntry::of(component.path(), text)],
                 dirs: Vec::new(),

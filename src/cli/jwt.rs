@@ -25,13 +25,29 @@ pub(super) enum JwtCommand {
         #[command(flatten)]
         creds: AdminCreds,
     },
-    /// Set JWT Algorithm: HS256, HS384 or HS512
+    /// Set JWT Algorithm: HS256, HS384, HS512, or a key pair: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA (a new key is made when the kind of key changes)
     SetAlgorithm {
-        /// HS256, HS384 or HS512
+        /// HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA
         algorithm: String,
+        /// The RSA key size for a new RSA key pair: 2048, 3072 (the default) or 4096; makes a new key
+        #[arg(long, value_name = "BITS")]
+        bits: Option<usize>,
         #[command(flatten)]
         creds: AdminCreds,
     },
+    /// Set JWT Key Pair: import a private key (PEM: PKCS#8, PKCS#1 or SEC1) for the configured key-pair algorithm
+    SetKey {
+        /// Read the private key from FILE (never from an argument)
+        #[arg(long, value_name = "FILE")]
+        private_key_file: PathBuf,
+        /// Stop accepting tokens signed with previous keys at once
+        #[arg(long)]
+        revoke_previous: bool,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
+    /// The public keys tokens are verified with, as a JWKS (RFC 7517): never a secret or a private key
+    Jwks,
     /// Set JWT Secret: prompts "New Secret" and "Confirm Secret"
     SetSecret {
         /// Read the secret from FILE (one trailing newline stripped)
@@ -122,12 +138,44 @@ pub(super) fn run(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<
                 )?;
             }
         }
-        JwtCommand::SetAlgorithm { algorithm, creds } => {
+        JwtCommand::SetAlgorithm {
+            algorithm,
+            bits,
+            creds,
+        } => {
             let alg: Algorithm = algorithm
                 .parse()
                 .map_err(|e: jwt::KeyError| UsageError(e.to_string()))?;
+            if let Some(b) = bits
+                && !jwt::RSA_BITS.contains(&b)
+            {
+                bail!(UsageError(format!("--bits {b}: choose 2048, 3072 or 4096")));
+            }
             let ops = admin(root, &creds)?;
-            change_jwt(&ops, ops::JwtChange::Algorithm(alg), now, out)?;
+            let s = ops.set_algorithm(alg, bits, now)?;
+            writeln!(out, "{}", ops::JwtChange::Algorithm(alg).summary(&s))?;
+        }
+        JwtCommand::SetKey {
+            private_key_file,
+            revoke_previous,
+            creds,
+        } => {
+            let ops = admin(root, &creds)?;
+            let pem = secrets::read_file(&private_key_file, "--private-key-file")?;
+            let s = ops.set_key(&pem, revoke_previous, now)?;
+            writeln!(out, "JWT key pair set; active key {}", s.active_key.kid)?;
+            for p in &s.previous_keys {
+                writeln!(
+                    out,
+                    "Previous key {} stays accepted until {}",
+                    p.key.kid,
+                    rfc3339(p.accept_until)
+                )?;
+            }
+        }
+        JwtCommand::Jwks => {
+            let ops = super::open(root)?;
+            print_json(out, &ops.jwks(now)?)?;
         }
         JwtCommand::SetSecret {
             secret_file,

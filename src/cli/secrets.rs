@@ -71,6 +71,16 @@ fn prompt(src: &SecretSource<'_>) -> Result<SecretString> {
     }
 }
 
+/// Reads a secret-bearing file whole (a PEM private key), its path given
+/// with `flag`.
+pub fn read_file(path: &std::path::Path, flag: &str) -> Result<SecretSlice<u8>> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path)
+            .with_context(|| format!("{flag} {}: cannot read it", path.display()))?,
+    );
+    Ok(SecretSlice::from(bytes.to_vec()))
+}
+
 /// Reads a secret as bytes.
 pub fn read_bytes(src: &SecretSource<'_>) -> Result<SecretSlice<u8>> {
     if let Some(file) = src.file {

@@ -102,6 +102,14 @@ impl Component {
         }
     }
 
+    /// The newest version of its file in a bundle this build reads.
+    pub fn max_version(self) -> u32 {
+        match self {
+            Component::Jwt => super::jwt::JWT_KEY_PAIRS_VERSION,
+            _ => super::FORMAT_VERSION,
+        }
+    }
+
     /// Whether it travels as a tree of files under [`Component::path`] rather
     /// than as one file at it.
     pub fn is_tree(self) -> bool {

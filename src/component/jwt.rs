@@ -112,8 +112,22 @@ impl JwtSettings {
     }
 }
 
+/// The format version of a JWT configuration that needs tacctl 0.2: a
+/// key-pair algorithm, or a retired key with its own algorithm.
+pub const JWT_KEY_PAIRS_VERSION: u32 = 2;
+
 impl Stored for JwtSettings {
     const FILE: &'static str = "config/jwt.yaml";
+    const MAX_VERSION: u32 = JWT_KEY_PAIRS_VERSION;
+    fn version_needed(&self) -> u32 {
+        let new =
+            !self.algorithm.is_hmac() || self.previous_keys.iter().any(|r| r.algorithm.is_some());
+        if new {
+            JWT_KEY_PAIRS_VERSION
+        } else {
+            super::FORMAT_VERSION
+        }
+    }
     fn version(&self) -> u32 {
         self.version
     }
@@ -123,7 +137,9 @@ impl Stored for JwtSettings {
             self.expiry_value,
             self.max_session_seconds,
             &self.active_key,
-            self.previous_keys.iter().map(|r| &r.key),
+            self.previous_keys
+                .iter()
+                .map(|r| (&r.key, r.algorithm.unwrap_or(self.algorithm))),
         )
     }
 }
@@ -135,9 +151,10 @@ trait RuledKey {
     /// Its key id.
     fn kid(&self) -> &str;
     /// Checks the form of its secret and, where the secret is in the clear,
-    /// that the key id is its fingerprint; the secret's length in bytes
-    /// when it is known. `field` is the key's field path.
-    fn check_secret(&self, field: &str) -> Result<Option<usize>, Invalid>;
+    /// that it is a key of `algorithm`'s type and the key id its
+    /// fingerprint; an HMAC secret's length in bytes when it is known.
+    /// `field` is the key's field path.
+    fn check_secret(&self, field: &str, algorithm: Algorithm) -> Result<Option<usize>, Invalid>;
 }
 
 impl RuledKey for SealedKey {
@@ -145,7 +162,7 @@ impl RuledKey for SealedKey {
         &self.kid
     }
 
-    fn check_secret(&self, field: &str) -> Result<Option<usize>, Invalid> {
+    fn check_secret(&self, field: &str, _algorithm: Algorithm) -> Result<Option<usize>, Invalid> {
         if !self.sealed.starts_with("v1.") {
             return Err(Invalid::new(
                 format!("{field}.sealed"),
@@ -161,17 +178,30 @@ impl RuledKey for ExportedKey {
         &self.kid
     }
 
-    fn check_secret(&self, field: &str) -> Result<Option<usize>, Invalid> {
+    fn check_secret(&self, field: &str, algorithm: Algorithm) -> Result<Option<usize>, Invalid> {
         let Some(secret) = self.secret.decode() else {
             return Err(Invalid::new(format!("{field}.secret"), "is not base64"));
         };
-        if crate::jwt::fingerprint(&secret) != self.kid {
+        if algorithm.is_hmac() {
+            if crate::jwt::fingerprint(&secret) != self.kid {
+                return Err(Invalid::new(
+                    format!("{field}.kid"),
+                    "does not match the secret's fingerprint",
+                ));
+            }
+            return Ok(Some(secret.len()));
+        }
+        // A key pair's private key, PKCS#8: it must be a key of the
+        // algorithm's type, named by its thumbprint.
+        let key = crate::jwt::JwtKey::from_stored(secret.to_vec(), algorithm)
+            .map_err(|e| Invalid::new(format!("{field}.secret"), e.to_string()))?;
+        if key.kid() != self.kid {
             return Err(Invalid::new(
                 format!("{field}.kid"),
-                "does not match the secret's fingerprint",
+                "does not match the key's thumbprint",
             ));
         }
-        Ok(Some(secret.len()))
+        Ok(None)
     }
 }
 
@@ -196,7 +226,7 @@ fn check_rules<'a, K: RuledKey + 'a>(
     expiry_value: u64,
     max_session_seconds: u64,
     active: &'a K,
-    previous: impl Iterator<Item = &'a K>,
+    previous: impl Iterator<Item = (&'a K, Algorithm)>,
 ) -> Result<(), Invalid> {
     if expiry_value == 0 || expiry_value > MAX_EXPIRY_VALUE {
         return Err(Invalid::new(
@@ -207,11 +237,12 @@ fn check_rules<'a, K: RuledKey + 'a>(
     if max_session_seconds == 0 {
         return Err(Invalid::new("max_session_seconds", "must be at least 1"));
     }
-    for (i, (field, k)) in key_fields(std::iter::once(active).chain(previous)).enumerate() {
+    let keys = std::iter::once((active, algorithm)).chain(previous);
+    for (i, (field, (k, signs))) in key_fields(keys).enumerate() {
         if k.kid().is_empty() {
             return Err(Invalid::new(format!("{field}.kid"), "must not be empty"));
         }
-        let len = k.check_secret(&field)?;
+        let len = k.check_secret(&field, signs)?;
         if i == 0
             && let Some(len) = len
             && len < algorithm.min_secret_len()
@@ -226,9 +257,7 @@ fn check_rules<'a, K: RuledKey + 'a>(
 }
 
 /// Each key with its field path: `active_key`, then `previous_keys[N]`.
-fn key_fields<'a, K: 'a>(
-    keys: impl Iterator<Item = &'a K>,
-) -> impl Iterator<Item = (String, &'a K)> {
+fn key_fields<K>(keys: impl Iterator<Item = K>) -> impl Iterator<Item = (String, K)> {
     keys.enumerate().map(|(i, k)| {
         let field = if i == 0 {
             "active_key".to_owned()
@@ -322,6 +351,16 @@ pub struct JwtExport {
 
 impl Stored for JwtExport {
     const FILE: &'static str = "components/jwt.yaml";
+    const MAX_VERSION: u32 = JWT_KEY_PAIRS_VERSION;
+    fn version_needed(&self) -> u32 {
+        let new =
+            !self.algorithm.is_hmac() || self.previous_keys.iter().any(|r| r.algorithm.is_some());
+        if new {
+            JWT_KEY_PAIRS_VERSION
+        } else {
+            super::FORMAT_VERSION
+        }
+    }
     fn version(&self) -> u32 {
         self.version
     }
@@ -331,7 +370,9 @@ impl Stored for JwtExport {
             self.expiry_value,
             self.max_session_seconds,
             &self.active_key,
-            self.previous_keys.iter().map(|r| &r.key),
+            self.previous_keys
+                .iter()
+                .map(|r| (&r.key, r.algorithm.unwrap_or(self.algorithm))),
         )
     }
 }
@@ -459,7 +500,7 @@ mod tests {
 
     #[test]
     fn the_active_secret_must_be_as_long_as_the_algorithm_hash() {
-        for algorithm in Algorithm::ALL {
+        for algorithm in Algorithm::HMAC {
             let n = algorithm.min_secret_len();
             assert_eq!(export(algorithm, &vec![1; n]).validate(), Ok(()));
             assert_eq!(

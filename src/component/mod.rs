@@ -17,10 +17,6 @@ mod tls;
 mod users;
 
 pub use catalog::{Component, FILES_DIR, UnknownComponent};
-/// The former name of [`Component`], kept only while
-/// tests/bundle_vectors.rs still uses it; new code names [`Component`].
-#[doc(hidden)]
-pub type Kind = Component;
 pub use cluster::{Member, Members, check_fingerprint};
 pub use jwt::{
     DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport,
@@ -121,8 +117,16 @@ impl Invalid {
 pub trait Stored: Serialize + DeserializeOwned + schemars::JsonSchema {
     /// The file name under the appliance root, also the schema's name.
     const FILE: &'static str;
+    /// The newest format version of this file this build reads.
+    const MAX_VERSION: u32 = FORMAT_VERSION;
     /// The model's format version field.
     fn version(&self) -> u32;
+    /// The version this value is written with: the oldest that can say
+    /// what it holds, so that older tacctl versions keep reading what they
+    /// can, and tell "upgrade" for what they cannot.
+    fn version_needed(&self) -> u32 {
+        FORMAT_VERSION
+    }
     /// Checks every field's value.
     fn validate(&self) -> Result<(), Invalid>;
 }
@@ -182,26 +186,53 @@ pub fn parse<T: Stored>(text: &str, file: &str) -> Result<T, ComponentError> {
             problem: "0 is not a version any tacctl writes; the first is 1".into(),
         });
     }
-    if value.version() > FORMAT_VERSION {
+    if value.version() > T::MAX_VERSION {
         return Err(ComponentError::TooNew {
             file: file.to_owned(),
             found: value.version(),
-            supported: FORMAT_VERSION,
+            supported: T::MAX_VERSION,
         });
     }
     value.validate().map_err(|e| e.in_file(file))?;
     Ok(value)
 }
 
-/// Serialises a model to YAML after validating it, marked whole
-/// ([`mark_whole`]).
+/// Serialises a model to YAML after validating it, with the version it
+/// needs ([`Stored::version_needed`]), marked whole ([`mark_whole`]).
 pub fn render<T: Stored>(value: &T) -> Result<String, ComponentError> {
     value.validate().map_err(|e| e.in_file(T::FILE))?;
-    let yaml = yaml_serde::to_string(value).map_err(|e| ComponentError::Parse {
-        file: T::FILE.to_owned(),
-        message: e.to_string(),
-    })?;
-    Ok(mark_whole(&yaml, T::FILE))
+    // Some models carry secrets: every intermediate text is wiped.
+    let yaml = zeroize::Zeroizing::new(yaml_serde::to_string(value).map_err(|e| {
+        ComponentError::Parse {
+            file: T::FILE.to_owned(),
+            message: e.to_string(),
+        }
+    })?);
+    // Every model's first field is its version, so the first line says it;
+    // it is patched in the text.
+    let needed = value.version_needed();
+    if needed == value.version() {
+        return Ok(mark_whole(&yaml, T::FILE));
+    }
+    let written = format!("version: {}\n", value.version());
+    let rest = yaml
+        .strip_prefix(&written)
+        .expect("every model's first field is its version");
+    let mut patched = zeroize::Zeroizing::new(String::with_capacity(yaml.len() + 8));
+    patched.push_str(&format!("version: {needed}\n"));
+    patched.push_str(rest);
+    Ok(mark_whole(&patched, T::FILE))
+}
+
+/// The `version` of a YAML file's text, when it has one.
+pub fn version_of(text: &str) -> Option<u32> {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    yaml_serde::from_str::<Versioned>(text)
+        .ok()
+        .map(|v| v.version)
 }
 
 /// The JSON Schema of every stored component file, as `(schema file name, pretty JSON)`.

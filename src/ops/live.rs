@@ -181,6 +181,11 @@ impl super::Ops {
 }
 
 impl Snapshot {
+    /// The JWKS of the public keys its tokens may be verified with.
+    pub fn jwks(&self, now: u64) -> serde_json::Value {
+        self.keys.jwks(self.policy.algorithm, now)
+    }
+
     /// Issues a token for someone whose credentials and API access were checked.
     pub fn issue(&self, id: &Identity, now: u64) -> Result<Issued> {
         let grant = Grant {

@@ -304,6 +304,22 @@ pub enum JwtChange {
     },
     /// Set Token Expiry Unit.
     ExpiryUnit(ExpiryUnit),
+    /// Set JWT Key Pair: a new key pair for the configured key-pair
+    /// algorithm, made or imported; the old key stays accepted for one
+    /// expiry period.
+    KeyPair(KeyPairSource),
+}
+
+/// Where a new key pair comes from.
+#[derive(Debug)]
+pub enum KeyPairSource {
+    /// Made here; RSA of `rsa_bits` (3,072 when `None`).
+    Generate {
+        /// The RSA key size, for an RSA algorithm.
+        rsa_bits: Option<usize>,
+    },
+    /// A private key in PEM (PKCS#8, PKCS#1 or SEC1).
+    Import(SecretSlice<u8>),
 }
 
 impl JwtChange {
@@ -311,9 +327,26 @@ impl JwtChange {
     /// new value, or for a secret the new key's fingerprint (never the secret).
     pub fn summary(&self, s: &JwtSettings) -> String {
         match self {
-            JwtChange::Algorithm(_) => format!("JWT algorithm set to {}", s.algorithm),
+            JwtChange::Algorithm(_) if s.algorithm.is_hmac() => {
+                format!("JWT algorithm set to {}", s.algorithm)
+            }
+            JwtChange::Algorithm(_) => format!(
+                "JWT algorithm set to {}; active key {}",
+                s.algorithm, s.active_key.kid
+            ),
             JwtChange::Secret { .. } => {
                 let mut text = format!("JWT secret set; active key {}", s.active_key.kid);
+                for p in &s.previous_keys {
+                    text.push_str(&format!(
+                        "\nPrevious key {} stays accepted until {}",
+                        p.key.kid,
+                        rfc3339(p.accept_until)
+                    ));
+                }
+                text
+            }
+            JwtChange::KeyPair(_) => {
+                let mut text = format!("JWT key pair set; active key {}", s.active_key.kid);
                 for p in &s.previous_keys {
                     text.push_str(&format!(
                         "\nPrevious key {} stays accepted until {}",
@@ -432,6 +465,13 @@ impl Ops {
         })
     }
 
+    /// The JWKS of every public key a token may still be verified with
+    /// (`tacctl jwt jwks`, `GET /.well-known/jwks.json`); empty with HMAC.
+    pub fn jwks(&self, now: u64) -> Result<serde_json::Value> {
+        let snap = self.snapshot()?;
+        Ok(snap.jwks(now))
+    }
+
     /// `jwt show`.
     pub fn jwt_view(&self, now: u64) -> Result<JwtView> {
         let s = self.app.jwt_settings()?;
@@ -540,6 +580,20 @@ impl Ops {
         self.replace_key(key, revoke_previous, now)
     }
 
+    /// Set JWT Key Pair, generated: a new key pair for the configured
+    /// key-pair algorithm (RSA of `rsa_bits`, 3,072 by default); the old key
+    /// stays accepted for one expiry period.
+    pub fn generate_key(&self, rsa_bits: Option<usize>, now: u64) -> Result<JwtSettings> {
+        let algorithm = self.app.jwt_settings()?.algorithm;
+        if algorithm.is_hmac() {
+            return Err(OpsError::Invalid(format!(
+                "{algorithm} signs with a shared secret, not a key pair; choose a key-pair algorithm first (Set JWT Algorithm, or `tacctl jwt set-algorithm RS256`)"
+            )));
+        }
+        let key = JwtKey::generate(algorithm, rsa_bits)?;
+        self.replace_key(key, false, now)
+    }
+
     /// Makes `key` active for the configured algorithm; the old key stays
     /// accepted for one expiry period unless `revoke_previous`.
     fn replace_key(&self, key: JwtKey, revoke_previous: bool, now: u64) -> Result<JwtSettings> {
@@ -634,6 +688,10 @@ impl Ops {
             ),
             JwtChange::Expiry { value, unit } => self.set_expiry(*value, *unit, now),
             JwtChange::ExpiryUnit(u) => self.set_expiry_unit(*u, now),
+            JwtChange::KeyPair(KeyPairSource::Generate { rsa_bits }) => {
+                self.generate_key(*rsa_bits, now)
+            }
+            JwtChange::KeyPair(KeyPairSource::Import(pem)) => self.set_key(pem, false, now),
         }
     }
 

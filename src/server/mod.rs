@@ -114,6 +114,11 @@ pub struct Live {
 }
 
 impl Live {
+    /// The configuration it was built from.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
     fn new(snapshot: Snapshot) -> Self {
         let appliance_json = routes::appliance_json(&snapshot);
         let directory = snapshot.directory();

@@ -40,6 +40,8 @@ pub fn router(state: Shared) -> Router {
     let import_timeout = state.options.request_timeout * 10;
     let api = Router::new()
         .route("/healthz", get(healthz))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/api/v1/auth/jwks", get(jwks))
         .route("/api/v1/auth/login/token", post(login))
         .route("/api/v1/auth/login/token/refresh", post(refresh))
         .route("/api/v1/appliance", get(appliance))
@@ -63,6 +65,8 @@ pub fn router(state: Shared) -> Router {
 /// must describe exactly these.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/api/v1/auth/jwks"),
     ("post", "/api/v1/auth/login/token"),
     ("post", "/api/v1/auth/login/token/refresh"),
     ("get", "/api/v1/appliance"),
@@ -164,6 +168,29 @@ async fn access_log(mut req: Request, next: Next) -> Response {
 
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// How long a JWKS may be cached, at most: a verifier that caches it
+/// learns of a new key within this, and never needs a retired key longer
+/// than the grace the JWKS keeps serving it for.
+const JWKS_MAX_AGE_SECONDS: u64 = 60;
+
+/// `GET /.well-known/jwks.json` and `GET /api/v1/auth/jwks`: every public
+/// key a token may still be verified with, unauthenticated (RFC 7517). An
+/// HMAC secret never appears; with HMAC configured the set is empty.
+async fn jwks(State(state): State<Shared>) -> Response {
+    let live = state.live();
+    let snap = live.snapshot();
+    let body = snap.jwks(super::now());
+    let max_age = JWKS_MAX_AGE_SECONDS.min(snap.policy.lifetime.max(1));
+    (
+        [
+            (header::CACHE_CONTROL, format!("public, max-age={max_age}")),
+            (header::CONTENT_TYPE, "application/jwk-set+json".to_owned()),
+        ],
+        serde_json::to_vec(&body).expect("a JWKS serialises"),
+    )
+        .into_response()
 }
 
 /// A request with a valid token.

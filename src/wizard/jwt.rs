@@ -1,13 +1,15 @@
 //! Administration > JWT Configuration: the root credentials, then the JWT
 //! Settings screen with its items in the documentation's order and wording:
 //! Set JWT Algorithm, Set JWT Secret, Set Token Expiry, Set Token Expiry
-//! Unit, Done. Each item's answers become one [`JwtChange`], applied with
-//! [`crate::ops::Ops::change_jwt`] like the `tacctl jwt set-*` commands.
+//! Unit, Done; and, for key-pair algorithms, Set JWT Key Pair (generate or
+//! import), after Set JWT Secret. Each item's answers become one
+//! [`JwtChange`], applied with [`crate::ops::Ops::change_jwt`] like the
+//! `tacctl jwt set-*` commands.
 
 use secrecy::{ExposeSecret, SecretSlice};
 
-use crate::jwt::{Algorithm, ExpiryUnit, MAX_EXPIRY_VALUE};
-use crate::ops::JwtChange;
+use crate::jwt::{Algorithm, DEFAULT_RSA_BITS, ExpiryUnit, KeyType, MAX_EXPIRY_VALUE, RSA_BITS};
+use crate::ops::{JwtChange, KeyPairSource};
 
 use super::prompt::{Input, Password, PromptError, Prompter, Select};
 use super::{Context, Entry, Result, menu, refused, root_credentials};
@@ -17,15 +19,17 @@ use super::{Context, Entry, Result, menu, refused, root_credentials};
 enum Item {
     Algorithm,
     Secret,
+    KeyPair,
     Expiry,
     ExpiryUnit,
     Done,
 }
 
 /// The JWT Settings screen, as the documentation lists it.
-const JWT_SETTINGS: [Entry<Item>; 5] = [
+const JWT_SETTINGS: [Entry<Item>; 6] = [
     (Item::Algorithm, "Set JWT Algorithm"),
     (Item::Secret, "Set JWT Secret"),
+    (Item::KeyPair, "Set JWT Key Pair"),
     (Item::Expiry, "Set Token Expiry"),
     (Item::ExpiryUnit, "Set Token Expiry Unit"),
     (Item::Done, "Done"),
@@ -48,6 +52,7 @@ pub(super) fn jwt_configuration(p: &mut dyn Prompter, cx: &Context<'_>) -> Resul
         let change = match menu(p, "jwt-settings", "JWT Settings", &JWT_SETTINGS)? {
             Item::Algorithm => Some(ask_algorithm(p, v.algorithm)?),
             Item::Secret => ask_secret(p)?,
+            Item::KeyPair => ask_key_pair(p, v.algorithm)?,
             Item::Expiry => Some(ask_expiry(p, v.expiry_value, v.expiry_unit)?),
             Item::ExpiryUnit => Some(ask_expiry_unit(p, v.expiry_unit)?),
             Item::Done => return Ok(()),
@@ -88,6 +93,64 @@ fn ask_secret(p: &mut dyn Prompter) -> Result<Option<JwtChange>> {
             Ok(None)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The choices of Set JWT Key Pair.
+const KEY_PAIR: [&str; 2] = ["Generate a new key pair", "Import a private key (PEM file)"];
+
+/// Set JWT Key Pair, for a key-pair algorithm: generate one (for RSA, of a
+/// chosen size) or import a private key from a PEM file (PKCS#8, PKCS#1 or
+/// SEC1). `None` with HMAC configured (reported: a secret is set instead)
+/// or a file that cannot be read.
+fn ask_key_pair(p: &mut dyn Prompter, algorithm: Algorithm) -> Result<Option<JwtChange>> {
+    if algorithm.is_hmac() {
+        p.note(&format!(
+            "{algorithm} signs with a shared secret: use Set JWT Secret, or choose a key-pair algorithm (RS256 ... EdDSA) in Set JWT Algorithm first"
+        ))?;
+        return Ok(None);
+    }
+    let how = p.select(&Select::new("jwt-key-pair", "Set JWT Key Pair", KEY_PAIR))?;
+    if how == 0 {
+        let rsa_bits = match algorithm.key_type() {
+            KeyType::Rsa { .. } => {
+                let q = Select::new(
+                    "jwt-key-bits",
+                    "RSA key size (bits)",
+                    RSA_BITS.iter().map(|b| b.to_string()),
+                )
+                .default(position(&RSA_BITS, DEFAULT_RSA_BITS));
+                Some(RSA_BITS[p.select(&q)?])
+            }
+            _ => None,
+        };
+        return Ok(Some(JwtChange::KeyPair(KeyPairSource::Generate {
+            rsa_bits,
+        })));
+    }
+    let path = p.input(
+        &Input::new("jwt-key-file", "Private key file (PEM)").validate(|s| {
+            if std::path::Path::new(s.trim()).is_file() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no file at {}; enter the path of a PEM private key",
+                    s.trim()
+                ))
+            }
+        }),
+    )?;
+    match std::fs::read(path.trim()) {
+        Ok(bytes) => Ok(Some(JwtChange::KeyPair(KeyPairSource::Import(
+            SecretSlice::from(bytes),
+        )))),
+        Err(e) => {
+            p.note(&format!(
+                "{} cannot be read: {e}; nothing was changed",
+                path.trim()
+            ))?;
+            Ok(None)
+        }
     }
 }
 
