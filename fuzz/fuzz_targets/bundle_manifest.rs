@@ -1,0 +1,83 @@
+//! `bundle::manifest::Manifest::parse` on arbitrary text and, when it
+//! parses, `check_files` against a list of extracted files derived from the
+//! manifest itself and the input.
+//!
+//! The first 8 bytes say, one bit per listed file (the first 15), whether
+//! its extracted copy is left out (bits 0..15), has another size (16..31)
+//! or another checksum (32..47), or another mode (48..63); the rest is the
+//! manifest's text. Without such a change, and when no path is listed twice
+//! and no listed path is `manifest.yaml`, the check must pass; with one,
+//! it must fail. Bit 63 adds an unlisted file, which must fail it too.
+#![no_main]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use libfuzzer_sys::fuzz_target;
+use tacctl::bundle::archive::Extracted;
+use tacctl::bundle::manifest::{MANIFEST_PATH, Manifest};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((bits, text)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    let bits = u64::from_le_bytes(*bits);
+    let Ok(m) = Manifest::parse(&String::from_utf8_lossy(text)) else {
+        return;
+    };
+    let _ = (m.files().count(), m.component("jwt"));
+    let mut present = vec![Extracted {
+        path: PathBuf::from(MANIFEST_PATH),
+        mode: 0o600,
+        size: 1,
+        sha256: String::new(),
+    }];
+    let mut changed = false;
+    for (i, f) in m.files().enumerate() {
+        let bit = |k: usize| i < 15 && bits >> (16 * k + i) & 1 != 0;
+        if bit(0) {
+            changed = true;
+            continue;
+        }
+        let mut e = Extracted {
+            path: PathBuf::from(&f.path),
+            mode: f.mode.unwrap_or(0o600),
+            size: f.size,
+            sha256: f.sha256.clone(),
+        };
+        if bit(1) {
+            e.size ^= 1;
+            changed = true;
+        }
+        if bit(2) {
+            e.sha256.push('0');
+            changed = true;
+        }
+        if bit(3) && f.mode.is_some() {
+            e.mode ^= 1;
+            changed = true;
+        }
+        present.push(e);
+    }
+    let mut unique = HashSet::new();
+    let plain = m
+        .files()
+        .all(|f| f.path != MANIFEST_PATH && unique.insert(f.path.as_str()));
+    if bits >> 63 != 0 {
+        let mut extra = String::from("unlisted");
+        while unique.contains(extra.as_str()) {
+            extra.push('_');
+        }
+        present.push(Extracted {
+            path: PathBuf::from(extra),
+            mode: 0o600,
+            size: 0,
+            sha256: String::new(),
+        });
+        changed = true;
+    }
+    let checked = m.check_files(&present);
+    if plain {
+        assert_eq!(checked.is_ok(), !changed, "{checked:?}");
+    }
+});
