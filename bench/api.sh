@@ -5,7 +5,10 @@
 # then over HTTPS. Usage: bench/api.sh [SECONDS] [CONNECTIONS]
 #
 # Defaults: 30 seconds per route and 64 connections, wrk with 2 threads on
-# the same machine as the server. `healthz-same-headers` sends /healthz the
+# the same machine as the server. TACCTL_BENCH_ALGORITHMS (default "HS256
+# RS256 EdDSA") lists the JWT algorithms to measure, each in turn: the
+# appliance is switched to it (`jwt set-algorithm`, a new key pair for
+# RS256, RSA 3072, and EdDSA) before its runs. `healthz-same-headers` sends /healthz the
 # same Authorization header as the authenticated route, so the two requests
 # differ only in the token check and the response. Needs Debian's wrk. The token reaches wrk
 # through a private Lua script, never a command-line argument.
@@ -67,6 +70,9 @@ summary() { # summary SCHEME
     python3 -c "print(f'$1: appliance/healthz = {$auth/$health:.3f}; appliance/healthz-same-headers = {$auth/$same:.3f}')"
 }
 
+ALGORITHMS=${TACCTL_BENCH_ALGORITHMS:-HS256 RS256 EdDSA}
+for alg in $ALGORITHMS; do
+"$TACCTL" --root "$WORK/esa1" jwt set-algorithm "$alg" --admin-password-file "$WORK/password" >/dev/null
 for scheme in http https; do
     if [ "$scheme" = http ]; then start --insecure-http; else start; fi
     token=$(curl -sk --fail -D - -o /dev/null "$BASE/api/v1/auth/login/token" \
@@ -74,10 +80,11 @@ for scheme in http https; do
         awk -F': ' 'tolower($1)=="pty_access_jwt_token" {print $2}' | tr -d '\r')
     [ -n "$token" ] || { echo "bench/api.sh: login failed" >&2; exit 1; }
     printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$WORK/auth.lua"
-    echo "== $scheme ($BASE), $CONNECTIONS connections, ${SECONDS_EACH}s each"
+    echo "== $alg, $scheme ($BASE), $CONNECTIONS connections, ${SECONDS_EACH}s each"
     run "$scheme-healthz" "$BASE/healthz"
     run "$scheme-healthz-same-headers" "$BASE/healthz" "$WORK/auth.lua"
     run "$scheme-appliance" "$BASE/api/v1/appliance" "$WORK/auth.lua"
     summary "$scheme"
     stop
+done
 done

@@ -34,7 +34,13 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || mapfile -t TARGETS < <(cargo +nightly fuzz list)
 
 LOGS=$(mktemp -d /tmp/tacctl-fuzz-XXXXXX)
-trap 'rm -rf "$LOGS" /dev/shm/tacctl-fuzz-* 2>/dev/null' EXIT
+# Only this run's scratch directories: two runs on disjoint targets may
+# share the machine, one per core.
+cleanup() {
+    rm -rf "$LOGS"
+    for t in "${TARGETS[@]}"; do rm -rf /dev/shm/tacctl-fuzz-"$t"-* 2>/dev/null; done
+}
+trap cleanup EXIT
 # Without detection of stack use after return: safe Rust cannot return a
 # pointer to its stack, and the fake stacks it needs made each thread's start
 # cost a millisecond (docs/FUZZING.md).

@@ -1,6 +1,9 @@
 //! Throughput of `tacctl::jwt::issue` and `tacctl::jwt::verify` for HS256,
 //! HS384 and HS512, with one raw HMAC-SHA256 over the HS256 token's signing
-//! input (`header.payload`) under the same key as the baseline.
+//! input (`header.payload`) under the same key as the baseline; and for the
+//! key-pair algorithms at the sizes `openssl speed` measures beside them in
+//! bench/jwt.sh: RSA 3072 (RS256, PS256), ECDSA P-256 (ES256) and P-384
+//! (ES384), Ed25519 (EdDSA).
 //!
 //! Run with `bench/jwt.sh` (see docs/BENCHMARKS.md, "JWT issue and verify").
 
@@ -57,6 +60,7 @@ fn bench_jwt(c: &mut Criterion) {
     }
     issue.finish();
 
+    let mut issue_pairs = Vec::new();
     let mut verify = c.benchmark_group("jwt/verify");
     verify.throughput(Throughput::Elements(1));
     let mut hs256_token = String::new();
@@ -80,7 +84,40 @@ fn bench_jwt(c: &mut Criterion) {
             hs256_token = token;
         }
     }
+    // Key pairs, each verified with its public key only.
+    for (alg, bits) in [
+        (Algorithm::RS256, Some(3072)),
+        (Algorithm::PS256, Some(3072)),
+        (Algorithm::ES256, None),
+        (Algorithm::ES384, None),
+        (Algorithm::EdDSA, None),
+    ] {
+        let pair = KeySet::new(JwtKey::generate(alg, bits).expect("a key pair"));
+        let policy = policy(alg);
+        let (token, claims) = jwt::issue(&grant, &pair, &policy).unwrap();
+        assert_eq!(jwt::verify(&token, &pair, &policy, NOW).unwrap(), claims);
+        verify.bench_function(alg.as_str(), |b| {
+            b.iter(|| {
+                jwt::verify(
+                    black_box(&token),
+                    black_box(&pair),
+                    black_box(&policy),
+                    black_box(NOW),
+                )
+                .unwrap()
+            })
+        });
+        issue_pairs.push((alg, pair, policy));
+    }
     verify.finish();
+    let mut issue = c.benchmark_group("jwt/issue");
+    issue.throughput(Throughput::Elements(1));
+    for (alg, pair, policy) in &issue_pairs {
+        issue.bench_function(alg.as_str(), |b| {
+            b.iter(|| jwt::issue(black_box(&grant), black_box(pair), black_box(policy)).unwrap())
+        });
+    }
+    issue.finish();
 
     // Baseline: one complete HMAC-SHA256 (key schedule, signing input,
     // finalisation) over exactly the bytes an HS256 verify has to MAC.

@@ -23,7 +23,8 @@ use tacctl::bundle::manifest::MANIFEST_PATH;
 use tacctl::bundle::stream::{CHUNK_SIZE, StreamWriter, TAG_SIZE};
 use tacctl::component::{LdapCommon, Member, SyslogProtocol, SyslogTarget};
 use tacctl::jwt::{self, Grant, KeySet};
-use tacctl::ops::bundle::{Kind, NoProgress};
+use tacctl::bundle::NoProgress;
+use tacctl::component::Component as Kind;
 use tacctl::ops::{InitRequest, NetworkChange, Ops};
 use tacctl_fuzz::{
     OPEN_IMPORT, OPEN_RAW, OPEN_SIZE_KNOWN, STREAM_FILL, STREAM_KEY, STREAM_PREFIX, TOKEN,

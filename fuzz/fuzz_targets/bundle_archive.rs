@@ -10,22 +10,53 @@
 //!
 //! First byte, bit 0: extract with 1 worker thread (parsing and writing on
 //! two threads, `extract_tar`) rather than on this thread alone
-//! (`extract_tar_here`); bit 1: start each file's writeback.
+//! (`extract_tar_here`); bit 1: start each file's writeback; bits 2 and 3:
+//! where files go (disk, memory, only measured, or by path as an import).
 #![no_main]
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use tacctl::bundle::archive::{self, Rules};
+use tacctl::bundle::archive::{self, Action, ArchiveError, DirAction, FileRule, Options, Rules};
 use tacctl_fuzz::{Scratch, stored_frames};
 
 static SCRATCH: LazyLock<Scratch> = LazyLock::new(|| Scratch::new("bundle_archive"));
 
-/// Custom files keep their archive modes, as in an import. (The library's
-/// own rule, `ops::bundle::keeps_mode`, is private; this is the same test.)
-fn keeps_mode(path: &Path) -> bool {
-    path.starts_with(tacctl::ops::bundle::FILES_DIR)
+/// Rules that send every file where the input's flags say: to disk (custom
+/// files keeping their modes, as in an import), into memory, or only
+/// measured; directories are created when files go to disk.
+struct Fuzzed {
+    /// 0: disk, 1: memory, 2: measure, 3: by path (files/ to disk, the
+    /// rest into memory, as the reader does).
+    mode: u8,
+}
+
+impl Rules for Fuzzed {
+    fn file(&mut self, path: &str, _size: u64, _mode: u32) -> Result<FileRule, ArchiveError> {
+        let under_files = path.starts_with("files/");
+        let action = match self.mode {
+            0 => Action::Disk {
+                keep_mode: under_files,
+            },
+            1 => Action::Memory,
+            2 => Action::Measure,
+            _ if under_files => Action::Disk { keep_mode: true },
+            _ => Action::Memory,
+        };
+        Ok(FileRule {
+            action,
+            sha256: None,
+        })
+    }
+    fn dir(&mut self, path: &str, _mode: u32) -> Result<DirAction, ArchiveError> {
+        Ok(match self.mode {
+            0 | 3 => DirAction::Create {
+                keep_mode: path.starts_with("files/"),
+            },
+            _ => DirAction::Record,
+        })
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -34,10 +65,25 @@ fuzz_target!(|data: &[u8]| {
     };
     let framed = stored_frames(tar);
     let dest = SCRATCH.fresh();
-    let rules = Rules {
-        keeps_mode,
+    let mut rules = Fuzzed {
+        mode: (flags >> 2) & 3,
+    };
+    let options = Options {
         writeback: flags & 2 != 0,
     };
-    let files = archive::extract(&framed[..], dest, usize::from(flags & 1), rules);
-    SCRATCH.check_and_clear(files.as_deref().ok());
+    let found = archive::extract(&framed[..], Some(dest), usize::from(flags & 1), &mut rules, options);
+    // The files written to disk: those the rules sent there.
+    let on_disk: Option<Vec<(PathBuf, u64)>> = found.ok().map(|found| {
+        found
+            .files
+            .iter()
+            .filter(|f| match rules.mode {
+                0 => true,
+                3 => f.path.starts_with("files/"),
+                _ => false,
+            })
+            .map(|f| (PathBuf::from(&f.path), f.size))
+            .collect()
+    });
+    SCRATCH.check_and_clear(on_disk.as_deref());
 });

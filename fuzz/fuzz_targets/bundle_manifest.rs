@@ -11,10 +11,9 @@
 #![no_main]
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use libfuzzer_sys::fuzz_target;
-use tacctl::bundle::archive::Extracted;
+use tacctl::bundle::archive::{Extracted, Extraction};
 use tacctl::bundle::manifest::{MANIFEST_PATH, Manifest};
 
 fuzz_target!(|data: &[u8]| {
@@ -27,10 +26,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = (m.files().count(), m.component("jwt"));
     let mut present = vec![Extracted {
-        path: PathBuf::from(MANIFEST_PATH),
+        path: MANIFEST_PATH.to_owned(),
         mode: 0o600,
         size: 1,
         sha256: String::new(),
+        data: None,
     }];
     let mut changed = false;
     for (i, f) in m.files().enumerate() {
@@ -40,10 +40,11 @@ fuzz_target!(|data: &[u8]| {
             continue;
         }
         let mut e = Extracted {
-            path: PathBuf::from(&f.path),
+            path: f.path.clone(),
             mode: f.mode.unwrap_or(0o600),
             size: f.size,
             sha256: f.sha256.clone(),
+            data: None,
         };
         if bit(1) {
             e.size ^= 1;
@@ -69,14 +70,30 @@ fuzz_target!(|data: &[u8]| {
             extra.push('_');
         }
         present.push(Extracted {
-            path: PathBuf::from(extra),
+            path: extra,
             mode: 0o600,
             size: 0,
             sha256: String::new(),
+            data: None,
         });
         changed = true;
     }
-    let checked = m.check_files(&present);
+    // The directories the manifest lists, present as entries.
+    let dirs = m
+        .components
+        .iter()
+        .flat_map(|c| c.dirs.iter())
+        .map(|d| tacctl::bundle::archive::ExtractedDir {
+            path: d.clone(),
+            mode: 0o700,
+        })
+        .collect();
+    let checked = m.check_files(&Extraction {
+        files: present,
+        dirs,
+    });
+    // A manifest that is whole on its own accepts exactly its own files.
+    let plain = plain && m.check().is_ok();
     if plain {
         assert_eq!(checked.is_ok(), !changed, "{checked:?}");
     }

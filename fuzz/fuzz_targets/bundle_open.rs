@@ -31,14 +31,27 @@ static PASSPHRASE: LazyLock<SecretString> = LazyLock::new(passphrase);
 // ---- directory `staging` as an import (`import`) or a plan does, telling
 // ---- the reader the bundle's size when `size_known`.
 fn open(bundle: &[u8], size_known: bool, import: bool, staging: &Path) {
-    use tacctl::ops::bundle::{NoProgress, Purpose, open_into};
-    let size = size_known.then_some(bundle.len() as u64);
-    let purpose = if import {
-        Purpose::Import
+    use tacctl::bundle::NoProgress;
+    if import {
+        // The format's reader, staging custom files as an import does.
+        let size = size_known.then_some(bundle.len() as u64);
+        let _ = tacctl::bundle::open(
+            std::io::Cursor::new(bundle),
+            size,
+            &PASSPHRASE,
+            Some(staging),
+            &NoProgress,
+        );
     } else {
-        Purpose::Plan
-    };
-    let _ = open_into(bundle, size, purpose, &PASSPHRASE, staging, &NoProgress);
+        // The whole open path for a plan: the reader (writing nothing),
+        // then every component read and checked, the proof token too.
+        let _ = tacctl::ops::bundle::open(
+            tacctl::ops::bundle::BundleInput::Memory(bundle),
+            &PASSPHRASE,
+            None,
+            &NoProgress,
+        );
+    }
 }
 // ---- End of the call into the open path.
 

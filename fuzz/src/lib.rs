@@ -179,6 +179,7 @@ pub fn sign_raw(
         Algorithm::HS256 => hmac_tag::<Hmac<Sha256>>(secret, &input),
         Algorithm::HS384 => hmac_tag::<Hmac<Sha384>>(secret, &input),
         Algorithm::HS512 => hmac_tag::<Hmac<Sha512>>(secret, &input),
+        other => panic!("the fuzz targets sign with HMAC keys only, not {other}"),
     };
     format!("{input}.{}", b64.encode(tag))
 }
@@ -276,7 +277,7 @@ impl Scratch {
     /// under it is a link or special file, and when `files` is given (an
     /// extraction that succeeded) that exactly those regular files, of
     /// those sizes, are under it; then removes it.
-    pub fn check_and_clear(&self, files: Option<&[tacctl::bundle::archive::Extracted]>) {
+    pub fn check_and_clear(&self, files: Option<&[(PathBuf, u64)]>) {
         let beside: Vec<_> = std::fs::read_dir(&self.parent)
             .expect("the scratch directory lists")
             .map(|e| e.expect("an entry").file_name())
@@ -289,7 +290,7 @@ impl Scratch {
         let mut found = Vec::new();
         walk(&self.dest, Path::new(""), &mut found);
         if let Some(files) = files {
-            let mut listed: Vec<_> = files.iter().map(|e| (e.path.clone(), e.size)).collect();
+            let mut listed: Vec<_> = files.to_vec();
             listed.sort();
             found.sort();
             assert_eq!(
