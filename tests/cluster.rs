@@ -15,6 +15,7 @@ use common::server::Served;
 use common::*;
 use rexpect::session::spawn_command;
 use serde_json::Value;
+use tacctl::cluster::verify::SHARE_JWT;
 
 const PASSPHRASE: &str = "correct horse battery staple 42";
 
@@ -244,7 +245,7 @@ fn status_names_drift_until_the_jwt_configuration_is_shared_and_a_member_down() 
     } = assert_exit(esa1.bare().args(["cluster", "status"]), 4);
     assert!(
         text.contains(&format!(
-            "esa2: algorithm differs (this node HS256, esa2 HS512), kid differs (this node {}…, esa2 {}…); run the Cluster Export Wizard with Appliances JWT Configuration",
+            "esa2: algorithm differs (this node HS256, esa2 HS512), kid differs (this node {}…, esa2 {}…); {SHARE_JWT}",
             &kid1[..8],
             &kid2[..8]
         )),
@@ -342,10 +343,7 @@ fn the_verifier_matrix_before_and_after_sharing_the_jwt_configuration() {
             } else {
                 assert_eq!(c["passed"], false, "{c}");
                 assert_eq!(c["reason"], "key_differs", "{c}");
-                assert_eq!(
-                    c["message"],
-                    "key differs: run the Cluster Export Wizard with Appliances JWT Configuration"
-                );
+                assert_eq!(c["message"], format!("key differs: {SHARE_JWT}"));
                 assert!(
                     c["detail"]
                         .as_str()
@@ -361,7 +359,7 @@ fn the_verifier_matrix_before_and_after_sharing_the_jwt_configuration() {
     assert!(text.contains("ISSUER \\ VERIFIER  esa1"), "{text}");
     assert!(text.contains("FAIL: key differs"), "{text}");
     assert!(
-        text.contains("esa2 -> esa1: key differs: run the Cluster Export Wizard with Appliances JWT Configuration"),
+        text.contains(&format!("esa2 -> esa1: key differs: {SHARE_JWT}")),
         "{text}"
     );
 

@@ -167,6 +167,11 @@ fn step_1_groups_the_components_jwt_ticked_node_local_ones_disabled() {
         shown,
         [
             ("Appliances JWT Configuration", true, false),
+            (
+                "Appliances JWT Trust (each member keeps its own key pair)",
+                false,
+                true
+            ),
             ("Local users", false, false),
             ("LDAP settings", false, true),
             ("Network settings (DNS, NTP, syslog)", false, false),

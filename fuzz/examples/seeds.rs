@@ -274,6 +274,7 @@ fn main() {
         files: vec!["config/jwt.yaml".into(), "config/users.yaml".into()],
         dirs: vec!["files".into()],
         remove: vec!["config/ldap.yaml".into()],
+        record: None,
     };
     let i = stored_index("txn/journal.yaml").unwrap();
     c.put(
@@ -398,9 +399,15 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
     );
 
     let esa2 = Ops::open(&work.join("esa2"), Duration::from_secs(5))?;
-    let opened = esa2.open_bundle(&bundle[..], &passphrase())?;
-    let kinds = opened.kinds();
-    esa2.apply(&opened, &kinds, true, now + 1)?;
+    let stage = esa2.app.scratch("import")?;
+    let opened = tacctl::ops::bundle::open(
+        tacctl::ops::bundle::BundleInput::Memory(&bundle[..]),
+        &passphrase(),
+        Some(stage),
+        &tacctl::ops::bundle::NoProgress,
+    )?;
+    let components = opened.components();
+    esa2.apply(&opened, &components, true, now + 1)?;
     let history = std::fs::read(work.join("esa2/history.yaml")).unwrap();
     c.put(
         "stored_yaml",

@@ -58,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
         9 => stored::<c::TlsExport>(text),
         10 => plain::<Journal>(text),
         11 => plain::<History>(text),
-        _ => plain::<SnapshotMeta>(text),
+        12 => plain::<SnapshotMeta>(text),
+        _ => stored::<c::JwtTrust>(text),
     }
 });

@@ -193,7 +193,7 @@ fn hmac_tag<M: Mac + KeyInit>(secret: &[u8], input: &str) -> Vec<u8> {
 /// The stored YAML file types of `stored_yaml`, in the order of its first
 /// input byte (modulo the count): the component models, the bundle forms,
 /// then the appliance's transaction files.
-pub const STORED: [&str; 13] = [
+pub const STORED: [&str; 14] = [
     tacctl::component::Node::FILE,
     tacctl::component::JwtSettings::FILE,
     tacctl::component::Users::FILE,
@@ -207,18 +207,19 @@ pub const STORED: [&str; 13] = [
     "txn/journal.yaml",
     "history.yaml",
     "snapshot.yaml",
+    tacctl::component::JwtTrust::FILE,
 ];
 
 /// The selector byte of a stored file, by its path under an appliance root
 /// or in a bundle (`snapshots/<id>/snapshot.yaml` counts as `snapshot.yaml`,
-/// and a bundle's `components/users.yaml` and `components/network.yaml`
-/// are exactly the `config/` files).
+/// and a bundle's `components/users.yaml`, `components/network.yaml` and
+/// `components/jwt-trust.yaml` are exactly the `config/` files).
 pub fn stored_index(path: &str) -> Option<u8> {
     let path = if path.ends_with("/snapshot.yaml") {
         "snapshot.yaml".to_owned()
     } else if let Some(name) = path
         .strip_prefix("components/")
-        .filter(|n| ["users.yaml", "network.yaml"].contains(n))
+        .filter(|n| ["users.yaml", "network.yaml", "jwt-trust.yaml"].contains(n))
     {
         format!("config/{name}")
     } else {

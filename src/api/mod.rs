@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::component::{JwtSettings, Node};
+use crate::component::{JwtSettings, JwtTrust, Node, TrustedJwk};
 
 /// The response header existing appliance clients read the token from.
 pub const TOKEN_HEADER: &str = "PTY_ACCESS_JWT_TOKEN";
@@ -49,12 +49,17 @@ pub struct ApplianceBody {
     pub max_session_seconds: u64,
     /// The active key's id.
     pub kid: String,
+    /// The ids of the keys of other members this node accepts tokens of by
+    /// their public keys (Appliances JWT Trust); absent when none. Members
+    /// that trust each other's keys share no key and are not drift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_kids: Vec<String>,
 }
 
 impl ApplianceBody {
-    /// What a node with this identity and these JWT settings says about
-    /// itself; members compare it to find drift.
-    pub fn describe(node: &Node, settings: &JwtSettings) -> Self {
+    /// What a node with this identity, these JWT settings and this trust
+    /// says about itself at `now`; members compare it to find drift.
+    pub fn describe(node: &Node, settings: &JwtSettings, trust: &JwtTrust, now: u64) -> Self {
         Self {
             name: node.name.clone(),
             node_id: node.node_id.clone(),
@@ -64,6 +69,7 @@ impl ApplianceBody {
             expiry_seconds: settings.expiry().seconds(),
             max_session_seconds: settings.max_session_seconds,
             kid: settings.active_key.kid.clone(),
+            trusted_kids: trust.kids(now),
         }
     }
 }
@@ -78,4 +84,9 @@ pub struct NodeBody {
     pub appliance: ApplianceBody,
     /// The node's clock, Unix seconds, for skew checks.
     pub time: u64,
+    /// The node's own public keys: its active key pair's, and each retired
+    /// key pair's until its deadline; absent with an HMAC secret. A push of
+    /// Appliances JWT Trust learns them here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<TrustedJwk>,
 }

@@ -408,7 +408,8 @@ impl Appliance {
 
     /// The key set the settings describe: the active key and every stored
     /// retired key, each with its deadline, so verification can tell a
-    /// retired key ("log in again") from an unknown one.
+    /// retired key ("log in again") from an unknown one; and the public
+    /// keys of the members this node trusts.
     pub fn keyset(&self, settings: &JwtSettings, _now: u64) -> Result<KeySet, ApplianceError> {
         let active = self.unseal_key(&settings.active_key, settings.algorithm)?;
         let previous = settings
@@ -422,7 +423,15 @@ impl Appliance {
                 })
             })
             .collect::<Result<Vec<_>, ApplianceError>>()?;
-        Ok(KeySet::with_previous(active, previous))
+        Ok(KeySet::with_previous(active, previous).trusting(self.jwt_trust()?.keys()))
+    }
+
+    /// The members whose tokens this node accepts by their public keys
+    /// ("Appliances JWT Trust"); none when never set.
+    pub fn jwt_trust(&self) -> Result<component::JwtTrust, ApplianceError> {
+        Ok(self
+            .read_optional()?
+            .unwrap_or_else(component::JwtTrust::empty))
     }
 
     /// Local users.

@@ -179,6 +179,9 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     if a.all && ops.tls_fingerprint()?.is_none() {
         components.retain(|c| *c != Component::Tls);
     }
+    if a.all && !ops.trust_exportable(super::now())? {
+        components.retain(|c| *c != Component::JwtTrust);
+    }
     let pass = passphrase(a.passphrase_file.as_deref(), true)?;
     if !a.allow_weak_passphrase {
         check_passphrase(&pass).map_err(|e| {

@@ -14,7 +14,6 @@ use serde::Serialize;
 
 use super::secrets::{self, SecretSource};
 use super::{AdminCreds, UsageError, admin, now, open, print_json, read_token};
-use crate::api::ApplianceBody;
 use crate::cluster::client::{Client, Peer, normalise_url};
 use crate::cluster::members::{self, Candidate, Fit};
 use crate::cluster::verify::{self, Tokens};
@@ -183,7 +182,7 @@ pub(super) fn cluster(root: &Path, cmd: ClusterCommand, out: &mut impl Write) ->
         ClusterCommand::Status { json, timeout: t } => {
             let t = timeout(t)?;
             let ops = open(root)?;
-            let this = ApplianceBody::describe(&ops.app.node()?, &ops.app.jwt_settings()?);
+            let this = ops.describe(now())?;
             let members = ops.members()?;
             let report = runtime()?.block_on(status::gather(this, &members, t, now));
             if json {

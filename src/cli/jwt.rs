@@ -48,6 +48,19 @@ pub(super) enum JwtCommand {
     },
     /// The public keys tokens are verified with, as a JWKS (RFC 7517): never a secret or a private key
     Jwks,
+    /// Appliances JWT Trust: the members whose tokens this node accepts by their public keys
+    Trust {
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop trusting a member's public keys (by node name or node id): its tokens are refused at once
+    Untrust {
+        /// The member's node name or node id
+        member: String,
+        #[command(flatten)]
+        creds: AdminCreds,
+    },
     /// Set JWT Secret: prompts "New Secret" and "Confirm Secret"
     SetSecret {
         /// Read the secret from FILE (one trailing newline stripped)
@@ -176,6 +189,47 @@ pub(super) fn run(root: &Path, cmd: JwtCommand, out: &mut impl Write) -> Result<
         JwtCommand::Jwks => {
             let ops = super::open(root)?;
             print_json(out, &ops.jwks(now)?)?;
+        }
+        JwtCommand::Trust { json } => {
+            let ops = super::open(root)?;
+            let trust = ops.jwt_trust()?;
+            if json {
+                return print_json(out, &trust);
+            }
+            if trust.members.is_empty() {
+                writeln!(
+                    out,
+                    "This node trusts no member's public keys (Appliances JWT Trust is empty)."
+                )?;
+            }
+            for m in &trust.members {
+                writeln!(
+                    out,
+                    "{} (node id {}, cluster {})",
+                    m.name, m.node_id, m.cluster_id
+                )?;
+                for k in &m.keys {
+                    match k.accept_until {
+                        None => writeln!(out, "  {} {}", k.algorithm, k.kid())?,
+                        Some(u) => writeln!(
+                            out,
+                            "  {} {} (retired, accepted until {})",
+                            k.algorithm,
+                            k.kid(),
+                            rfc3339(u)
+                        )?,
+                    }
+                }
+            }
+        }
+        JwtCommand::Untrust { member, creds } => {
+            let ops = admin(root, &creds)?;
+            let m = ops.untrust(&member)?;
+            writeln!(
+                out,
+                "{} (node id {}) is no longer trusted; its tokens are refused",
+                m.name, m.node_id
+            )?;
         }
         JwtCommand::SetSecret {
             secret_file,

@@ -181,6 +181,7 @@ mod tests {
             expiry_seconds: 1800,
             max_session_seconds: 43200,
             kid: "k".into(),
+            trusted_kids: Vec::new(),
         }
     }
 

@@ -132,14 +132,7 @@ pub enum ClusterError {
     },
 }
 
-/// Shortens a key id for tables and sentences: its first 8 characters and
-/// an ellipsis. JSON output always carries the whole id.
-pub fn short_kid(kid: &str) -> String {
-    match kid.char_indices().nth(8) {
-        Some((i, _)) => format!("{}…", &kid[..i]),
-        None => kid.to_owned(),
-    }
-}
+pub use crate::jwt::short_kid;
 
 /// Lays out rows as columns separated by two spaces, each as wide as its
 /// widest cell (counted in characters); the last column is not padded.

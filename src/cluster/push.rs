@@ -38,7 +38,7 @@ use serde::Serialize;
 use super::client::{Client, ClientError, Peer};
 use crate::api::NodeBody;
 use crate::bundle::header::KdfParams;
-use crate::component::Component;
+use crate::component::{Component, TrustedMember};
 use crate::ops::bundle::Plan;
 use crate::ops::{Ops, OpsError};
 
@@ -98,14 +98,17 @@ pub fn fresh_passphrase() -> Result<SecretString, OpsError> {
 impl Payload {
     /// Exports `components` (only what is cluster-wide: never the TLS
     /// certificate or the host name) under a fresh passphrase, into memory.
+    /// Appliances JWT Trust carries, besides this node's own public keys
+    /// and those it trusts, `also_trusted`'s.
     pub fn export(
         ops: &Ops,
         components: &[Component],
         kdf: KdfParams,
         now: u64,
+        also_trusted: &[TrustedMember],
     ) -> Result<Self, PushError> {
         let passphrase = fresh_passphrase()?;
-        let (manifest, bundle) = ops.export(
+        let (manifest, bundle) = ops.export_trusting(
             components,
             false,
             &passphrase,
@@ -113,6 +116,7 @@ impl Payload {
             Vec::new(),
             now,
             &crate::ops::bundle::NoProgress,
+            also_trusted,
         )?;
         Ok(Self {
             bundle: Arc::new(bundle),
@@ -500,6 +504,84 @@ async fn probe(
         }));
     }
     out
+}
+
+/// The public keys of every target in `cluster_id` that signs with a key
+/// pair, each read from its node endpoint over its pinned certificate, for
+/// Appliances JWT Trust; with, for each target, what became of it. A key
+/// that does not parse is left out, and a target that cannot be read,
+/// signs with an HMAC secret or is in another cluster gives no entry.
+async fn collect_keys(
+    targets: &[Target],
+    own_node_id: &str,
+    cluster_id: &str,
+    timeout: Duration,
+) -> Vec<(String, Result<TrustedMember, String>)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, t) in targets.iter().enumerate() {
+        let t = t.clone();
+        tasks.spawn(async move {
+            let client = match t.client {
+                Some(c) => Ok(c),
+                None => Client::with_timeout(t.peer.clone(), timeout),
+            };
+            let node = match client {
+                Ok(c) => tokio::time::timeout(timeout, c.node())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ClientError::Unreachable {
+                            peer: t.peer.name.clone(),
+                            url: t.peer.url.clone(),
+                            reason: format!("no answer within {} s", timeout.as_secs()),
+                        })
+                    }),
+                Err(e) => Err(e),
+            };
+            (i, node)
+        });
+    }
+    let mut answers: Vec<Option<Result<NodeBody, ClientError>>> =
+        targets.iter().map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, node)) = done {
+            answers[i] = Some(node);
+        }
+    }
+    targets
+        .iter()
+        .zip(answers)
+        .map(|(t, answer)| {
+            let name = t.peer.name.clone();
+            let entry = match answer {
+                None => Err("its keys could not be read".to_owned()),
+                Some(Err(e)) => Err(format!("its keys could not be read: {e}")),
+                Some(Ok(n)) if n.appliance.cluster_id != cluster_id => Err(format!(
+                    "it is in cluster {:?}, not {cluster_id:?}",
+                    n.appliance.cluster_id
+                )),
+                Some(Ok(n)) if n.appliance.node_id == own_node_id => {
+                    Err("it is this node".to_owned())
+                }
+                Some(Ok(n)) => {
+                    let keys: Vec<_> = n.keys.into_iter().filter(|k| k.key().is_ok()).collect();
+                    if keys.is_empty() {
+                        Err(format!(
+                            "it signs with an HMAC secret ({}): it will trust this node's keys, but its own tokens need a key pair to be trusted",
+                            n.appliance.algorithm
+                        ))
+                    } else {
+                        Ok(TrustedMember {
+                            node_id: n.appliance.node_id,
+                            name: n.appliance.name,
+                            cluster_id: n.appliance.cluster_id,
+                            keys,
+                        })
+                    }
+                }
+            };
+            (name, entry)
+        })
+        .collect()
 }
 
 fn timed_out(timeout: Duration) -> Failure {
@@ -1113,8 +1195,47 @@ impl Session {
         } else {
             KdfParams::RANDOM_PASSPHRASE
         };
-        let payload = Arc::new(Payload::export(ops, &plan.components, kdf, now)?);
         let targets: Vec<Target> = plan.targets.iter().map(|t| t.on(self.id)).collect();
+        // Trust only: every member is to trust every member, so the bundle
+        // carries the targets' public keys too, and this node trusts them
+        // once the push is confirmed.
+        let mut collected = Vec::new();
+        if plan.components.contains(&Component::JwtTrust) {
+            let node = ops
+                .app
+                .node()
+                .map_err(OpsError::from)
+                .map_err(PushError::from)?;
+            let answers = self.rt.block_on(collect_keys(
+                &targets,
+                &node.node_id,
+                &node.cluster_id,
+                self.timeout,
+            ));
+            let mut lines = vec!["The members' public keys, for Appliances JWT Trust:".to_owned()];
+            for (name, entry) in answers {
+                match entry {
+                    Ok(m) => {
+                        let keys: Vec<String> = m
+                            .keys
+                            .iter()
+                            .map(|k| format!("{} {}", k.algorithm, super::short_kid(k.kid())))
+                            .collect();
+                        lines.push(format!("  {name}: {}", keys.join(", ")));
+                        collected.push(m);
+                    }
+                    Err(why) => lines.push(format!("  {name}: none; {why}")),
+                }
+            }
+            screen.show(&lines.join("\n"))?;
+        }
+        let payload = Arc::new(Payload::export(
+            ops,
+            &plan.components,
+            kdf,
+            now,
+            &collected,
+        )?);
         let view = screen.progress(&names);
         let attempts = self.rt.block_on(prepare(
             &targets,
@@ -1137,11 +1258,22 @@ impl Session {
             return Ok(Finish::Declined);
         }
         screen.show("Step 5 of 6: pushing.")?;
+        let trusted_here = if collected.is_empty() {
+            Vec::new()
+        } else {
+            ops.trust(&collected).map_err(PushError::from)?
+        };
         let view = screen.progress(&names);
         let report = self
             .rt
             .block_on(apply(attempts, &payload, self.timeout, &view.update));
         view.finish();
+        if !trusted_here.is_empty() {
+            screen.show(&format!(
+                "This node now trusts the public keys of {}.",
+                trusted_here.join(", ")
+            ))?;
+        }
         screen.show(&format!("Step 6 of 6: the result.\n{report}"))?;
         Ok(Finish::Pushed(report))
     }

@@ -6,6 +6,13 @@
 //! names each difference. No secret crosses the wire: key ids are one-way
 //! fingerprints.
 //!
+//! Members share their tokens in one of two ways, and the report says which
+//! is in force ([`Mode`]): one key for all (an HMAC secret or a key pair,
+//! carried by Appliances JWT Configuration), or trust only, each member
+//! signing with its own key pair and trusting the others' public keys
+//! (Appliances JWT Trust). In trust only a different key or algorithm is
+//! no drift, as long as the trust goes both ways.
+//!
 //! [`drift`], [`assess`] and [`render`] are pure; [`gather`] does the
 //! asking, each call bounded by the timeout, with the clock a parameter.
 
@@ -22,7 +29,8 @@ use crate::jwt::LEEWAY_SECONDS;
 /// One JWT setting in which a member differs from this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// `cluster_id`, `algorithm`, `expiry_seconds`, `max_session_seconds` or `kid`.
+    /// `cluster_id`, `algorithm`, `expiry_seconds`, `max_session_seconds`,
+    /// `kid`, or `trust` (`yes`/`no`: whether each side trusts the other's key).
     pub field: &'static str,
     /// This node's value.
     pub this_node: String,
@@ -46,16 +54,82 @@ impl Difference {
                 format!("{} s", self.this_node),
                 format!("{} s", self.member),
             ),
+            "trust" => {
+                return format!(
+                    "trust goes one way only (this node trusts {member}'s key: {}; {member} trusts this node's: {})",
+                    self.this_node, self.member
+                );
+            }
             other => (other, self.this_node.clone(), self.member.clone()),
         };
         format!("{what} differs (this node {this}, {member} {theirs})")
     }
 }
 
+/// How a member and this node accept each other's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Both sign with the same HMAC secret.
+    SharedSecret,
+    /// Both sign with the same private key.
+    SharedKeyPair,
+    /// Each signs with its own key pair, and each trusts the other's public key.
+    TrustOnly,
+}
+
+impl Mode {
+    /// How `member` and `this` share their tokens; `None` when they do not
+    /// (another key, and no trust both ways).
+    pub fn of(this: &ApplianceBody, member: &ApplianceBody) -> Option<Mode> {
+        if this.kid == member.kid {
+            return Some(if this.algorithm.starts_with("HS") {
+                Mode::SharedSecret
+            } else {
+                Mode::SharedKeyPair
+            });
+        }
+        (this.trusted_kids.contains(&member.kid) && member.trusted_kids.contains(&this.kid))
+            .then_some(Mode::TrustOnly)
+    }
+
+    /// The word in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::SharedSecret => "shared secret",
+            Mode::SharedKeyPair => "shared key pair",
+            Mode::TrustOnly => "trust only",
+        }
+    }
+
+    /// What it means, for the report's heading.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            Mode::SharedSecret => {
+                "shared secret: every member signs with the same HMAC secret (Appliances JWT Configuration)"
+            }
+            Mode::SharedKeyPair => {
+                "shared key pair: every member signs with the same private key (Appliances JWT Configuration)"
+            }
+            Mode::TrustOnly => {
+                "trust only: each member signs with its own key pair and trusts the others' public keys (Appliances JWT Trust)"
+            }
+        }
+    }
+}
+
 /// Every JWT setting (and the cluster id, the tokens' issuer) in which
-/// `member` differs from `this`, in a fixed order. Empty: no drift. The tool
-/// version and the node's identity are not drift.
+/// `member` differs from this node, in a fixed order. Empty: no drift. The tool
+/// version and the node's identity are not drift, and where either side
+/// trusts the other's key (trust only, [`Mode::TrustOnly`]) neither are
+/// the key and the algorithm; trust that goes one way only is a
+/// difference of `trust`.
 pub fn drift(this: &ApplianceBody, member: &ApplianceBody) -> Vec<Difference> {
+    let trusts = this.trusted_kids.contains(&member.kid);
+    let trusted = member.trusted_kids.contains(&this.kid);
+    // Trust on either side says the members mean to keep their own keys:
+    // the keys and algorithms are then expected to differ.
+    let trust_only = this.kid != member.kid && (trusts || trusted);
     let pairs: [(&'static str, String, String); 5] = [
         (
             "cluster_id",
@@ -79,15 +153,25 @@ pub fn drift(this: &ApplianceBody, member: &ApplianceBody) -> Vec<Difference> {
         ),
         ("kid", this.kid.clone(), member.kid.clone()),
     ];
-    pairs
+    let mut out: Vec<Difference> = pairs
         .into_iter()
         .filter(|(_, a, b)| a != b)
-        .map(|(field, this_node, member)| Difference {
+        .filter(|(field, _, _)| !(trust_only && matches!(*field, "algorithm" | "kid")))
+        .map(|(field, this_node, theirs)| Difference {
             field,
             this_node,
-            member,
+            member: theirs,
         })
-        .collect()
+        .collect();
+    if this.kid != member.kid && trusts != trusted {
+        let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
+        out.push(Difference {
+            field: "trust",
+            this_node: yes(trusts),
+            member: yes(trusted),
+        });
+    }
+    out
 }
 
 /// Where a member stands.
@@ -138,6 +222,8 @@ pub struct MemberStatus {
     pub clock_skew_seconds: Option<i64>,
     /// How its JWT configuration differs from this node's.
     pub drift: Vec<Difference>,
+    /// How it and this node accept each other's tokens, when they do.
+    pub mode: Option<Mode>,
 }
 
 /// Judges one member's answer. `now` is this node's clock when the answer came.
@@ -156,10 +242,12 @@ pub fn assess(
         node: None,
         clock_skew_seconds: None,
         drift: Vec::new(),
+        mode: None,
     };
     match answer {
         Ok(body) => {
             status.drift = drift(this, &body.appliance);
+            status.mode = Mode::of(this, &body.appliance);
             if !status.drift.is_empty() {
                 status.state = State::Drift;
             }
@@ -187,16 +275,29 @@ pub struct ClusterStatus {
     pub members: Vec<MemberStatus>,
     /// Every member reachable and none drifted.
     pub healthy: bool,
+    /// How the members share their tokens, when every member that answered
+    /// does it the same way; `None` with no answer, or modes that differ.
+    pub mode: Option<Mode>,
 }
 
 impl ClusterStatus {
     /// The report of `this` and `members`.
     pub fn new(this_node: ApplianceBody, members: Vec<MemberStatus>) -> Self {
         let healthy = members.iter().all(|m| m.state == State::Ok);
+        let answered: Vec<Option<Mode>> = members
+            .iter()
+            .filter(|m| m.node.is_some())
+            .map(|m| m.mode)
+            .collect();
+        let mode = match answered.first() {
+            Some(first) if answered.iter().all(|m| m == first) => *first,
+            _ => None,
+        };
         Self {
             this_node,
             members,
             healthy,
+            mode,
         }
     }
 
@@ -290,6 +391,13 @@ pub fn render(status: &ClusterStatus) -> String {
         out.push_str("No members; add one with `tacctl cluster add NAME URL`.\n");
         return out;
     }
+    match status.mode {
+        Some(m) => out.push_str(&format!("JWT mode: {}\n", m.sentence())),
+        None if status.members.iter().any(|m| m.node.is_some()) => out.push_str(
+            "JWT mode: none in common: some members do not accept this node's tokens, or share them in another way\n",
+        ),
+        None => {}
+    }
     out.push('\n');
     let mut rows = vec![
         [
@@ -300,6 +408,7 @@ pub fn render(status: &ClusterStatus) -> String {
             "EXPIRY",
             "MAX SESSION",
             "KID",
+            "MODE",
         ]
         .map(String::from)
         .to_vec(),
@@ -313,8 +422,9 @@ pub fn render(status: &ClusterStatus) -> String {
                 format!("{} s", n.expiry_seconds),
                 format!("{} s", n.max_session_seconds),
                 short_kid(&n.kid),
+                m.mode.map_or("-", Mode::label).to_owned(),
             ]),
-            None => row.extend(std::iter::repeat_n("-".to_owned(), 5)),
+            None => row.extend(std::iter::repeat_n("-".to_owned(), 6)),
         }
         rows.push(row);
     }
@@ -328,13 +438,14 @@ pub fn render(status: &ClusterStatus) -> String {
                 m.reason.as_deref().unwrap_or_default()
             )),
             State::Drift => notes.push(format!(
-                "{}: {}; run the Cluster Export Wizard with Appliances JWT Configuration",
+                "{}: {}; {}",
                 m.name,
                 m.drift
                     .iter()
                     .map(|d| d.sentence(&m.name))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                super::verify::SHARE_JWT
             )),
             State::Unreachable | State::Error => notes.push(format!(
                 "{}: {}",
@@ -383,6 +494,7 @@ mod tests {
             expiry_seconds: 1800,
             max_session_seconds: 43200,
             kid: "AbCdEfGhIjKlMnOpQrStUv".into(),
+            trusted_kids: Vec::new(),
         }
     }
 
@@ -450,6 +562,7 @@ mod tests {
             Ok(NodeBody {
                 appliance: body("esa3"),
                 time: 1_000,
+                keys: Vec::new(),
             }),
             &this,
             1_040,
@@ -461,6 +574,7 @@ mod tests {
             Ok(NodeBody {
                 appliance: drifted,
                 time: 1_000,
+                keys: Vec::new(),
             }),
             &this,
             1_000,
@@ -511,7 +625,11 @@ mod tests {
 
         let text = render(&all);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[2].starts_with("MEMBER  STATE"), "{text}");
+        assert_eq!(
+            lines[1],
+            "JWT mode: none in common: some members do not accept this node's tokens, or share them in another way"
+        );
+        assert!(lines[3].starts_with("MEMBER  STATE"), "{text}");
         assert!(text.contains("esa3    ok"), "{text}");
         assert!(text.contains("esa2    DRIFT"), "{text}");
         assert!(
@@ -525,6 +643,73 @@ mod tests {
             .position(|l| l.starts_with("esa5: CERTIFICATE MISMATCH"));
         let drift_note = lines.iter().position(|l| l.starts_with("esa2: kid"));
         assert!(first_note < drift_note, "{text}");
+    }
+
+    #[test]
+    fn members_that_trust_each_other_keys_are_trust_only_and_not_drift() {
+        let mut this = body("esa1");
+        this.algorithm = "ES256".into();
+        let mut other = body("esa2");
+        other.algorithm = "EdDSA".into();
+        other.kid = "XyZ0123456789012345678".into();
+        assert_eq!(Mode::of(&this, &other), None);
+        assert_eq!(
+            drift(&this, &other)
+                .iter()
+                .map(|d| d.field)
+                .collect::<Vec<_>>(),
+            ["algorithm", "kid"]
+        );
+        // Trust one way: the keys are meant to differ; the trust is the drift.
+        this.trusted_kids = vec![other.kid.clone()];
+        let d = drift(&this, &other);
+        assert_eq!(d.iter().map(|d| d.field).collect::<Vec<_>>(), ["trust"]);
+        assert_eq!(
+            d[0].sentence("esa2"),
+            "trust goes one way only (this node trusts esa2's key: yes; esa2 trusts this node's: no)"
+        );
+        // Both ways: trust only, no drift; other settings still count.
+        other.trusted_kids = vec![this.kid.clone()];
+        assert_eq!(Mode::of(&this, &other), Some(Mode::TrustOnly));
+        assert!(drift(&this, &other).is_empty());
+        other.expiry_seconds = 60;
+        assert_eq!(
+            drift(&this, &other)
+                .iter()
+                .map(|d| d.field)
+                .collect::<Vec<_>>(),
+            ["expiry_seconds"]
+        );
+        // One key: shared, HMAC or key pair by the algorithm.
+        let same = body("esa3");
+        assert_eq!(Mode::of(&body("esa1"), &same), Some(Mode::SharedSecret));
+        let (mut a, mut b) = (body("esa1"), body("esa3"));
+        a.algorithm = "RS256".into();
+        b.algorithm = "RS256".into();
+        assert_eq!(Mode::of(&a, &b), Some(Mode::SharedKeyPair));
+
+        let ok = |name: &str, mode| MemberStatus {
+            name: name.into(),
+            url: String::new(),
+            fingerprint: String::new(),
+            state: State::Ok,
+            reason: None,
+            node: Some(body(name)),
+            clock_skew_seconds: Some(0),
+            drift: Vec::new(),
+            mode: Some(mode),
+        };
+        let all = ClusterStatus::new(
+            this.clone(),
+            vec![ok("esa2", Mode::TrustOnly), ok("esa3", Mode::TrustOnly)],
+        );
+        assert_eq!(all.mode, Some(Mode::TrustOnly));
+        assert!(render(&all).contains("JWT mode: trust only: each member signs"));
+        let mixed = ClusterStatus::new(
+            this,
+            vec![ok("esa2", Mode::TrustOnly), ok("esa3", Mode::SharedKeyPair)],
+        );
+        assert_eq!(mixed.mode, None);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::client::{Client, ClientError, Peer};
+use super::status::Mode;
 use super::{ClusterError, table};
 use crate::auth::ldap::LdapError;
 use crate::auth::{ApiLogin, AuthError, Authenticator, LoginError, PooledUsers};
@@ -34,7 +35,7 @@ use crate::ops::Snapshot;
 const REFUSED_PREFIX: &str = "token refused: ";
 
 /// What the administrator can do about a JWT configuration that differs.
-pub const SHARE_JWT: &str = "run the Cluster Export Wizard with Appliances JWT Configuration";
+pub const SHARE_JWT: &str = "run the Cluster Export Wizard with Appliances JWT Configuration (one key for all), or with Appliances JWT Trust (each member its own key pair)";
 
 /// What became of one token presented to one verifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,6 +273,11 @@ pub struct Matrix {
     pub cells: Vec<Cell>,
     /// Every cell passed.
     pub passed: bool,
+    /// How the issuers sign, as their tokens' headers tell: with one key
+    /// (its kind named), or each with its own key pair, one node accepting
+    /// another's token (trust only). `None` with fewer than two tokens,
+    /// HMAC tokens of different keys, or key pairs no other node accepts.
+    pub mode: Option<Mode>,
     /// No login succeeded and at least one was refused for its credentials.
     #[serde(skip)]
     pub credentials_refused: bool,
@@ -286,6 +292,7 @@ impl Matrix {
             verifiers,
             cells,
             passed,
+            mode: None,
             credentials_refused: false,
         }
     }
@@ -332,7 +339,11 @@ pub fn render(m: &Matrix) -> String {
         }
         rows.push(row);
     }
-    let mut out = table(&rows);
+    let mut out = match m.mode {
+        Some(mode) => format!("JWT mode: {}\n\n", mode.sentence()),
+        None => String::new(),
+    };
+    out.push_str(&table(&rows));
     let failed: Vec<&Cell> = m.cells.iter().filter(|c| !c.passed).collect();
     if failed.is_empty() {
         out.push_str(&format!(
@@ -653,6 +664,8 @@ pub async fn run(participants: Vec<Participant>, tokens: Tokens, clock: fn() -> 
         }
     };
 
+    let mode = mode_of(rows.iter().filter_map(|(_, _, t)| t.as_ref().ok()));
+
     // Phase 3: every token to every verifier.
     let rows = Arc::new(rows);
     let mut tasks = tokio::task::JoinSet::new();
@@ -701,6 +714,15 @@ pub async fn run(participants: Vec<Participant>, tokens: Tokens, clock: fn() -> 
         participants.iter().map(|p| p.name.clone()).collect(),
         cells,
     );
+    // Keys that differ are trust only when trust is seen at work: one
+    // node accepting another's token.
+    matrix.mode = mode.filter(|m| {
+        *m != Mode::TrustOnly
+            || matrix
+                .cells
+                .iter()
+                .any(|c| c.issuer != c.verifier && c.passed)
+    });
     matrix.credentials_refused = rows.iter().all(|(_, _, t)| t.is_err())
         && rows.iter().any(|(_, _, t)| {
             matches!(
@@ -712,6 +734,35 @@ pub async fn run(participants: Vec<Participant>, tokens: Tokens, clock: fn() -> 
             )
         });
     matrix
+}
+
+/// How the issuers of `tokens` sign, from their headers: one `kid` and
+/// `alg` for all is one shared key, HMAC or key pair by its `alg`; several,
+/// all of key pairs, is trust only. `None` with fewer than two tokens, a header that
+/// does not parse, or HMAC secrets that differ.
+fn mode_of<'a>(tokens: impl Iterator<Item = &'a SecretString>) -> Option<Mode> {
+    let headers: Vec<(Option<String>, String)> = tokens
+        .map(|t| {
+            let h = jsonwebtoken::decode_header(t.expose_secret()).ok()?;
+            Some((h.kid, format!("{:?}", h.alg)))
+        })
+        .collect::<Option<_>>()?;
+    let (first, rest) = headers.split_first()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let hmac = |alg: &str| alg.starts_with("HS");
+    if rest.iter().all(|h| h == first) {
+        return Some(if hmac(&first.1) {
+            Mode::SharedSecret
+        } else {
+            Mode::SharedKeyPair
+        });
+    }
+    headers
+        .iter()
+        .all(|(_, alg)| !hmac(alg))
+        .then_some(Mode::TrustOnly)
 }
 
 /// The key set and policy a bundle's JWT configuration describes: its
@@ -862,10 +913,9 @@ mod tests {
     #[test]
     fn the_key_differs_message_says_what_to_do() {
         let f = classify(&refused(VerifyError::UnknownKey { kid: "k".into() }), None).unwrap();
-        assert_eq!(
-            f.message,
-            "key differs: run the Cluster Export Wizard with Appliances JWT Configuration"
-        );
+        assert_eq!(f.message, format!("key differs: {SHARE_JWT}"));
+        assert!(SHARE_JWT.contains("Appliances JWT Configuration"));
+        assert!(SHARE_JWT.contains("Appliances JWT Trust"));
     }
 
     #[test]
@@ -971,7 +1021,9 @@ mod tests {
             ]
         );
         assert!(
-            text.contains("esa1 -> esa2: key differs: run the Cluster Export Wizard with Appliances JWT Configuration\n    key check failed"),
+            text.contains(&format!(
+                "esa1 -> esa2: key differs: {SHARE_JWT}\n    key check failed"
+            )),
             "{text}"
         );
         let problem = m.problem().unwrap();
@@ -1030,6 +1082,41 @@ mod tests {
                 "esa1, esa3 -> esa3: member unreachable",
             ],
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_mode_is_read_from_the_tokens_headers() {
+        let token = |alg: &str, kid: &str| {
+            let b64 = |v: serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            SecretString::from(format!(
+                "{}.{}.c2ln",
+                b64(serde_json::json!({"alg": alg, "kid": kid, "typ": "JWT"})),
+                b64(serde_json::json!({"sub": "x"}))
+            ))
+        };
+        let mode = |ts: &[SecretString]| mode_of(ts.iter());
+        let (h1, h2) = (token("HS256", "a"), token("HS256", "b"));
+        let (e1, e2, r3) = (
+            token("ES256", "a"),
+            token("ES256", "b"),
+            token("RS256", "c"),
+        );
+        assert_eq!(mode(&[h1.clone(), h1.clone()]), Some(Mode::SharedSecret));
+        assert_eq!(mode(&[e1.clone(), e1.clone()]), Some(Mode::SharedKeyPair));
+        assert_eq!(mode(&[e1.clone(), e2, r3]), Some(Mode::TrustOnly));
+        assert_eq!(
+            mode(&[h1.clone(), h2]),
+            None,
+            "different secrets share nothing"
+        );
+        assert_eq!(mode(&[h1, e1.clone()]), None);
+        assert_eq!(mode(&[e1]), None, "one token shows no sharing");
+        assert_eq!(
+            mode(&[SecretString::from("junk"), token("ES256", "a")]),
+            None
         );
     }
 

@@ -15,6 +15,11 @@ use super::Scope;
 pub enum Component {
     /// "Appliances JWT Configuration".
     Jwt,
+    /// "Appliances JWT Trust": the public keys of the members whose tokens
+    /// this node accepts, in a cluster whose members keep their own key
+    /// pairs.
+    #[serde(rename = "jwt-trust")]
+    JwtTrust,
     /// Local users, their password hashes, roles and API access.
     Users,
     /// External LDAP settings, the bind password included.
@@ -43,8 +48,9 @@ pub struct UnknownComponent {
 
 impl Component {
     /// Every component, in bundle order.
-    pub const ALL: [Component; 6] = [
+    pub const ALL: [Component; 7] = [
         Component::Jwt,
+        Component::JwtTrust,
         Component::Users,
         Component::Ldap,
         Component::Network,
@@ -61,6 +67,7 @@ impl Component {
     pub fn name(self) -> &'static str {
         match self {
             Component::Jwt => "jwt",
+            Component::JwtTrust => "jwt-trust",
             Component::Users => "users",
             Component::Ldap => "ldap",
             Component::Network => "network",
@@ -73,6 +80,7 @@ impl Component {
     pub fn label(self) -> &'static str {
         match self {
             Component::Jwt => "Appliances JWT Configuration",
+            Component::JwtTrust => "Appliances JWT Trust",
             Component::Users => "Local users",
             Component::Ldap => "LDAP settings",
             Component::Network => "Network settings",
@@ -94,6 +102,7 @@ impl Component {
     pub fn path(self) -> &'static str {
         match self {
             Component::Jwt => "components/jwt.yaml",
+            Component::JwtTrust => "components/jwt-trust.yaml",
             Component::Users => "components/users.yaml",
             Component::Ldap => "components/ldap.yaml",
             Component::Network => "components/network.yaml",

@@ -14,6 +14,7 @@ mod ldap;
 mod network;
 mod node;
 mod tls;
+mod trust;
 mod users;
 
 pub use catalog::{Component, FILES_DIR, UnknownComponent};
@@ -26,6 +27,7 @@ pub use ldap::{DEFAULT_LDAP_TIMEOUT_SECONDS, LdapCommon, LdapExport, LdapSetting
 pub use network::{Network, SyslogProtocol, SyslogTarget, check_host};
 pub use node::Node;
 pub use tls::{TlsExport, TlsSettings, cert_fingerprint, check_key_pem, fingerprint_der};
+pub use trust::{JwtTrust, TrustedJwk, TrustedMember, own_keys};
 pub use users::{Role, User, Users};
 
 use serde::Serialize;
@@ -258,6 +260,7 @@ pub fn schemas() -> Vec<(String, String)> {
         one::<LdapSettings>(),
         one::<TlsSettings>(),
         one::<Members>(),
+        one::<JwtTrust>(),
         one::<JwtExport>(),
         one::<LdapExport>(),
         one::<TlsExport>(),

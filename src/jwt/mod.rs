@@ -375,7 +375,7 @@ pub enum VerifyError {
     },
     /// The header's `kid` names no key of this node.
     #[error(
-        "key check failed: no key with id {kid:?} on this node; the token was signed with a key this appliance does not share (run the Cluster Export Wizard with Appliances JWT Configuration)"
+        "key check failed: no key with id {kid:?} on this node; the token was signed with a key this appliance neither shares nor trusts (run the Cluster Export Wizard with Appliances JWT Configuration, or with Appliances JWT Trust)"
     )]
     UnknownKey {
         /// The `kid` from the header.
@@ -918,6 +918,15 @@ pub fn refresh_claims(
         sid: old.sid.clone(),
         auth_time: old.auth_time,
     })
+}
+
+/// Shortens a key id for tables and sentences: its first 8 characters and
+/// an ellipsis. JSON output always carries the whole id.
+pub fn short_kid(kid: &str) -> String {
+    match kid.char_indices().nth(8) {
+        Some((i, _)) => format!("{}…", &kid[..i]),
+        None => kid.to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -301,12 +301,39 @@ impl Ops {
         now: u64,
         progress: &dyn Progress,
     ) -> Result<(Manifest, W)> {
+        self.export_trusting(
+            components,
+            include_node_local,
+            passphrase,
+            kdf,
+            out,
+            now,
+            progress,
+            &[],
+        )
+    }
+
+    /// [`Ops::export`], with Appliances JWT Trust also carrying the public
+    /// keys of `also_trusted` (a push's targets).
+    #[allow(clippy::too_many_arguments)]
+    pub fn export_trusting<W: Write>(
+        &self,
+        components: &[Component],
+        include_node_local: bool,
+        passphrase: &SecretString,
+        kdf: KdfParams,
+        out: W,
+        now: u64,
+        progress: &dyn Progress,
+        also_trusted: &[component::TrustedMember],
+    ) -> Result<(Manifest, W)> {
         let _lock = self.app.lock(self.lock_timeout)?;
         let node = self.app.node()?;
         let settings = self.app.jwt_settings()?;
         let cx = ExportCx {
             ops: self,
             include_node_local,
+            also_trusted,
             now,
         };
         // Every component's content first (a tree listed and hashed), so that

@@ -65,6 +65,8 @@ pub struct Snapshot {
     pub ldap: Option<LdapConfig>,
     /// The certificate, when one is installed.
     pub tls: Option<TlsMaterial>,
+    /// The members whose public keys this node trusts (already in `keys`).
+    pub trust: component::JwtTrust,
 }
 
 /// What identifies one state of the files a [`Snapshot`] is read from: size,
@@ -86,6 +88,7 @@ impl Stamp {
             <Users as Stored>::FILE,
             <component::LdapSettings as Stored>::FILE,
             <component::TlsSettings as Stored>::FILE,
+            <component::JwtTrust as Stored>::FILE,
             "txn",
         ];
         Stamp(
@@ -137,6 +140,7 @@ impl super::Ops {
         let node = self.app.node()?;
         let settings = self.app.jwt_settings()?;
         let keys = self.app.keyset(&settings, 0)?;
+        let trust = self.app.jwt_trust()?;
         let policy = self.policy(&settings, &node);
         let users = self.app.users()?;
         let ldap = match self.app.ldap()? {
@@ -176,6 +180,7 @@ impl super::Ops {
             users,
             ldap,
             tls,
+            trust,
         })
     }
 }

@@ -472,6 +472,82 @@ impl Ops {
         Ok(snap.jwks(now))
     }
 
+    /// The members whose tokens this node accepts by their public keys
+    /// (Appliances JWT Trust).
+    pub fn jwt_trust(&self) -> Result<component::JwtTrust> {
+        Ok(self.app.jwt_trust()?)
+    }
+
+    /// Whether Appliances JWT Trust has anything to carry from this node:
+    /// a key pair of its own or a trusted member.
+    pub fn trust_exportable(&self, now: u64) -> Result<bool> {
+        let s = self.app.jwt_settings()?;
+        let keys = self.app.keyset(&s, now)?;
+        Ok(!component::own_keys(&keys, s.algorithm, now).is_empty()
+            || !self.app.jwt_trust()?.kids(now).is_empty())
+    }
+
+    /// Trusts `members`' public keys, each replacing the entry of its node
+    /// id; this node's own entry is left out. The names of the members
+    /// newly trusted or whose keys changed.
+    pub fn trust(&self, members: &[component::TrustedMember]) -> Result<Vec<String>> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        self.app.recover()?;
+        let node = self.app.node()?;
+        let cur = self.app.jwt_trust()?;
+        let incoming = component::JwtTrust {
+            members: members.to_vec(),
+            ..component::JwtTrust::empty()
+        };
+        let merged = cur.merged(&incoming, &node.node_id);
+        let changed = members
+            .iter()
+            .filter(|m| m.node_id != node.node_id && cur.member(&m.node_id) != Some(*m))
+            .map(|m| m.name.clone())
+            .collect::<Vec<_>>();
+        if !changed.is_empty() {
+            self.app.write(&merged)?;
+        }
+        Ok(changed)
+    }
+
+    /// Stops trusting the member named `name_or_id` (its node name or node
+    /// id): its tokens are refused from now on. The entry removed.
+    pub fn untrust(&self, name_or_id: &str) -> Result<component::TrustedMember> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        self.app.recover()?;
+        let mut trust = self.app.jwt_trust()?;
+        let Some(i) = trust
+            .members
+            .iter()
+            .position(|m| m.node_id == name_or_id || m.name == name_or_id)
+        else {
+            let names: Vec<&str> = trust.members.iter().map(|m| m.name.as_str()).collect();
+            return Err(OpsError::Invalid(format!(
+                "this node trusts no member {name_or_id:?}; it trusts {}",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        };
+        let removed = trust.members.remove(i);
+        self.app.write(&trust)?;
+        Ok(removed)
+    }
+
+    /// What this node says about itself on `GET /api/v1/cluster/node`, as
+    /// `cluster status` compares it with its members.
+    pub fn describe(&self, now: u64) -> Result<crate::api::ApplianceBody> {
+        Ok(crate::api::ApplianceBody::describe(
+            &self.app.node()?,
+            &self.app.jwt_settings()?,
+            &self.app.jwt_trust()?,
+            now,
+        ))
+    }
+
     /// `jwt show`.
     pub fn jwt_view(&self, now: u64) -> Result<JwtView> {
         let s = self.app.jwt_settings()?;

@@ -500,15 +500,17 @@ async fn appliance(authed: Authed) -> Response {
 
 async fn cluster_node(State(state): State<Shared>) -> axum::Json<NodeBody> {
     let live = state.live();
+    let now = now();
     axum::Json(NodeBody {
-        appliance: ApplianceBody::describe(&live.node, &live.settings),
-        time: now(),
+        appliance: ApplianceBody::describe(&live.node, &live.settings, &live.trust, now),
+        time: now,
+        keys: crate::component::own_keys(&live.keys, live.policy.algorithm, now),
     })
 }
 
 /// The body of `GET /api/v1/appliance` for a configuration.
 pub(super) fn appliance_json(live: &Snapshot) -> axum::body::Bytes {
-    let body = ApplianceBody::describe(&live.node, &live.settings);
+    let body = ApplianceBody::describe(&live.node, &live.settings, &live.trust, now());
     serde_json::to_vec(&body)
         .expect("a struct of strings and numbers serialises")
         .into()

@@ -16,7 +16,7 @@ use crate::ops::bundle::{
 };
 
 use super::prompt::{CheckItem, Confirm, Input, MultiSelect, Password, PromptError, Prompter};
-use super::{Context, Entry, Result, menu, refused, root_credentials};
+use super::{Context, Entry, NO_TRUST, Result, menu, refused, root_credentials};
 
 /// What the export screens produce; `tacctl export -c ... -o FILE` describes
 /// the same export with flags.
@@ -89,6 +89,7 @@ fn not_exported(e: &dyn std::fmt::Display) -> String {
 /// the file. `None` when an answer is refused (reported on the screen).
 fn ask_export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<ExportPlan>> {
     let ldap_configured = cx.ops.ldap()?.is_some();
+    let trust = cx.ops.trust_exportable(cx.now())?;
     let items: Vec<(Component, CheckItem)> = Component::all()
         .into_iter()
         .map(|c| {
@@ -98,6 +99,7 @@ fn ask_export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<ExportPla
                 Component::Ldap if !ldap_configured => {
                     CheckItem::disabled(c.label(), "not configured")
                 }
+                Component::JwtTrust if !trust => CheckItem::disabled(c.label(), NO_TRUST),
                 _ => CheckItem::new(c.label(), false),
             };
             (c, item)

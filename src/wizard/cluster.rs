@@ -21,7 +21,6 @@
 
 use secrecy::SecretString;
 
-use crate::api::ApplianceBody;
 use crate::auth::Identity;
 use crate::cluster::client::Peer;
 use crate::cluster::push::{
@@ -81,6 +80,8 @@ pub const HINTS: Hints = &[
 
 /// Why the node-local check boxes cannot be ticked.
 const NODE_LOCAL: &str = "node-local: it stays on this node";
+/// Step 1's check box of Appliances JWT Trust.
+const TRUST_LABEL: &str = "Appliances JWT Trust (each member keeps its own key pair)";
 
 /// What [`cluster_export`] says when nothing is ticked in step 1.
 pub const NO_COMPONENT: &str = "No component was selected. Nothing was pushed.";
@@ -201,13 +202,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// The Status screen: `tacctl cluster status`.
 pub fn status_screen(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
-    let this = ApplianceBody::describe(
-        &cx.ops.app.node().map_err(crate::ops::OpsError::from)?,
-        &cx.ops
-            .app
-            .jwt_settings()
-            .map_err(crate::ops::OpsError::from)?,
-    );
+    let this = cx.ops.describe(cx.now())?;
     let members = cx.ops.members()?;
     let report = runtime()?.block_on(status::gather(this, &members, DEFAULT_TIMEOUT, cx.clock));
     Ok(p.note(&status::render(&report))?)
@@ -334,6 +329,15 @@ pub fn ask_components(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Option<V
         (
             Some(Component::Jwt),
             CheckItem::new(Component::Jwt.label(), true).key("jwt"),
+        ),
+        (
+            Some(Component::JwtTrust),
+            if cx.ops.trust_exportable(cx.now())? {
+                CheckItem::new(TRUST_LABEL, false)
+            } else {
+                CheckItem::disabled(TRUST_LABEL, super::NO_TRUST)
+            }
+            .key("jwt-trust"),
         ),
         (
             Some(Component::Users),

@@ -55,6 +55,10 @@ pub struct Context<'a> {
     pub push_timeout: std::time::Duration,
 }
 
+/// Why Appliances JWT Trust cannot be exported from this node.
+const NO_TRUST: &str =
+    "this node signs with an HMAC secret and trusts no member: set a JWT key pair first";
+
 impl Context<'_> {
     fn now(&self) -> u64 {
         (self.clock)()

@@ -15,6 +15,7 @@ mod jwt;
 mod ldap;
 mod network;
 mod tls;
+mod trust;
 mod users;
 
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ type Result<T, E = OpsError> = std::result::Result<T, E>;
 pub fn adapter(component: Component) -> &'static dyn Adapter {
     match component {
         Component::Jwt => &jwt::Jwt,
+        Component::JwtTrust => &trust::Trust,
         Component::Users => &users::Users,
         Component::Ldap => &ldap::Ldap,
         Component::Network => &network::Network,
@@ -47,6 +49,10 @@ pub struct ExportCx<'a> {
     pub ops: &'a Ops,
     /// Whether node-local settings go in (full backups).
     pub include_node_local: bool,
+    /// Members whose public keys Appliances JWT Trust carries besides
+    /// those this node trusts: a push's targets, learnt from their node
+    /// endpoints, which this node trusts once the push is confirmed.
+    pub also_trusted: &'a [component::TrustedMember],
     /// Now, Unix seconds.
     pub now: u64,
 }
