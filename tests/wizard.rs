@@ -525,6 +525,8 @@ fn export_offers_the_components_as_check_boxes_and_writes_the_default_file() {
                 items,
                 [
                     ("Appliances JWT Configuration", true, false),
+                    // An HMAC node trusting no member has no trust to carry.
+                    ("Appliances JWT Trust", false, true),
                     ("Local users", false, false),
                     ("LDAP settings", false, true),
                     ("Network settings", false, false),

@@ -881,7 +881,7 @@ impl KeySet {
     }
 
     /// The key that verifies a token naming `kid` and `alg`, with its
-    /// algorithm ([`KeySet::verifier`]), for keys of this node only.
+    /// algorithm (`KeySet::verifier`), for keys of this node only.
     pub fn select(
         &self,
         kid: Option<&str>,
