@@ -24,7 +24,16 @@ fn stored<T: Stored + PartialEq + Debug>(text: &str) {
     let again = component::render(&v).expect("a parsed file renders");
     let back = component::parse::<T>(&again, T::FILE)
         .unwrap_or_else(|e| panic!("{} does not read back: {e}\n{again}", T::FILE));
-    assert_eq!(v, back, "{} changed through render:\n{again}", T::FILE);
+    // Render writes the oldest version that can say what the value holds,
+    // so a file that claims a newer version than it needs reads back at the
+    // older one; everything else must survive, and a second render is the
+    // same text.
+    assert_eq!(back.version(), v.version_needed(), "{}: {again}", T::FILE);
+    let twice = component::render(&back).expect("a rendered file renders");
+    assert_eq!(*again, *twice, "{} is not stable through render", T::FILE);
+    if v.version() == v.version_needed() {
+        assert_eq!(v, back, "{} changed through render:\n{again}", T::FILE);
+    }
 }
 
 /// The transaction files have no validation and not all compare: they
