@@ -283,7 +283,13 @@ pub enum KeyError {
 }
 
 /// The claims of an appliance token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Read from a JSON object only (never an array), each claim at most once;
+/// a claim of another name is read whole as a JSON value and dropped, so a
+/// claims object is accepted only when it is valid JSON text throughout
+/// (UTF-8, escapes, numbers, depth) and [`verify`] never accepts what
+/// [`verify_registered`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Claims {
     /// The user name.
     pub sub: String,
@@ -303,6 +309,106 @@ pub struct Claims {
     pub sid: String,
     /// When the session began (the credential login), kept across refreshes.
     pub auth_time: u64,
+}
+
+impl<'de> Deserialize<'de> for Claims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ClaimsVisitor)
+    }
+}
+
+/// The names of [`Claims`]' fields, in the order [`sign`] writes them.
+const CLAIM_NAMES: [&str; 9] = [
+    "sub",
+    "role",
+    "iss",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "sid",
+    "auth_time",
+];
+
+/// A claim's name, as the index of its field in [`CLAIM_NAMES`], or `None`
+/// for a claim of another name. Read without allocating.
+struct ClaimName(Option<usize>);
+
+impl<'de> Deserialize<'de> for ClaimName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ClaimName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ClaimName, E> {
+                Ok(ClaimName(CLAIM_NAMES.iter().position(|n| *n == name)))
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+struct ClaimsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
+    type Value = Claims;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a claims object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Claims, A::Error> {
+        use serde::de::Error as _;
+
+        /// The value of claim `name`, unless it came before.
+        fn once<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de>>(
+            map: &mut A,
+            slot: &mut Option<T>,
+            name: &'static str,
+        ) -> Result<(), A::Error> {
+            if slot.is_some() {
+                return Err(A::Error::duplicate_field(name));
+            }
+            *slot = Some(map.next_value()?);
+            Ok(())
+        }
+
+        let (mut sub, mut role, mut iss, mut jti, mut sid) = (None, None, None, None, None);
+        let (mut iat, mut nbf, mut exp, mut auth_time) = (None, None, None, None);
+        while let Some(ClaimName(field)) = map.next_key()? {
+            let Some(i) = field else {
+                // Read whole, so that it is valid JSON however it is nested.
+                map.next_value::<serde_json::Value>()?;
+                continue;
+            };
+            let name = CLAIM_NAMES[i];
+            match i {
+                0 => once(&mut map, &mut sub, name)?,
+                1 => once(&mut map, &mut role, name)?,
+                2 => once(&mut map, &mut iss, name)?,
+                3 => once(&mut map, &mut iat, name)?,
+                4 => once(&mut map, &mut nbf, name)?,
+                5 => once(&mut map, &mut exp, name)?,
+                6 => once(&mut map, &mut jti, name)?,
+                7 => once(&mut map, &mut sid, name)?,
+                _ => once(&mut map, &mut auth_time, name)?,
+            }
+        }
+        let missing = A::Error::missing_field;
+        Ok(Claims {
+            sub: sub.ok_or_else(|| missing("sub"))?,
+            role: role.ok_or_else(|| missing("role"))?,
+            iss: iss.ok_or_else(|| missing("iss"))?,
+            iat: iat.ok_or_else(|| missing("iat"))?,
+            nbf: nbf.ok_or_else(|| missing("nbf"))?,
+            exp: exp.ok_or_else(|| missing("exp"))?,
+            jti: jti.ok_or_else(|| missing("jti"))?,
+            sid: sid.ok_or_else(|| missing("sid"))?,
+            auth_time: auth_time.ok_or_else(|| missing("auth_time"))?,
+        })
+    }
 }
 
 /// What a login grants: the caller supplies identity, fresh ids and the time.

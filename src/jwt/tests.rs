@@ -191,6 +191,80 @@ fn garbage_is_malformed_not_a_panic() {
     }
 }
 
+/// A token with `claims` as its payload's bytes, whatever they are, signed
+/// with the key set's active key under HS256.
+fn signed_raw(ks: &KeySet, claims: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let header = format!(
+        r#"{{"typ":"JWT","alg":"HS256","kid":"{}"}}"#,
+        ks.active().kid()
+    );
+    let input = format!("{}.{}", b64(&header), URL_SAFE_NO_PAD.encode(claims));
+    let mut mac =
+        <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(ks.active().expose_secret()).unwrap();
+    mac.update(input.as_bytes());
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+#[test]
+fn claims_that_are_not_valid_json_are_refused_by_both_verifiers() {
+    let (ks, p) = (keys(32), policy(Algorithm::HS256));
+    let (_, claims) = issue(&grant(NOW), &ks, &p).unwrap();
+    let own = serde_json::to_string(&claims).unwrap();
+    let with = |extra: &str| format!("{},{extra}}}", &own[..own.len() - 1]).into_bytes();
+    // The claims as issued, and with a well-formed unknown claim: both accept.
+    for ok in [own.clone().into_bytes(), with(r#""x":{"y":[1,"\u00e9"]}"#)] {
+        let token = signed_raw(&ks, &ok);
+        assert_eq!(verify(&token, &ks, &p, NOW).as_ref(), Ok(&claims));
+        assert!(verify_registered(&token, &ks, &p, NOW).is_ok());
+    }
+    let mut invalid_utf8 = with(r#""ish":"fixture-""#);
+    invalid_utf8.splice(invalid_utf8.len() - 2..invalid_utf8.len() - 2, [0xff, 0xfe]);
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        // The fuzzer's find (fuzz/regressions/token/crash-521f11f8...):
+        // invalid UTF-8 inside an unknown claim's string.
+        ("invalid UTF-8", invalid_utf8),
+        ("a lone surrogate", with(r#""x":"\ud800""#)),
+        ("a number out of range", with(r#""x":1e400"#)),
+        ("nesting deeper than 128", with(&format!(r#""x":{deep}"#))),
+        ("a repeated claim", with(&format!(r#""exp":{}"#, NOW + 5))),
+        (
+            "an array rather than an object",
+            serde_json::to_vec(&serde_json::json!([
+                claims.sub,
+                claims.role,
+                claims.iss,
+                claims.iat,
+                claims.nbf,
+                claims.exp,
+                claims.jti,
+                claims.sid,
+                claims.auth_time
+            ]))
+            .unwrap(),
+        ),
+    ];
+    for (what, payload) in bad {
+        let token = signed_raw(&ks, &payload);
+        assert!(
+            matches!(verify(&token, &ks, &p, NOW), Err(VerifyError::Claims(_))),
+            "verify accepted {what}: {:?}",
+            verify(&token, &ks, &p, NOW)
+        );
+        if what != "a repeated claim" {
+            // A JSON map keeps the last of repeated names; all else it refuses.
+            assert!(
+                verify_registered(&token, &ks, &p, NOW).is_err(),
+                "verify_registered accepted {what}"
+            );
+        }
+    }
+}
+
 #[test]
 fn missing_required_claims_are_named() {
     let ks = keys(32);
