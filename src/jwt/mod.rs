@@ -330,9 +330,9 @@ const CLAIM_NAMES: [&str; 9] = [
     "auth_time",
 ];
 
-/// A claim's name, as the index of its field in [`CLAIM_NAMES`], or `None`
+/// A claim's name, as the entry of [`CLAIM_NAMES`] it matches, or `None`
 /// for a claim of another name. Read without allocating.
-struct ClaimName(Option<usize>);
+struct ClaimName(Option<&'static str>);
 
 impl<'de> Deserialize<'de> for ClaimName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -343,7 +343,7 @@ impl<'de> Deserialize<'de> for ClaimName {
                 f.write_str("a claim name")
             }
             fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ClaimName, E> {
-                Ok(ClaimName(CLAIM_NAMES.iter().position(|n| *n == name)))
+                Ok(ClaimName(CLAIM_NAMES.into_iter().find(|n| *n == name)))
             }
         }
         d.deserialize_identifier(V)
@@ -377,23 +377,20 @@ impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
 
         let (mut sub, mut role, mut iss, mut jti, mut sid) = (None, None, None, None, None);
         let (mut iat, mut nbf, mut exp, mut auth_time) = (None, None, None, None);
-        while let Some(ClaimName(field)) = map.next_key()? {
-            let Some(i) = field else {
+        while let Some(ClaimName(name)) = map.next_key()? {
+            match name {
+                Some(n @ "sub") => once(&mut map, &mut sub, n)?,
+                Some(n @ "role") => once(&mut map, &mut role, n)?,
+                Some(n @ "iss") => once(&mut map, &mut iss, n)?,
+                Some(n @ "iat") => once(&mut map, &mut iat, n)?,
+                Some(n @ "nbf") => once(&mut map, &mut nbf, n)?,
+                Some(n @ "exp") => once(&mut map, &mut exp, n)?,
+                Some(n @ "jti") => once(&mut map, &mut jti, n)?,
+                Some(n @ "sid") => once(&mut map, &mut sid, n)?,
+                // The one name left in CLAIM_NAMES: auth_time.
+                Some(n) => once(&mut map, &mut auth_time, n)?,
                 // Read whole, so that it is valid JSON however it is nested.
-                map.next_value::<serde_json::Value>()?;
-                continue;
-            };
-            let name = CLAIM_NAMES[i];
-            match i {
-                0 => once(&mut map, &mut sub, name)?,
-                1 => once(&mut map, &mut role, name)?,
-                2 => once(&mut map, &mut iss, name)?,
-                3 => once(&mut map, &mut iat, name)?,
-                4 => once(&mut map, &mut nbf, name)?,
-                5 => once(&mut map, &mut exp, name)?,
-                6 => once(&mut map, &mut jti, name)?,
-                7 => once(&mut map, &mut sid, name)?,
-                _ => once(&mut map, &mut auth_time, name)?,
+                None => drop(map.next_value::<serde_json::Value>()?),
             }
         }
         let missing = A::Error::missing_field;
