@@ -194,6 +194,12 @@ async fn login_by_form_json_and_basic_then_call_and_refresh() {
         .unwrap()
         .as_secs();
     assert!(time.abs_diff(now) <= 5, "{time} against {now}");
+    // And the member key bundles for this node are encrypted to.
+    let recipient = node.as_object_mut().unwrap().remove("recipient");
+    assert_eq!(
+        recipient.as_ref().and_then(|r| r.as_str()),
+        api.app.status()["member_key"].as_str()
+    );
     assert_eq!(node, body);
 
     let (status, headers, body) = api

@@ -1057,8 +1057,10 @@ fn progress_grows_to_the_archived_bytes_on_export_and_to_the_bundle_size_on_impo
         .export(
             &[Component::Files],
             false,
-            &pass,
-            tacctl::bundle::header::KdfParams::TEST,
+            &tacctl::bundle::header::Lock::passphrase(
+                &pass,
+                tacctl::bundle::header::KdfParams::TEST,
+            ),
             Vec::new(),
             1_800_000_000,
             &export,

@@ -158,7 +158,10 @@ vectors! {
     archive_not_gzip => "archive-not-gzip.bundle",
     archive_trailing_plaintext => "archive-trailing-plaintext.bundle",
     archive_oversize => "archive-oversize.bundle",
-    newer_format_3 => "newer-format-3.bundle",
+    // A format 2 bundle with its version byte edited to 3: since format 3
+    // exists, its header is not a format 3 header.
+    newer_format_3 => "newer-format-3.bundle" now "header damaged",
+    newer_format_4 => "newer-format-4.bundle",
     v2_success_jwt_and_users => "v2-success-jwt-users.bundle",
     v2_wrong_passphrase => "v2-wrong-passphrase.bundle",
     v2_payload_damaged_chunk_1 => "v2-payload-damaged-chunk-1.bundle",
@@ -507,8 +510,7 @@ fn real_bundle() -> Vec<u8> {
         .export(
             &[Component::Jwt, Component::Users],
             false,
-            &SecretString::from(PASS),
-            KdfParams::TEST,
+            &header::Lock::passphrase(&SecretString::from(PASS), KdfParams::TEST),
             Vec::new(),
             claims.iat + 60,
             &NoProgress,
@@ -560,14 +562,14 @@ fn write_v2_vectors() {
         "format 2: the good bundle, another passphrase",
     );
     let mut b = good.clone();
-    b[8] = 3;
+    b[8] = 4;
     fix_checksum(&mut b);
     write_vector(
-        "newer-format-3.bundle",
+        "newer-format-4.bundle",
         "newer than this tacctl",
         PASS,
         &b,
-        "format version 3",
+        "format version 4",
     );
     // Incompressible content: stored blocks, so the payload spans three chunks.
     let noise = common::noise(0x2545_f491_4f6c_dd1d, 2 * CHUNK_SIZE + 100);

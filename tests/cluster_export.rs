@@ -80,6 +80,12 @@ fn two_members_take_the_jwt_configuration_while_the_down_one_fails() {
         .count();
     assert_eq!(asked, 1, "{log}");
     let stderr = out.stderr;
+    // esa2 and esa3 open it with their member keys; esa4 could not be
+    // asked for one, so a one-time passphrase goes beside them.
+    assert!(
+        stderr.contains("encrypted to the member keys of 2 of 3 targets; esa4: no member key"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("the push failed on 1 of 3 targets (esa4)")
             && stderr.contains("esa2, esa3 hold the new one"),
@@ -146,6 +152,10 @@ fn wrong_credentials_on_one_member_fail_that_member_alone() {
     let stdout = out.stdout;
     // Without --json the plans and the table are the output.
     assert!(stdout.contains("Step 6 of 6: the result."), "{stdout}");
+    assert!(
+        stdout.contains("The bundle is encrypted to the member keys of esa2, esa3: no passphrase."),
+        "{stdout}"
+    );
     let row = |m: &str| {
         stdout
             .lines()

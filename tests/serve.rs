@@ -373,7 +373,7 @@ async fn the_cluster_client_pins_learns_and_reports_each_failure() {
         .import(
             &token,
             b"not a bundle".to_vec(),
-            &SecretString::from(PASSPHRASE),
+            Some(&SecretString::from(PASSPHRASE)),
             true,
             None,
         )

@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use secrecy::{SecretSlice, SecretString};
 use tacctl::appliance::Journal;
+use tacctl::bundle::NoProgress;
 use tacctl::bundle::blocks::{BlockWriter, read_blocks};
 use tacctl::bundle::header;
 use tacctl::bundle::manifest::MANIFEST_PATH;
 use tacctl::bundle::stream::{CHUNK_SIZE, StreamWriter, TAG_SIZE};
+use tacctl::component::Component as Kind;
 use tacctl::component::{LdapCommon, Member, SyslogProtocol, SyslogTarget};
 use tacctl::jwt::{self, Grant, KeySet};
-use tacctl::bundle::NoProgress;
-use tacctl::component::Component as Kind;
 use tacctl::ops::{InitRequest, NetworkChange, Ops};
 use tacctl_fuzz::{
     OPEN_IMPORT, OPEN_RAW, OPEN_SIZE_KNOWN, STREAM_FILL, STREAM_KEY, STREAM_PREFIX, TOKEN,
@@ -377,8 +377,7 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
     let (_, bundle) = esa1.export(
         &kinds,
         true,
-        &passphrase(),
-        kdf,
+        &tacctl::bundle::header::Lock::passphrase(&passphrase(), kdf),
         Vec::new(),
         now,
         &NoProgress,
@@ -394,6 +393,37 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
     w.write_all(b"x").unwrap();
     c.put(
         "bundle_header",
+        "sealed-short",
+        &[&[1], &w.finish().unwrap()],
+    );
+    // Format 3: the whole export encrypted to the fuzz identity, another
+    // recipient and a passphrase; and one short, to the identity alone.
+    let other = tacctl::bundle::recipient::Identity::from_secret(&[0x17; 32]).recipient();
+    let recipients = [other, tacctl_fuzz::identity().recipient()];
+    let pass = passphrase();
+    let (_, bundle) = esa1.export(
+        &kinds,
+        true,
+        &header::Lock {
+            passphrase: Some((&pass, kdf)),
+            recipients: &recipients,
+        },
+        Vec::new(),
+        now,
+        &NoProgress,
+    )?;
+    c.put("bundle_recipients", "esa1-all", &[&[0], &bundle]);
+    let mut w = header::seal_with(
+        Vec::new(),
+        &header::Lock {
+            passphrase: None,
+            recipients: &recipients[1..],
+        },
+    )
+    .unwrap();
+    w.write_all(b"x").unwrap();
+    c.put(
+        "bundle_recipients",
         "sealed-short",
         &[&[1], &w.finish().unwrap()],
     );

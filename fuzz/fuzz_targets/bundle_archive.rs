@@ -71,7 +71,13 @@ fuzz_target!(|data: &[u8]| {
     let options = Options {
         writeback: flags & 2 != 0,
     };
-    let found = archive::extract(&framed[..], Some(dest), usize::from(flags & 1), &mut rules, options);
+    let found = archive::extract(
+        &framed[..],
+        Some(dest),
+        usize::from(flags & 1),
+        &mut rules,
+        options,
+    );
     // The files written to disk: those the rules sent there.
     let on_disk: Option<Vec<(PathBuf, u64)>> = found.ok().map(|found| {
         found

@@ -38,7 +38,7 @@ fn open(bundle: &[u8], size_known: bool, import: bool, staging: &Path) {
         let _ = tacctl::bundle::open(
             std::io::Cursor::new(bundle),
             size,
-            &PASSPHRASE,
+            &*PASSPHRASE,
             Some(staging),
             &NoProgress,
         );
@@ -47,7 +47,7 @@ fn open(bundle: &[u8], size_known: bool, import: bool, staging: &Path) {
         // then every component read and checked, the proof token too.
         let _ = tacctl::ops::bundle::open(
             tacctl::ops::bundle::BundleInput::Memory(bundle),
-            &PASSPHRASE,
+            &*PASSPHRASE,
             None,
             &NoProgress,
         );

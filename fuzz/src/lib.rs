@@ -22,6 +22,28 @@ pub fn passphrase() -> SecretString {
     SecretString::from(PASSPHRASE.to_owned())
 }
 
+/// The secret key of the identity `bundle_recipients` opens with, and the
+/// seeds of that target are encrypted to.
+pub const IDENTITY_SECRET: [u8; 32] = [0x42; 32];
+
+/// The identity of [`IDENTITY_SECRET`].
+pub fn identity() -> tacctl::bundle::recipient::Identity {
+    tacctl::bundle::recipient::Identity::from_secret(&IDENTITY_SECRET)
+}
+
+/// Rewrites a format 3 header's checksum (the 32 bytes before its last
+/// 32, as its length field at bytes 9..13 places them) to match its bytes.
+pub fn fix_checksum_v3(bundle: &mut [u8]) {
+    let Some(len) = bundle.get(9..13) else {
+        return;
+    };
+    let len = u32::from_be_bytes(len.try_into().expect("four bytes")) as usize;
+    if (64..=bundle.len()).contains(&len) {
+        let sum = Sha256::digest(&bundle[..len - 64]);
+        bundle[len - 64..len - 32].copy_from_slice(&sum);
+    }
+}
+
 /// The payload key of `bundle_stream`: its ciphertext is read under this
 /// key and prefix, and its seeds are written under them.
 pub const STREAM_KEY: [u8; 32] = [0x5a; 32];

@@ -89,4 +89,9 @@ pub struct NodeBody {
     /// Appliances JWT Trust learns them here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<TrustedJwk>,
+    /// The node's member key (`tacctl-x25519:...`), the recipient bundles
+    /// for it are encrypted to; absent from a node without one (made
+    /// before member keys, and not served since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }

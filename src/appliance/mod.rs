@@ -7,6 +7,7 @@
 //! ROOT/
 //!   appliance.yaml      node identity (component::Node)
 //!   master.key          the node master key, never leaves the node
+//!   member-key.yaml     the member key bundles are encrypted to (component::MemberKey)
 //!   config/jwt.yaml     JWT settings, keys sealed (component::JwtSettings)
 //!   config/users.yaml   local users (component::Users)
 //!   .lock               held by every command that writes
@@ -27,6 +28,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::bundle::recipient::{Identity, RecipientError};
 use crate::component::{
     self, ComponentError, JwtSettings, Node, SealedKey, Stored, StoredRetiredKey, Users,
 };
@@ -50,6 +52,8 @@ const JWT_KEY_PURPOSE: &str = "jwt-key";
 const LDAP_BIND_PURPOSE: &str = "ldap-bind";
 /// The sealing purpose of the TLS private key.
 const TLS_KEY_PURPOSE: &str = "tls-key";
+/// The sealing purpose of the member key's secret half.
+const MEMBER_KEY_PURPOSE: &str = "member-key";
 
 /// What can go wrong with an appliance directory.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +120,9 @@ pub enum ApplianceError {
     /// A stored file is invalid.
     #[error(transparent)]
     Component(#[from] ComponentError),
+    /// A member key could not be made.
+    #[error(transparent)]
+    Recipient(#[from] RecipientError),
     /// Sealing failed, or the master key cannot be read.
     #[error(transparent)]
     Seal(#[from] SealError),
@@ -293,6 +300,7 @@ impl Appliance {
                 key_sealed: self.seal_tls_key(key_pem)?,
             })?;
         }
+        self.create_member_key(&Identity::generate()?, g.node.created_at)?;
         atomic_write(&self.root.join(LOCK_FILE), b"")
             .map_err(ApplianceError::io(self.root.join(LOCK_FILE)))?;
         Ok(())
@@ -506,6 +514,58 @@ impl Appliance {
             version: component::FORMAT_VERSION,
             ..Default::default()
         }))
+    }
+
+    /// This node's member identity, the secret half of its member key;
+    /// `None` for an appliance made before member keys, until
+    /// [`Appliance::create_member_key`] gives it one.
+    pub fn member_identity(&self) -> Result<Option<Identity>, ApplianceError> {
+        let Some(stored) = self.read_optional::<component::MemberKey>()? else {
+            return Ok(None);
+        };
+        let secret = self
+            .master
+            .open(MEMBER_KEY_PURPOSE, &stored.secret_sealed)
+            .map_err(|source| ApplianceError::Unseal {
+                file: component::MemberKey::FILE.into(),
+                field: "secret_sealed".into(),
+                source,
+            })?;
+        let bytes: &[u8; 32] =
+            secret
+                .as_slice()
+                .try_into()
+                .map_err(|_| ApplianceError::Damaged {
+                    path: self.root.join(component::MemberKey::FILE),
+                    problem: "the sealed secret is not 32 bytes".into(),
+                })?;
+        let identity = Identity::from_secret(bytes);
+        if identity.recipient().to_string() != stored.recipient {
+            return Err(ApplianceError::Damaged {
+                path: self.root.join(component::MemberKey::FILE),
+                problem: "its recipient is not the public half of its sealed secret".into(),
+            });
+        }
+        Ok(Some(identity))
+    }
+
+    /// The stored member key (its public half is usable as it is); `None`
+    /// for an appliance made before member keys.
+    pub fn member_key(&self) -> Result<Option<component::MemberKey>, ApplianceError> {
+        self.read_optional()
+    }
+
+    /// Stores `identity` as this node's member key, made at `now`. Callers
+    /// hold the lock.
+    pub fn create_member_key(&self, identity: &Identity, now: u64) -> Result<(), ApplianceError> {
+        self.write(&component::MemberKey {
+            version: component::FORMAT_VERSION,
+            recipient: identity.recipient().to_string(),
+            secret_sealed: self
+                .master
+                .seal(MEMBER_KEY_PURPOSE, identity.secret_bytes().as_ref())?,
+            created_at: now,
+        })
     }
 
     /// Reads a component file that exists only once configured.

@@ -28,14 +28,21 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::recipient::{Identity, Recipient, RecipientError};
 use super::stream::{NONCE_PREFIX_SIZE, StreamReader, StreamWriter};
+
+pub mod v3;
 
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"TACCTLB\x00";
-/// The format version this build writes and the newest it reads. Version 2
-/// changed only the payload's plaintext (the archive in independent blocks);
-/// the header and key schedule are those of version 1, which stays readable.
+/// The format version this build writes for a bundle locked by a
+/// passphrase alone. Version 2 changed only the payload's plaintext (the
+/// archive in independent blocks); the header and key schedule are those of
+/// version 1, which stays readable.
 pub const VERSION: u8 = 2;
+/// The format version of a bundle with recipients (see [`v3`]), and the
+/// newest this build reads. Its payload is that of version 2.
+pub const NEWEST_VERSION: u8 = v3::VERSION;
 /// The KDF identifier of Argon2id (version 0x13).
 pub const KDF_ARGON2ID: u8 = 1;
 /// Total header length in bytes.
@@ -93,6 +100,20 @@ impl KdfParams {
         lanes: 8,
     };
 
+    /// Refuses parameters beyond [`KdfParams::LIMIT`] or below Argon2's
+    /// minimums, before anything runs them.
+    fn check(&self) -> Result<(), HeaderError> {
+        if self.within(&KdfParams::LIMIT) {
+            Ok(())
+        } else {
+            Err(HeaderError::KdfTooCostly {
+                memory_kib: self.memory_kib,
+                iterations: self.iterations,
+                lanes: self.lanes,
+            })
+        }
+    }
+
     fn within(&self, limit: &KdfParams) -> bool {
         self.memory_kib <= limit.memory_kib
             && self.iterations <= limit.iterations
@@ -131,7 +152,7 @@ pub enum HeaderError {
     NotABundle,
     /// A newer format.
     #[error(
-        "bundle format version {0} is newer than this tacctl reads ({VERSION}); upgrade tacctl"
+        "bundle format version {0} is newer than this tacctl reads ({NEWEST_VERSION}); upgrade tacctl"
     )]
     TooNew(u8),
     /// An unknown KDF.
@@ -158,6 +179,34 @@ pub enum HeaderError {
     /// The file key did not unwrap.
     #[error("wrong passphrase: the bundle does not open with this passphrase")]
     WrongPassphrase,
+    /// A passphrase was given, but the bundle is encrypted to recipients only.
+    #[error(
+        "this bundle has no passphrase: it opens only with the identity of one of its recipients ({}); import it on that appliance, or pass that identity with --identity-file",
+        recipient_list(.0)
+    )]
+    NoPassphrase(Vec<Recipient>),
+    /// An identity was given, but the bundle is not encrypted to it.
+    #[error(
+        "this bundle is not encrypted to {identity}: {}; ask for a bundle made with `--recipient {identity}`",
+        match .recipients.is_empty() {
+            true => "it opens with a passphrase only".to_owned(),
+            false => format!("its recipients are {}", recipient_list(.recipients)),
+        }
+    )]
+    NotARecipient {
+        /// The identity's recipient.
+        identity: Recipient,
+        /// The bundle's recipients.
+        recipients: Vec<Recipient>,
+    },
+    /// A version 3 header holds a stanza of a type this build does not know.
+    #[error(
+        "the bundle's header holds a key stanza of type {0}, which this tacctl does not know; upgrade tacctl"
+    )]
+    UnknownStanza(u8),
+    /// A recipient cannot be encrypted to.
+    #[error(transparent)]
+    Recipient(#[from] RecipientError),
     /// The KDF failed.
     #[error("key derivation failed: {0}")]
     Kdf(String),
@@ -169,13 +218,75 @@ pub enum HeaderError {
     Random,
 }
 
-/// What a header says, once opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+fn recipient_list(r: &[Recipient]) -> String {
+    r.iter()
+        .map(Recipient::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderInfo {
     /// Format version.
     pub version: u8,
-    /// KDF parameters.
-    pub kdf: KdfParams,
+    /// The passphrase's KDF parameters; `None` when the bundle has no
+    /// passphrase (recipients only).
+    pub kdf: Option<KdfParams>,
+    /// The recipients the bundle is encrypted to, in header order.
+    pub recipients: Vec<Recipient>,
+}
+
+/// What a new bundle is locked with: a passphrase (with its KDF cost),
+/// recipients, or both. With no recipients the header is that of format
+/// [`VERSION`], which older tacctl reads; with any, format 3.
+#[derive(Clone, Copy)]
+pub struct Lock<'a> {
+    /// The passphrase and its cost.
+    pub passphrase: Option<(&'a SecretString, KdfParams)>,
+    /// The recipients.
+    pub recipients: &'a [Recipient],
+}
+
+impl<'a> Lock<'a> {
+    /// Locked by a passphrase alone.
+    pub fn passphrase(passphrase: &'a SecretString, kdf: KdfParams) -> Self {
+        Self {
+            passphrase: Some((passphrase, kdf)),
+            recipients: &[],
+        }
+    }
+}
+
+/// What opens a bundle: its passphrase, or the identity of one of its
+/// recipients.
+#[derive(Clone, Copy)]
+pub enum Unlock<'a> {
+    /// A passphrase.
+    Passphrase(&'a SecretString),
+    /// An identity.
+    Identity(&'a Identity),
+}
+
+impl<'a> From<&'a SecretString> for Unlock<'a> {
+    fn from(p: &'a SecretString) -> Self {
+        Unlock::Passphrase(p)
+    }
+}
+
+impl<'a> From<&'a Identity> for Unlock<'a> {
+    fn from(i: &'a Identity) -> Self {
+        Unlock::Identity(i)
+    }
+}
+
+impl std::fmt::Debug for Unlock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unlock::Passphrase(_) => f.write_str("Unlock::Passphrase([REDACTED])"),
+            Unlock::Identity(i) => write!(f, "Unlock::Identity({})", i.recipient()),
+        }
+    }
 }
 
 fn hkdf(file_key: &[u8; 32], salt: &[u8], info: &str) -> Zeroizing<[u8; 32]> {
@@ -197,6 +308,15 @@ fn random<const N: usize>() -> Result<[u8; N], HeaderError> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|_| HeaderError::Random)?;
     Ok(b)
+}
+
+/// Writes a header for `lock` and returns the payload writer: format
+/// [`VERSION`] for a passphrase alone, format 3 with recipients.
+pub fn seal_with<W: Write>(out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>, HeaderError> {
+    match (lock.passphrase, lock.recipients) {
+        (Some((p, kdf)), []) => seal(out, p, kdf),
+        _ => v3::seal(out, lock),
+    }
 }
 
 /// Writes a header for `passphrase` and returns the payload writer.
@@ -240,28 +360,64 @@ pub fn seal<W: Write>(
     Ok(StreamWriter::new(out, &payload_key, &prefix))
 }
 
-/// Reads the parts of a header that need no passphrase: magic, version, KDF
-/// limits and checksum. Returns the raw header.
-pub fn read_unauthenticated<R: Read>(
-    input: &mut R,
-) -> Result<([u8; HEADER_LEN], HeaderInfo), HeaderError> {
-    let mut h = [0u8; HEADER_LEN];
+/// Reads the parts of a header that need no key: magic, version, KDF
+/// limits, the recipients, and the checksum. Leaves `input` at the
+/// payload's first byte.
+pub fn read_info<R: Read>(input: &mut R) -> Result<HeaderInfo, HeaderError> {
+    Ok(read_raw(input)?.info())
+}
+
+/// A header as read, before any key has opened it.
+enum Raw {
+    /// Versions 1 and 2: the fixed 157 bytes.
+    Fixed([u8; HEADER_LEN], HeaderInfo),
+    /// Version 3: stanzas.
+    Stanzas(v3::Header),
+}
+
+impl Raw {
+    fn info(&self) -> HeaderInfo {
+        match self {
+            Raw::Fixed(_, info) => info.clone(),
+            Raw::Stanzas(h) => h.info(),
+        }
+    }
+}
+
+/// Reads as many bytes as fill `buf` or as there are; returns how many.
+fn read_full<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
-    while got < HEADER_LEN {
-        match input.read(&mut h[got..])? {
+    while got < buf.len() {
+        match input.read(&mut buf[got..])? {
             0 => break,
             n => got += n,
         }
     }
+    Ok(got)
+}
+
+fn read_raw<R: Read>(input: &mut R) -> Result<Raw, HeaderError> {
+    let mut h = [0u8; HEADER_LEN];
+    let got = read_full(input, &mut h[..v3::PREFIX_LEN])?;
     if got < MAGIC.len() || &h[..MAGIC.len()] != MAGIC {
         return Err(HeaderError::NotABundle);
     }
     if got < 10 {
         return Err(HeaderError::Short);
     }
-    if h[8] > VERSION {
+    if h[8] > NEWEST_VERSION {
         return Err(HeaderError::TooNew(h[8]));
     }
+    if got < v3::PREFIX_LEN {
+        return Err(HeaderError::Short);
+    }
+    if h[8] == v3::VERSION {
+        return Ok(Raw::Stanzas(v3::Header::read(
+            h[..v3::PREFIX_LEN].try_into().expect("the prefix"),
+            input,
+        )?));
+    }
+    let got = v3::PREFIX_LEN + read_full(input, &mut h[v3::PREFIX_LEN..])?;
     if got < HEADER_LEN {
         return Err(HeaderError::Short);
     }
@@ -280,14 +436,13 @@ pub fn read_unauthenticated<R: Read>(
         iterations: word(14),
         lanes: word(18),
     };
-    if !kdf.within(&KdfParams::LIMIT) {
-        return Err(HeaderError::KdfTooCostly {
-            memory_kib: kdf.memory_kib,
-            iterations: kdf.iterations,
-            lanes: kdf.lanes,
-        });
-    }
-    Ok((h, HeaderInfo { version: h[8], kdf }))
+    kdf.check()?;
+    let info = HeaderInfo {
+        version: h[8],
+        kdf: Some(kdf),
+        recipients: Vec::new(),
+    };
+    Ok(Raw::Fixed(h, info))
 }
 
 /// The key and nonce prefix of a bundle's payload, once its header is
@@ -313,16 +468,35 @@ impl std::fmt::Debug for PayloadKey {
     }
 }
 
-/// Reads and opens a header with `passphrase`, leaving `input` at the
-/// payload's first byte; returns what the header says and the payload key.
-pub fn open_key<R: Read>(
+/// Reads and opens a header with `unlock` (a passphrase, or an identity),
+/// leaving `input` at the payload's first byte; returns what the header
+/// says and the payload key.
+pub fn open_key<'a, R: Read>(
     input: &mut R,
-    passphrase: &SecretString,
+    unlock: impl Into<Unlock<'a>>,
 ) -> Result<(HeaderInfo, PayloadKey), HeaderError> {
-    let (h, info) = read_unauthenticated(input)?;
+    let unlock = unlock.into();
+    let (h, info) = match read_raw(input)? {
+        Raw::Stanzas(h) => {
+            let info = h.info();
+            let (key, prefix) = h.open(unlock)?;
+            return Ok((info, PayloadKey { key, prefix }));
+        }
+        Raw::Fixed(h, info) => (h, info),
+    };
+    let passphrase = match unlock {
+        Unlock::Passphrase(p) => p,
+        Unlock::Identity(i) => {
+            return Err(HeaderError::NotARecipient {
+                identity: i.recipient(),
+                recipients: Vec::new(),
+            });
+        }
+    };
+    let kdf = info.kdf.expect("versions 1 and 2 have a passphrase");
     let salt = &h[22..22 + SALT_LEN];
     let prefix: [u8; NONCE_PREFIX_SIZE] = h[38..AAD_END].try_into().expect("seven bytes");
-    let kek = info.kdf.derive(passphrase, salt)?;
+    let kek = kdf.derive(passphrase, salt)?;
     let file_key: Zeroizing<[u8; 32]> = ChaCha20Poly1305::new(&(*kek).into())
         .decrypt(
             &[0u8; 12].into(),
@@ -343,12 +517,12 @@ pub fn open_key<R: Read>(
     Ok((info, PayloadKey { key, prefix }))
 }
 
-/// Reads and opens a header with `passphrase`; returns the payload reader.
-pub fn open<R: Read>(
+/// Reads and opens a header with `unlock`; returns the payload reader.
+pub fn open<'a, R: Read>(
     mut input: R,
-    passphrase: &SecretString,
+    unlock: impl Into<Unlock<'a>>,
 ) -> Result<(HeaderInfo, StreamReader<R>), HeaderError> {
-    let (info, key) = open_key(&mut input, passphrase)?;
+    let (info, key) = open_key(&mut input, unlock)?;
     Ok((info, key.reader(input)))
 }
 

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod plan;
 pub mod proof;
 pub mod reader;
+pub mod recipient;
 pub mod stream;
 pub mod writer;
 

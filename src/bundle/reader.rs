@@ -27,17 +27,17 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::archive::{
     self, Action, ArchiveError, DirAction, Extracted, ExtractedDir, Extraction, FileRule, Rules,
 };
-use super::header::{self, HeaderError, KdfParams, PayloadKey};
+use super::header::{self, HeaderError, KdfParams, PayloadKey, Unlock};
 use super::manifest::{
     Listing, MANIFEST_PATH, MAX_COMPONENT_BYTES, MAX_MANIFEST_BYTES, Manifest, ManifestError,
 };
+use super::recipient::Recipient;
 use super::stream::StreamReader;
 use super::{BundleError, Counted, Progress, Tally, blocks};
 use crate::component::{Component, FILES_DIR};
@@ -78,8 +78,11 @@ pub struct Tree {
 pub struct Opened {
     /// The manifest.
     pub manifest: Manifest,
-    /// The header's KDF parameters.
-    pub kdf: KdfParams,
+    /// The passphrase's KDF parameters; `None` for a bundle encrypted to
+    /// recipients only.
+    pub kdf: Option<KdfParams>,
+    /// The recipients it is encrypted to (format 3), in header order.
+    pub recipients: Vec<Recipient>,
     /// The format version.
     pub version: u8,
     /// Each configuration component's file, wiped when dropped.
@@ -118,7 +121,8 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// Opens a bundle from `input` with `passphrase` and checks all of it.
+/// Opens a bundle from `input` with `unlock` (its passphrase, or the
+/// identity of one of its recipients) and checks all of it.
 ///
 /// With `stage` (an empty private directory on the file system the
 /// import will apply to), the custom files are written under
@@ -126,10 +130,10 @@ impl std::fmt::Debug for Opened {
 /// `size` is the bundle's length when known: a small bundle is then opened
 /// on this thread alone ([`workers_for`]). `progress` learns how many
 /// bytes of `input` have been read.
-pub fn open<R: Read + Seek + Send>(
+pub fn open<'a, R: Read + Seek + Send>(
     mut input: R,
     size: Option<u64>,
-    passphrase: &SecretString,
+    unlock: impl Into<Unlock<'a>>,
     stage: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<Opened, BundleError> {
@@ -142,7 +146,7 @@ pub fn open<R: Read + Seek + Send>(
             inner: &mut input,
             tally: &mut tally,
         },
-        passphrase,
+        unlock,
     )?;
     let start = input.stream_position().map_err(HeaderError::Io)?;
     let workers = workers_for(size);
@@ -244,6 +248,7 @@ pub fn open<R: Read + Seek + Send>(
     Ok(Opened {
         manifest,
         kdf: info.kdf,
+        recipients: info.recipients,
         version: info.version,
         texts,
         tree,

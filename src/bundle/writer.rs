@@ -11,10 +11,8 @@
 
 use std::io::{Read, Write};
 
-use secrecy::SecretString;
-
 use super::archive::ArchiveWriter;
-use super::header::{self, HeaderError, KdfParams};
+use super::header::{self, HeaderError, Lock};
 use super::manifest::{
     ComponentEntry, FileEntry, MANIFEST_PATH, MANIFEST_VERSION, Manifest, Source,
 };
@@ -128,14 +126,13 @@ pub fn manifest(head: &Head, contents: &[Content<'_>]) -> Result<Manifest, Bundl
     Ok(manifest)
 }
 
-/// Writes a bundle of `contents` to `out` under `passphrase` and returns
+/// Writes a bundle of `contents` to `out`, locked by `lock`, and returns
 /// its manifest and `out`. `open` gives each custom file's content;
 /// `progress` learns the bytes of content to archive, then how many have
 /// been archived.
 pub fn write<W: Write>(
     out: W,
-    passphrase: &SecretString,
-    kdf: KdfParams,
+    lock: &Lock<'_>,
     head: &Head,
     contents: &[Content<'_>],
     open: &mut OpenItem<'_>,
@@ -153,7 +150,7 @@ pub fn write<W: Write>(
             .sum(),
     );
     let mut tally = Tally::new(progress);
-    let writer = header::seal(out, passphrase, kdf)?;
+    let writer = header::seal_with(out, lock)?;
     let mut ar = ArchiveWriter::new(writer, blocks::default_workers());
     let manifest_text = yaml_serde::to_string(&manifest).expect("the manifest serialises");
     ar.add_bytes(MANIFEST_PATH, manifest_text.as_bytes(), 0o600)

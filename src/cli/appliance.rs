@@ -38,14 +38,22 @@ pub(super) struct RecoverArgs {
 /// `tacctl status`: who this node is.
 pub(super) fn status(root: &Path, json: bool, out: &mut impl Write) -> Result<()> {
     let ops = open(root)?;
+    // An appliance made before member keys gets one now, to be shown.
+    ops.member_identity(now())?;
     let s = ops.status()?;
     if json {
         print_json(out, &s)
     } else {
         writeln!(
             out,
-            "Node:        {}\nNode id:     {}\nCluster id:  {}\nJWT key:     {} ({})\nRoot:        {}",
-            s.name, s.node_id, s.cluster_id, s.jwt_kid, s.algorithm, s.root
+            "Node:        {}\nNode id:     {}\nCluster id:  {}\nJWT key:     {} ({})\nMember key:  {}\nRoot:        {}",
+            s.name,
+            s.node_id,
+            s.cluster_id,
+            s.jwt_kid,
+            s.algorithm,
+            s.member_key.as_deref().unwrap_or("none"),
+            s.root
         )?;
         Ok(())
     }

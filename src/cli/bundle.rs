@@ -11,6 +11,8 @@ use secrecy::SecretString;
 use super::progress::Bar;
 use super::secrets::{self, SecretSource};
 use super::{AdminCreds, KdfCost, UsageError, admin, now, open, print_json};
+use crate::bundle::header::{self, Lock, Unlock};
+use crate::bundle::recipient::{Identity, Recipient};
 use crate::component::Component;
 use crate::ops::bundle::{
     BundleInput, ImportChoice, Imported, NoProgress, Plan, check_passphrase, default_bundle_name,
@@ -41,12 +43,21 @@ pub(super) struct ExportArgs {
     #[arg(
         long,
         value_name = "URL",
-        conflicts_with_all = ["output", "all", "include_node_local", "passphrase_file", "allow_weak_passphrase"]
+        conflicts_with_all = ["output", "all", "include_node_local", "passphrase_file", "allow_weak_passphrase", "recipients", "recipients_file", "with_passphrase"]
     )]
     to: Option<String>,
     /// With --to: the certificate the appliance must present, SHA256:... [required without a terminal; otherwise shown and asked]
     #[arg(long, value_name = "SHA256:...", requires = "to")]
     fingerprint: Option<String>,
+    /// Encrypt to this recipient (`tacctl-x25519:...`, as `tacctl status` and `tacctl keygen` print it) instead of a passphrase; repeat it or separate several with commas
+    #[arg(long = "recipient", value_name = "KEY", value_delimiter = ',')]
+    recipients: Vec<String>,
+    /// Encrypt to the recipients in FILE, one per line (`#` starts a comment)
+    #[arg(long, value_name = "FILE")]
+    recipients_file: Option<PathBuf>,
+    /// With recipients: lock the bundle with a passphrase as well
+    #[arg(long)]
+    with_passphrase: bool,
     /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt entered twice]
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
@@ -75,6 +86,9 @@ pub(super) struct InspectArgs {
     /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt]
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    /// Open the bundle with the identity in FILE (`tacctl keygen`); the passphrase then opens the identity
+    #[arg(long, value_name = "FILE")]
+    identity_file: Option<PathBuf>,
     /// Print JSON
     #[arg(long)]
     json: bool,
@@ -102,6 +116,9 @@ pub(super) struct ImportArgs {
     /// Read the passphrase from FILE [or TACCTL_PASSPHRASE, or a prompt]
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    /// Open the bundle with the identity in FILE (`tacctl keygen`); the passphrase then opens the identity
+    #[arg(long, value_name = "FILE")]
+    identity_file: Option<PathBuf>,
     /// No progress bar (one is drawn on a terminal for a long import)
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -129,6 +146,189 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
         prompt: "Bundle passphrase",
         confirm: confirm.then_some("Confirm passphrase"),
     })
+}
+
+#[derive(Debug, Args)]
+pub(super) struct KeygenArgs {
+    /// Write the identity to FILE (created, mode 0600; never overwritten)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
+    /// Read the passphrase that seals the identity from FILE [or TACCTL_PASSPHRASE, or a prompt entered twice]
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Accept a passphrase under 12 characters or with a zxcvbn score below 3
+    #[arg(long)]
+    allow_weak_passphrase: bool,
+    /// Key derivation cost; `test` is for test suites only
+    #[arg(long, value_enum, default_value = "default")]
+    kdf_cost: KdfCost,
+}
+
+/// What opens a bundle, as the command line found it.
+enum Key {
+    Passphrase(SecretString),
+    Identity(Identity),
+}
+
+impl Key {
+    fn unlock(&self) -> Unlock<'_> {
+        match self {
+            Key::Passphrase(p) => Unlock::Passphrase(p),
+            Key::Identity(i) => Unlock::Identity(i),
+        }
+    }
+}
+
+/// What opens the bundle at `file`: the identity in `identity_file` (its
+/// passphrase asked); else `member`, this node's identity, when the bundle
+/// is encrypted to it; else the bundle's passphrase. A bundle of
+/// recipients only that `member` is not one of is refused here, naming
+/// them, before anything is asked.
+fn key_for(
+    file: &Path,
+    identity_file: Option<&Path>,
+    member: Option<Identity>,
+    passphrase_file: Option<&Path>,
+) -> Result<Key> {
+    if let Some(id_file) = identity_file {
+        let text = zeroize::Zeroizing::new(fs::read_to_string(id_file).map_err(|e| {
+            crate::ops::OpsError::Invalid(format!(
+                "cannot read the identity file {}: {e}",
+                id_file.display()
+            ))
+        })?);
+        let pass = secrets::read_string(&SecretSource {
+            file: passphrase_file,
+            env: "TACCTL_PASSPHRASE",
+            flag: "--passphrase-file",
+            prompt: "Identity passphrase",
+            confirm: None,
+        })?;
+        let identity = Identity::from_file_text(&text, &pass, &id_file.display().to_string())?;
+        return Ok(Key::Identity(identity));
+    }
+    // What the header says, unauthenticated: only to choose the key; a
+    // header that is not whole or not a bundle's is refused now, before a
+    // passphrase is asked for nothing. A file that cannot be opened is left
+    // to the opening, which names it.
+    let info = match fs::File::open(file) {
+        Ok(mut f) => Some(
+            header::read_info(&mut std::io::BufReader::new(&mut f))
+                .map_err(crate::bundle::BundleError::Header)?,
+        ),
+        Err(_) => None,
+    };
+    if let Some(info) = info {
+        if let Some(m) = member {
+            if info.recipients.contains(&m.recipient()) {
+                return Ok(Key::Identity(m));
+            }
+            if info.kdf.is_none() {
+                return Err(crate::bundle::BundleError::Header(
+                    crate::bundle::header::HeaderError::NotARecipient {
+                        identity: m.recipient(),
+                        recipients: info.recipients,
+                    },
+                )
+                .into());
+            }
+        } else if info.kdf.is_none() {
+            return Err(crate::bundle::BundleError::Header(
+                crate::bundle::header::HeaderError::NoPassphrase(info.recipients),
+            )
+            .into());
+        }
+    }
+    Ok(Key::Passphrase(passphrase(passphrase_file, false)?))
+}
+
+/// The recipients of `--recipient` and `--recipients-file`, each once.
+fn recipients(list: &[String], file: Option<&Path>) -> Result<Vec<Recipient>> {
+    let mut texts: Vec<String> = list.to_vec();
+    if let Some(f) = file {
+        let text = fs::read_to_string(f).map_err(|e| {
+            UsageError(format!(
+                "cannot read the recipients file {}: {e}",
+                f.display()
+            ))
+        })?;
+        texts.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    let mut out: Vec<Recipient> = Vec::new();
+    for t in texts {
+        let r = Recipient::parse(&t).map_err(|e| UsageError(e.to_string()))?;
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    if out.len() >= crate::bundle::header::v3::MAX_STANZAS {
+        bail!(UsageError(format!(
+            "{} recipients; a bundle holds at most {}",
+            out.len(),
+            crate::bundle::header::v3::MAX_STANZAS - 1
+        )));
+    }
+    Ok(out)
+}
+
+/// `keygen`: a new identity, sealed under a passphrase, for a recipient
+/// kept offline (a recovery key).
+pub(super) fn keygen(a: KeygenArgs, out: &mut impl Write) -> Result<()> {
+    if a.output.exists() {
+        bail!(UsageError(format!(
+            "{} exists; choose another file name (an identity is never overwritten)",
+            a.output.display()
+        )));
+    }
+    let pass = secrets::read_string(&SecretSource {
+        file: a.passphrase_file.as_deref(),
+        env: "TACCTL_PASSPHRASE",
+        flag: "--passphrase-file",
+        prompt: "Identity passphrase",
+        confirm: Some("Confirm passphrase"),
+    })?;
+    if !a.allow_weak_passphrase {
+        check_passphrase(&pass).map_err(|e| {
+            UsageError(format!(
+                "{e}; choose a longer one, or pass --allow-weak-passphrase"
+            ))
+        })?;
+    }
+    let identity = Identity::generate().map_err(|e| UsageError(e.to_string()))?;
+    let text = identity
+        .to_file_text(&pass, a.kdf_cost.params())
+        .map_err(crate::bundle::BundleError::Header)?;
+    let dir = a
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".tacctl-keygen-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(crate::appliance::ApplianceError::io(dir))?;
+    let io = crate::appliance::ApplianceError::io;
+    let tmp_path = tmp.path().to_path_buf();
+    let mut f = tmp.reopen().map_err(io(&tmp_path))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(io(&tmp_path))?;
+    tmp.persist_noclobber(&a.output)
+        .map_err(|e| io(&a.output)(e.error))?;
+    writeln!(out, "{}", identity.recipient())?;
+    eprintln!(
+        "Wrote the identity to {}. Export to it with `tacctl export --recipient {}`; open such bundles with `--identity-file {}`.",
+        a.output.display(),
+        identity.recipient(),
+        a.output.display()
+    );
+    Ok(())
 }
 
 fn parse_components(names: &[String], all_if_empty: bool) -> Result<Vec<Component>> {
@@ -182,15 +382,30 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     if a.all && !ops.trust_exportable(super::now())? {
         components.retain(|c| *c != Component::JwtTrust);
     }
-    let pass = passphrase(a.passphrase_file.as_deref(), true)?;
-    if !a.allow_weak_passphrase {
-        check_passphrase(&pass).map_err(|e| {
-            UsageError(format!(
-                "{e}; choose a longer one, or pass --allow-weak-passphrase"
-            ))
-        })?;
+    let recipients = recipients(&a.recipients, a.recipients_file.as_deref())?;
+    if a.with_passphrase && recipients.is_empty() {
+        bail!(UsageError(
+            "--with-passphrase goes with --recipient or --recipients-file".into()
+        ));
     }
+    let pass = if recipients.is_empty() || a.with_passphrase {
+        let pass = passphrase(a.passphrase_file.as_deref(), true)?;
+        if !a.allow_weak_passphrase {
+            check_passphrase(&pass).map_err(|e| {
+                UsageError(format!(
+                    "{e}; choose a longer one, or pass --allow-weak-passphrase"
+                ))
+            })?;
+        }
+        Some(pass)
+    } else {
+        None
+    };
     let kdf = a.kdf_cost.params();
+    let lock = Lock {
+        passphrase: pass.as_ref().map(|p| (p, kdf)),
+        recipients: &recipients,
+    };
     let now = now();
     let path = match a.output {
         Some(p) => p,
@@ -200,8 +415,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     let manifest = ops.export_to_file(
         &components,
         a.all || a.include_node_local,
-        &pass,
-        kdf,
+        &lock,
         &path,
         now,
         &bar,
@@ -211,23 +425,36 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     Ok(())
 }
 
-pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
+pub(super) fn inspect(root: &Path, a: InspectArgs, out: &mut impl Write) -> Result<()> {
     if !a.file.is_file() {
         return Err(
             crate::ops::OpsError::Invalid(format!("no bundle at {}", a.file.display())).into(),
         );
     }
-    let pass = passphrase(a.passphrase_file.as_deref(), false)?;
+    // This node's member key opens a bundle encrypted to it, when there
+    // is an appliance here; inspecting needs none.
+    let member = crate::appliance::Appliance::open(root)
+        .ok()
+        .and_then(|app| app.member_identity().ok().flatten());
+    let key = key_for(
+        &a.file,
+        a.identity_file.as_deref(),
+        member,
+        a.passphrase_file.as_deref(),
+    )?;
     // Opened for a look inside: nothing is written anywhere.
-    let opened = crate::ops::bundle::open(BundleInput::File(&a.file), &pass, None, &NoProgress)?;
+    let opened =
+        crate::ops::bundle::open(BundleInput::File(&a.file), key.unlock(), None, &NoProgress)?;
     let m = opened.manifest();
     let kdf = opened.kdf();
+    let recipients: Vec<String> = opened.recipients().iter().map(|r| r.to_string()).collect();
     let fps = key_fingerprints(&opened);
     if a.json {
         return print_json(
             out,
             &serde_json::json!({
                 "format_version": m.format_version,
+                "bundle_format_version": opened.format_version(),
                 "tool_version": m.tool_version,
                 "created_at": m.created_at,
                 "source": m.source,
@@ -237,7 +464,8 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
                 })).collect::<Vec<_>>(),
                 "jwt_kid": m.jwt_kid,
                 "key_fingerprints": fps,
-                "kdf": {"memory_kib": kdf.memory_kib, "iterations": kdf.iterations, "lanes": kdf.lanes},
+                "kdf": kdf.map(|kdf| serde_json::json!({"memory_kib": kdf.memory_kib, "iterations": kdf.iterations, "lanes": kdf.lanes})),
+                "recipients": recipients,
             }),
         );
     }
@@ -250,14 +478,25 @@ pub(super) fn inspect(a: InspectArgs, out: &mut impl Write) -> Result<()> {
     writeln!(out, "Created:     {}", rfc3339(m.created_at))?;
     writeln!(
         out,
-        "Versions:    format {}, written by tacctl {}",
-        m.format_version, m.tool_version
+        "Versions:    format {} (manifest {}), written by tacctl {}",
+        opened.format_version(),
+        m.format_version,
+        m.tool_version
     )?;
-    writeln!(
-        out,
-        "KDF:         Argon2id, {} KiB, {} passes, {} lanes",
-        kdf.memory_kib, kdf.iterations, kdf.lanes
-    )?;
+    match kdf {
+        Some(kdf) => writeln!(
+            out,
+            "KDF:         Argon2id, {} KiB, {} passes, {} lanes",
+            kdf.memory_kib, kdf.iterations, kdf.lanes
+        )?,
+        None => writeln!(out, "KDF:         none (no passphrase: recipients only)")?,
+    }
+    if !recipients.is_empty() {
+        writeln!(out, "Recipients:")?;
+        for r in &recipients {
+            writeln!(out, "  {r}")?;
+        }
+    }
     writeln!(out, "Components:")?;
     for c in &m.components {
         let size: u64 = c.files.iter().map(|f| f.size).sum();
@@ -293,7 +532,13 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
             crate::ops::OpsError::Invalid(format!("no bundle at {}", a.file.display())).into(),
         );
     }
-    let pass = passphrase(a.passphrase_file.as_deref(), false)?;
+    let member = ops.member_identity(now())?;
+    let key = key_for(
+        &a.file,
+        a.identity_file.as_deref(),
+        Some(member),
+        a.passphrase_file.as_deref(),
+    )?;
     let size = fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
     let choice = ImportChoice {
         components: (!a.components.is_empty())
@@ -331,7 +576,7 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
     };
     let imported = ops.import(
         BundleInput::File(&a.file),
-        &pass,
+        key.unlock(),
         &choice,
         now(),
         &bar,

@@ -7,6 +7,7 @@ use crate::auth::AuthError;
 use crate::auth::ldap::LdapError;
 use crate::bundle::BundleError;
 use crate::bundle::header::HeaderError;
+use crate::bundle::recipient::IdentityFileError;
 use crate::cluster::ClusterError;
 use crate::cluster::client::ClientError;
 use crate::cluster::push::PushError;
@@ -70,7 +71,12 @@ pub fn of_appliance(e: &ApplianceError) -> ExitCode {
 /// The exit code of this error.
 pub fn of_bundle(e: &BundleError) -> ExitCode {
     match e {
-        BundleError::Header(HeaderError::WrongPassphrase) => ExitCode::Auth,
+        BundleError::Header(
+            HeaderError::WrongPassphrase
+            | HeaderError::NoPassphrase(_)
+            | HeaderError::NotARecipient { .. },
+        ) => ExitCode::Auth,
+        BundleError::Header(HeaderError::Recipient(_)) => ExitCode::Usage,
         BundleError::Header(HeaderError::Io(io)) if is_disk(io) => ExitCode::Disk,
         BundleError::Staging { .. } => ExitCode::Disk,
         _ => ExitCode::Verify,
@@ -183,6 +189,13 @@ pub fn of(err: &anyhow::Error) -> ExitCode {
         }
         if let Some(e) = cause.downcast_ref::<BundleError>() {
             return of_bundle(e);
+        }
+        if let Some(e) = cause.downcast_ref::<IdentityFileError>() {
+            return match e {
+                IdentityFileError::WrongPassphrase(_) => ExitCode::Auth,
+                IdentityFileError::NotAnIdentity(_) => ExitCode::Usage,
+                IdentityFileError::Damaged(_) => ExitCode::Verify,
+            };
         }
         if let Some(e) = cause.downcast_ref::<ServerError>() {
             return of_server(e);

@@ -76,6 +76,8 @@ enum Command {
     Export(bundle::ExportArgs),
     /// Show what a bundle holds: source, time, versions, components, key fingerprints
     Inspect(bundle::InspectArgs),
+    /// Make an identity (an X25519 key pair sealed under a passphrase) to export bundles to, such as a recovery key kept offline
+    Keygen(bundle::KeygenArgs),
     /// Import a bundle: decrypt, check, show the plan, then apply atomically
     Import(bundle::ImportArgs),
     /// Restore a snapshot taken before an import or rollback
@@ -198,7 +200,8 @@ pub fn run() -> Result<()> {
         Command::Ldap(cmd) => ldap::run(&root, cmd, &mut out),
         Command::Tls(cmd) => tls::run(&root, cmd, &mut out),
         Command::Export(a) => bundle::export(&root, a, &mut out),
-        Command::Inspect(a) => bundle::inspect(a, &mut out),
+        Command::Inspect(a) => bundle::inspect(&root, a, &mut out),
+        Command::Keygen(a) => bundle::keygen(a, &mut out),
         Command::Import(a) => bundle::import(&root, a, &mut out),
         Command::Rollback(a) => bundle::rollback(&root, a, &mut out),
         Command::History { json } => bundle::history(&root, json, &mut out),

@@ -50,6 +50,9 @@ pub(super) fn run(root: &Path, a: ServeArgs, out: &mut impl Write) -> Result<()>
     }
     .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
 
+    // An appliance made before member keys gets one now, so that members
+    // can encrypt bundles to it (`GET /api/v1/cluster/node` serves it).
+    super::open(root)?.member_identity(super::now())?;
     let mut options = server::Options::new(a.listen);
     options.insecure_http = a.insecure_http;
     options.max_bundle_bytes = a.max_bundle_mib.saturating_mul(1 << 20);

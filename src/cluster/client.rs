@@ -337,12 +337,13 @@ impl Client {
     }
 
     /// `POST /api/v1/config/import`: the bundle in the body, its passphrase
-    /// in a header.
+    /// in a header; without one, the bundle must be encrypted to the
+    /// target's member key.
     pub async fn import(
         &self,
         token: &SecretString,
         bundle: Vec<u8>,
-        passphrase: &SecretString,
+        passphrase: Option<&SecretString>,
         dry_run: bool,
         components: Option<&str>,
     ) -> Result<ImportAnswer, ClientError> {
@@ -351,15 +352,15 @@ impl Client {
             query.push(("components", c.to_owned()));
         }
         let query = serde_urlencoded::to_string(&query).expect("strings encode");
-        let res = self
+        let mut req = self
             .http
             .post(format!("{}/api/v1/config/import?{query}", self.peer.url))
             .bearer_auth(token.expose_secret())
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header(PASSPHRASE_HEADER, passphrase.expose_secret())
-            .body(bundle)
-            .send()
-            .await;
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+        if let Some(p) = passphrase {
+            req = req.header(PASSPHRASE_HEADER, p.expose_secret());
+        }
+        let res = req.body(bundle).send().await;
         Ok(self.answer(res).await?.0)
     }
 }

@@ -23,9 +23,12 @@
 //! Every target runs in its own task, bounded by its own timeout; one that
 //! is down, refuses the credentials or the bundle, or presents another
 //! certificate fails alone, and the [`Report`] says exactly which members
-//! hold the new configuration. The bundle travels encrypted under a fresh
-//! random passphrase ([`PASSPHRASE_BYTES`] bytes from the operating system)
-//! sent in the same request's header; it never touches a disk on this node.
+//! hold the new configuration. The bundle travels encrypted to every
+//! target's member key, read from its node endpoint over its pinned
+//! certificate, so that no target runs a passphrase KDF; a target that
+//! serves no member key (an older tacctl) gets it under a fresh random
+//! passphrase ([`PASSPHRASE_BYTES`] bytes from the operating system) sent
+//! in the same request's header. It never touches a disk on this node.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +40,8 @@ use serde::Serialize;
 
 use super::client::{Client, ClientError, Peer};
 use crate::api::NodeBody;
-use crate::bundle::header::KdfParams;
+use crate::bundle::header::{KdfParams, Lock};
+use crate::bundle::recipient::Recipient;
 use crate::component::{Component, TrustedMember};
 use crate::ops::bundle::Plan;
 use crate::ops::{Ops, OpsError};
@@ -67,10 +71,15 @@ pub enum PushError {
     Runtime(String),
 }
 
-/// The bundle a push sends, with its one-time passphrase.
+/// The bundle a push sends: encrypted to the member key of every target
+/// that serves one, and under a one-time passphrase as well when some
+/// target serves none (an older tacctl).
 pub struct Payload {
     bundle: Arc<Vec<u8>>,
-    passphrase: SecretString,
+    /// For the targets without a member key; `None` when every one has one.
+    passphrase: Option<SecretString>,
+    /// The URLs of the targets the bundle is encrypted to.
+    keyed: std::collections::HashSet<String>,
     components: Vec<Component>,
     jwt_kid: Option<String>,
     source: String,
@@ -97,22 +106,37 @@ pub fn fresh_passphrase() -> Result<SecretString, OpsError> {
 
 impl Payload {
     /// Exports `components` (only what is cluster-wide: never the TLS
-    /// certificate or the host name) under a fresh passphrase, into memory.
-    /// Appliances JWT Trust carries, besides this node's own public keys
-    /// and those it trusts, `also_trusted`'s.
+    /// certificate or the host name) into memory, encrypted to each
+    /// target's member key in `keys` (URL and key), and under a fresh
+    /// passphrase at `kdf`'s cost when a target has none. Appliances JWT
+    /// Trust carries, besides this node's own public keys and those it
+    /// trusts, `also_trusted`'s.
     pub fn export(
         ops: &Ops,
         components: &[Component],
         kdf: KdfParams,
         now: u64,
         also_trusted: &[TrustedMember],
+        keys: &[(String, Option<Recipient>)],
     ) -> Result<Self, PushError> {
-        let passphrase = fresh_passphrase()?;
+        let mut recipients: Vec<Recipient> = Vec::new();
+        for r in keys.iter().filter_map(|(_, r)| *r) {
+            if !recipients.contains(&r) {
+                recipients.push(r);
+            }
+        }
+        let passphrase = if keys.iter().all(|(_, r)| r.is_some()) && !keys.is_empty() {
+            None
+        } else {
+            Some(fresh_passphrase()?)
+        };
         let (manifest, bundle) = ops.export_trusting(
             components,
             false,
-            &passphrase,
-            kdf,
+            &Lock {
+                passphrase: passphrase.as_ref().map(|p| (p, kdf)),
+                recipients: &recipients,
+            },
             Vec::new(),
             now,
             &crate::ops::bundle::NoProgress,
@@ -121,12 +145,32 @@ impl Payload {
         Ok(Self {
             bundle: Arc::new(bundle),
             passphrase,
+            keyed: keys
+                .iter()
+                .filter(|(_, r)| r.is_some())
+                .map(|(url, _)| url.clone())
+                .collect(),
             components: components.to_vec(),
             jwt_kid: components
                 .contains(&Component::Jwt)
                 .then(|| manifest.jwt_kid.clone()),
             source: manifest.source.name,
         })
+    }
+
+    /// The passphrase to send to the target at `url`: none when the bundle
+    /// is encrypted to its member key.
+    fn passphrase_for(&self, url: &str) -> Option<&SecretString> {
+        if self.keyed.contains(url) {
+            None
+        } else {
+            self.passphrase.as_ref()
+        }
+    }
+
+    /// How many targets open it with their member key.
+    pub fn keyed(&self) -> usize {
+        self.keyed.len()
     }
 
     /// The components it carries.
@@ -517,36 +561,7 @@ async fn collect_keys(
     cluster_id: &str,
     timeout: Duration,
 ) -> Vec<(String, Result<TrustedMember, String>)> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, t) in targets.iter().enumerate() {
-        let t = t.clone();
-        tasks.spawn(async move {
-            let client = match t.client {
-                Some(c) => Ok(c),
-                None => Client::with_timeout(t.peer.clone(), timeout),
-            };
-            let node = match client {
-                Ok(c) => tokio::time::timeout(timeout, c.node())
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(ClientError::Unreachable {
-                            peer: t.peer.name.clone(),
-                            url: t.peer.url.clone(),
-                            reason: format!("no answer within {} s", timeout.as_secs()),
-                        })
-                    }),
-                Err(e) => Err(e),
-            };
-            (i, node)
-        });
-    }
-    let mut answers: Vec<Option<Result<NodeBody, ClientError>>> =
-        targets.iter().map(|_| None).collect();
-    while let Some(done) = tasks.join_next().await {
-        if let Ok((i, node)) = done {
-            answers[i] = Some(node);
-        }
-    }
+    let answers = nodes_of(targets, timeout).await;
     targets
         .iter()
         .zip(answers)
@@ -580,6 +595,61 @@ async fn collect_keys(
                 }
             };
             (name, entry)
+        })
+        .collect()
+}
+
+/// Every target's node endpoint, read in parallel over its pinned
+/// certificate; `None` where the reading stopped.
+async fn nodes_of(
+    targets: &[Target],
+    timeout: Duration,
+) -> Vec<Option<Result<NodeBody, ClientError>>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, t) in targets.iter().enumerate() {
+        let t = t.clone();
+        tasks.spawn(async move {
+            let client = match t.client {
+                Some(c) => Ok(c),
+                None => Client::with_timeout(t.peer.clone(), timeout),
+            };
+            let node = match client {
+                Ok(c) => tokio::time::timeout(timeout, c.node())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ClientError::Unreachable {
+                            peer: t.peer.name.clone(),
+                            url: t.peer.url.clone(),
+                            reason: format!("no answer within {} s", timeout.as_secs()),
+                        })
+                    }),
+                Err(e) => Err(e),
+            };
+            (i, node)
+        });
+    }
+    let mut answers: Vec<Option<Result<NodeBody, ClientError>>> =
+        targets.iter().map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((i, node)) = done {
+            answers[i] = Some(node);
+        }
+    }
+    answers
+}
+
+/// Each target's member key, as its node endpoint serves it: `None` for
+/// one that serves none (an older tacctl) or cannot be read now (the push
+/// then tells why, with the passphrase it falls back to).
+async fn recipients_of(targets: &[Target], timeout: Duration) -> Vec<Option<Recipient>> {
+    nodes_of(targets, timeout)
+        .await
+        .into_iter()
+        .map(|answer| {
+            answer
+                .and_then(Result::ok)
+                .and_then(|n| n.recipient)
+                .and_then(|r| Recipient::parse(&r).ok())
         })
         .collect()
 }
@@ -705,7 +775,7 @@ async fn prepare_one(
         .import(
             &token,
             payload.bundle.to_vec(),
-            &payload.passphrase,
+            payload.passphrase_for(&client.peer().url),
             true,
             Some(&payload.components_query()),
         )
@@ -984,7 +1054,7 @@ async fn apply_one(
             .import(
                 &prepared.token,
                 payload.bundle.to_vec(),
-                &payload.passphrase,
+                payload.passphrase_for(&peer.url),
                 false,
                 Some(&payload.components_query()),
             )
@@ -1229,13 +1299,39 @@ impl Session {
             }
             screen.show(&lines.join("\n"))?;
         }
+        let keys: Vec<(String, Option<Recipient>)> = targets
+            .iter()
+            .map(|t| t.peer.url.clone())
+            .zip(self.rt.block_on(recipients_of(&targets, self.timeout)))
+            .collect();
         let payload = Arc::new(Payload::export(
             ops,
             &plan.components,
             kdf,
             now,
             &collected,
+            &keys,
         )?);
+        let unkeyed: Vec<&str> = plan
+            .targets
+            .iter()
+            .zip(&keys)
+            .filter(|(_, (_, r))| r.is_none())
+            .map(|(t, _)| t.peer.name.as_str())
+            .collect();
+        screen.show(&if unkeyed.is_empty() {
+            format!(
+                "The bundle is encrypted to the member keys of {}: no passphrase.",
+                names.join(", ")
+            )
+        } else {
+            format!(
+                "The bundle is encrypted to the member keys of {} of {} targets; {}: no member key served (an older tacctl, or not reachable now), so it also carries a one-time passphrase for them.",
+                payload.keyed(),
+                names.len(),
+                unkeyed.join(", ")
+            )
+        })?;
         let view = screen.progress(&names);
         let attempts = self.rt.block_on(prepare(
             &targets,

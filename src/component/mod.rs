@@ -11,6 +11,7 @@ mod catalog;
 mod cluster;
 mod jwt;
 mod ldap;
+mod member_key;
 mod network;
 mod node;
 mod tls;
@@ -24,6 +25,7 @@ pub use jwt::{
     JwtSettings, SealedKey, SecretBase64, StoredRetiredKey,
 };
 pub use ldap::{DEFAULT_LDAP_TIMEOUT_SECONDS, LdapCommon, LdapExport, LdapSettings};
+pub use member_key::MemberKey;
 pub use network::{Network, SyslogProtocol, SyslogTarget, check_host};
 pub use node::Node;
 pub use tls::{TlsExport, TlsSettings, cert_fingerprint, check_key_pem, fingerprint_der};
@@ -261,6 +263,7 @@ pub fn schemas() -> Vec<(String, String)> {
         one::<TlsSettings>(),
         one::<Members>(),
         one::<JwtTrust>(),
+        one::<MemberKey>(),
         one::<JwtExport>(),
         one::<LdapExport>(),
         one::<TlsExport>(),

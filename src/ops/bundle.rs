@@ -25,8 +25,9 @@ use secrecy::SecretString;
 use super::adapters::{self, Applied, ExportCx, Exported, ImportCx, Incoming};
 use super::{Ops, OpsError, new_id, rfc3339};
 use crate::appliance::{ApplianceError, AuditRecord, HeldDir, SnapshotMeta};
-use crate::bundle::header::KdfParams;
+use crate::bundle::header::{KdfParams, Lock, Unlock};
 use crate::bundle::manifest::{Manifest, Source};
+use crate::bundle::recipient::Recipient;
 use crate::bundle::writer::{Content, Head, TreeItem};
 use crate::component::{self, Component, JwtExport, JwtSettings, Stored};
 use crate::jwt::{self, Claims};
@@ -77,9 +78,20 @@ impl Opened {
         &self.bundle.manifest
     }
 
-    /// The header's KDF parameters.
-    pub fn kdf(&self) -> KdfParams {
+    /// The passphrase's KDF parameters; `None` for a bundle encrypted to
+    /// recipients only.
+    pub fn kdf(&self) -> Option<KdfParams> {
         self.bundle.kdf
+    }
+
+    /// The bundle's format version (its header's).
+    pub fn format_version(&self) -> u8 {
+        self.bundle.version
+    }
+
+    /// The recipients the bundle is encrypted to.
+    pub fn recipients(&self) -> &[Recipient] {
+        &self.bundle.recipients
     }
 
     /// The components the bundle carries, in bundle order.
@@ -105,12 +117,13 @@ impl std::fmt::Debug for Opened {
 /// With `stage` (a scratch directory of the appliance the import will
 /// apply to), its custom files are staged there for an import; without,
 /// nothing is written.
-pub fn open(
+pub fn open<'a>(
     input: BundleInput<'_>,
-    passphrase: &SecretString,
+    unlock: impl Into<Unlock<'a>>,
     stage: Option<HeldDir>,
     progress: &dyn Progress,
 ) -> Result<Opened> {
+    let unlock = unlock.into();
     let dir = stage.as_ref().map(|s| s.path().to_owned());
     let bundle = match input {
         BundleInput::File(path) => {
@@ -128,12 +141,12 @@ pub fn open(
                     path.display()
                 )));
             }
-            read(f, Some(meta.len()), passphrase, dir.as_deref(), progress)?
+            read(f, Some(meta.len()), unlock, dir.as_deref(), progress)?
         }
         BundleInput::Memory(bytes) => read(
             std::io::Cursor::new(bytes),
             Some(bytes.len() as u64),
-            passphrase,
+            unlock,
             dir.as_deref(),
             progress,
         )?,
@@ -153,11 +166,11 @@ pub fn open(
 fn read<R: Read + Seek + Send>(
     input: R,
     size: Option<u64>,
-    passphrase: &SecretString,
+    unlock: Unlock<'_>,
     stage: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<crate::bundle::Opened, BundleError> {
-    crate::bundle::open(input, size, passphrase, stage, progress)
+    crate::bundle::open(input, size, unlock, stage, progress)
 }
 
 /// What to import of a bundle, and how.
@@ -239,10 +252,10 @@ impl Ops {
     /// unless this is a dry run), chooses the components, plans, stops for
     /// a dry run, asks `confirm` when the plan changes anything, and
     /// applies.
-    pub fn import(
+    pub fn import<'a>(
         &self,
         input: BundleInput<'_>,
-        passphrase: &SecretString,
+        unlock: impl Into<Unlock<'a>>,
         choice: &ImportChoice,
         now: u64,
         progress: &dyn Progress,
@@ -253,7 +266,7 @@ impl Ops {
         } else {
             Some(self.app.scratch("import")?)
         };
-        let opened = open(input, passphrase, stage, progress)?;
+        let opened = open(input, unlock, stage, progress)?;
         let in_bundle = opened.components();
         let components = match &choice.components {
             None => in_bundle,
@@ -295,8 +308,7 @@ impl Ops {
         &self,
         components: &[Component],
         include_node_local: bool,
-        passphrase: &SecretString,
-        kdf: KdfParams,
+        lock: &Lock<'_>,
         out: W,
         now: u64,
         progress: &dyn Progress,
@@ -304,8 +316,7 @@ impl Ops {
         self.export_trusting(
             components,
             include_node_local,
-            passphrase,
-            kdf,
+            lock,
             out,
             now,
             progress,
@@ -320,8 +331,7 @@ impl Ops {
         &self,
         components: &[Component],
         include_node_local: bool,
-        passphrase: &SecretString,
-        kdf: KdfParams,
+        lock: &Lock<'_>,
         out: W,
         now: u64,
         progress: &dyn Progress,
@@ -408,7 +418,7 @@ impl Ops {
             Ok(Box::new(std::fs::File::open(path)?))
         };
         Ok(crate::bundle::write(
-            out, passphrase, kdf, &head, &contents, &mut open, progress,
+            out, lock, &head, &contents, &mut open, progress,
         )?)
     }
 
@@ -423,8 +433,7 @@ impl Ops {
         &self,
         components: &[Component],
         include_node_local: bool,
-        passphrase: &SecretString,
-        kdf: KdfParams,
+        lock: &Lock<'_>,
         path: &Path,
         now: u64,
         progress: &dyn Progress,
@@ -450,8 +459,7 @@ impl Ops {
         let (manifest, file) = self.export(
             components,
             include_node_local,
-            passphrase,
-            kdf,
+            lock,
             std::io::BufWriter::new(file),
             now,
             progress,

@@ -67,6 +67,9 @@ pub struct Snapshot {
     pub tls: Option<TlsMaterial>,
     /// The members whose public keys this node trusts (already in `keys`).
     pub trust: component::JwtTrust,
+    /// This node's member key, the recipient bundles for it are encrypted
+    /// to; `None` until the appliance has one.
+    pub recipient: Option<String>,
 }
 
 /// What identifies one state of the files a [`Snapshot`] is read from: size,
@@ -89,6 +92,7 @@ impl Stamp {
             <component::LdapSettings as Stored>::FILE,
             <component::TlsSettings as Stored>::FILE,
             <component::JwtTrust as Stored>::FILE,
+            <component::MemberKey as Stored>::FILE,
             "txn",
         ];
         Stamp(
@@ -181,6 +185,7 @@ impl super::Ops {
             ldap,
             tls,
             trust,
+            recipient: self.app.member_key()?.map(|k| k.recipient),
         })
     }
 }

@@ -243,6 +243,9 @@ pub struct StatusView {
     pub jwt_kid: String,
     /// Algorithm.
     pub algorithm: Algorithm,
+    /// The member key, the recipient bundles for this node are encrypted
+    /// to; `None` until the appliance has one (`tacctl status` makes it).
+    pub member_key: Option<String>,
     /// The root directory.
     pub root: String,
 }
@@ -456,6 +459,7 @@ impl Ops {
         let node = self.app.node()?;
         let s = self.app.jwt_settings()?;
         Ok(StatusView {
+            member_key: self.app.member_key()?.map(|k| k.recipient),
             name: node.name,
             node_id: node.node_id,
             cluster_id: node.cluster_id,
@@ -918,6 +922,22 @@ impl Ops {
         let removed = ms.members.remove(i);
         self.app.write(&ms)?;
         Ok(removed)
+    }
+
+    /// This node's member identity, made now (under the lock) when the
+    /// appliance predates member keys. `now` is its creation time then.
+    pub fn member_identity(&self, now: u64) -> Result<crate::bundle::recipient::Identity> {
+        if let Some(identity) = self.app.member_identity()? {
+            return Ok(identity);
+        }
+        let _lock = self.app.lock(self.lock_timeout)?;
+        if let Some(identity) = self.app.member_identity()? {
+            return Ok(identity);
+        }
+        let identity =
+            crate::bundle::recipient::Identity::generate().map_err(ApplianceError::from)?;
+        self.app.create_member_key(&identity, now)?;
+        Ok(identity)
     }
 
     /// `tls show`: the certificate's fingerprint, when one is installed.

@@ -505,6 +505,7 @@ async fn cluster_node(State(state): State<Shared>) -> axum::Json<NodeBody> {
         appliance: ApplianceBody::describe(&live.node, &live.settings, &live.trust, now),
         time: now,
         keys: crate::component::own_keys(&live.keys, live.policy.algorithm, now),
+        recipient: live.recipient.clone(),
     })
 }
 
@@ -568,17 +569,14 @@ async fn import(
             "send the bundle as Content-Type: application/octet-stream".into(),
         ));
     }
+    // Without a passphrase, the bundle must be encrypted to this node's
+    // member key (`GET /api/v1/cluster/node` serves it).
     let passphrase = parts
         .headers
         .get(PASSPHRASE_HEADER)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            ApiError::BadRequest(
-                "the bundle's passphrase goes in the X-Bundle-Passphrase header".into(),
-            )
-        })
         // As the command line takes it: any UTF-8, not only ASCII.
-        .and_then(|v| {
+        .map(|v| {
             std::str::from_utf8(v.as_bytes())
                 .map(|p| SecretString::from(p.to_owned()))
                 .map_err(|_| {
@@ -586,7 +584,8 @@ async fn import(
                         "the X-Bundle-Passphrase header is not UTF-8; send the passphrase as UTF-8 bytes".into(),
                     )
                 })
-        })?;
+        })
+        .transpose()?;
     let components = match &query.components {
         Some(list) => Some(
             list.split(',')
@@ -608,11 +607,20 @@ async fn import(
     let st = Arc::clone(&state);
     let user = authed.claims.sub.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
-        let imported = st
-            .ops()
+        let ops = st.ops();
+        let identity = match &passphrase {
+            Some(_) => None,
+            None => Some(ops.member_identity(now()).map_err(import_error)?),
+        };
+        let unlock = match (&passphrase, &identity) {
+            (Some(p), _) => crate::bundle::header::Unlock::Passphrase(p),
+            (None, Some(i)) => crate::bundle::header::Unlock::Identity(i),
+            (None, None) => unreachable!("an identity is read when no passphrase is given"),
+        };
+        let imported = ops
             .import(
                 BundleInput::File(&spool.path().join(UPLOAD_FILE)),
-                &passphrase,
+                unlock,
                 &choice,
                 now(),
                 &crate::ops::bundle::NoProgress,

@@ -68,8 +68,7 @@ fn export(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
     let text = match cx.ops.export_to_file(
         &plan.components,
         false,
-        &plan.passphrase,
-        cx.kdf,
+        &crate::bundle::header::Lock::passphrase(&plan.passphrase, cx.kdf),
         &plan.path,
         cx.now(),
         &crate::ops::bundle::NoProgress,
