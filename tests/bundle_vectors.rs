@@ -7,7 +7,10 @@
 //! frozen: this tacctl writes version 2 and can no longer make them (their
 //! generator is in the history, before format 2). `TACCTL_WRITE_VECTORS=1
 //! cargo test --test bundle_vectors write_v2_vectors -- --ignored` writes
-//! the version 2 vectors that do not exist yet; it never rewrites one.
+//! the version 2 vectors that do not exist yet; it never rewrites one, and
+//! `write_v3_vectors` the format 3 ones (recipient stanzas), whose header
+//! may name an `identity:` (the recipient's X25519 secret key, unpadded
+//! base64url) that opens them instead of the passphrase.
 //!
 //! The hostile vectors (`HOSTILE`) are correctly encrypted under the
 //! vectors' passphrase, as an attacker who knows it would make them, and
@@ -30,6 +33,7 @@ use tacctl::bundle::blocks::{
     BLOCK_SIZE, BlockWriter, FRAME_HEADER, METHOD_DEFLATE, METHOD_STORED, read_blocks,
 };
 use tacctl::bundle::header::{self, HEADER_LEN, KdfParams};
+use tacctl::bundle::recipient::Identity;
 use tacctl::bundle::stream::{CHUNK_SIZE, TAG_SIZE};
 use tacctl::component::Component;
 
@@ -42,6 +46,10 @@ fn dir() -> PathBuf {
 struct Vector {
     expect: String,
     passphrase: String,
+    /// For format 3 vectors opened by a recipient: the identity's 32-byte
+    /// X25519 secret key, unpadded base64url (opened with it instead of the
+    /// passphrase).
+    identity: Option<String>,
     payload_sha256: Option<String>,
     bundle: Vec<u8>,
 }
@@ -56,6 +64,7 @@ fn load(name: &str) -> Vector {
     let mut v = Vector {
         expect: String::new(),
         passphrase: String::new(),
+        identity: None,
         payload_sha256: None,
         bundle: raw[split + 2..].to_vec(),
     };
@@ -64,6 +73,7 @@ fn load(name: &str) -> Vector {
         match k {
             "expect" => v.expect = val.to_owned(),
             "passphrase" => v.passphrase = val.to_owned(),
+            "identity" => v.identity = Some(val.to_owned()),
             "payload-sha256" => v.payload_sha256 = Some(val.to_owned()),
             "comment" => {}
             other => panic!("unknown header {other}"),
@@ -82,7 +92,12 @@ fn run(name: &str, now_expect: Option<&str>) {
         v.expect = e.to_owned();
     }
     let pass = SecretString::from(v.passphrase.clone());
-    let decrypted = header::open(&v.bundle[..], &pass)
+    let identity = v.identity.as_deref().map(identity_of);
+    let unlock = match &identity {
+        Some(i) => header::Unlock::Identity(i),
+        None => header::Unlock::Passphrase(&pass),
+    };
+    let decrypted = header::open(&v.bundle[..], unlock)
         .map_err(|e| e.to_string())
         .and_then(|(_, mut r)| {
             let mut out = Vec::new();
@@ -98,7 +113,7 @@ fn run(name: &str, now_expect: Option<&str>) {
         let opened = tacctl::bundle::open(
             std::io::Cursor::new(&v.bundle[..]),
             size,
-            &pass,
+            unlock,
             stage.then_some(staging.path()),
             &NoProgress,
         );
@@ -129,6 +144,15 @@ fn run(name: &str, now_expect: Option<&str>) {
             );
         }
     }
+}
+
+/// The identity of a vector's `identity:` line.
+fn identity_of(b64: &str) -> Identity {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .unwrap();
+    Identity::from_secret(&bytes.try_into().unwrap())
 }
 
 macro_rules! vectors {
@@ -176,6 +200,14 @@ vectors! {
     v2_block_wrong_length => "v2-block-wrong-length.bundle",
     v2_archive_duplicate_in_other_case => "v2-archive-duplicate-case.bundle",
     v2_manifest_component_twice => "v2-manifest-component-twice.bundle",
+    v3_success_identity => "v3-success-identity.bundle",
+    v3_success_passphrase => "v3-success-passphrase.bundle",
+    v3_not_a_recipient => "v3-not-a-recipient.bundle",
+    v3_stanza_altered => "v3-stanza-altered.bundle",
+    v3_stanza_dropped => "v3-stanza-dropped.bundle",
+    v3_unknown_stanza => "v3-unknown-stanza.bundle",
+    v3_recipients_only_passphrase => "v3-recipients-only-passphrase.bundle",
+    v3_length_huge => "v3-length-huge.bundle",
     v2_files_listing_config_jwt => "v2-files-lists-config-jwt.bundle",
     v2_files_listing_the_master_key => "v2-files-lists-master-key.bundle",
     v2_files_listing_a_sibling_of_files => "v2-files-lists-filesX.bundle",
@@ -446,6 +478,141 @@ fn write_vector(name: &str, expect: &str, passphrase: &str, bundle: &[u8], comme
     std::fs::write(path, bytes).unwrap();
 }
 
+/// Writes a format 3 vector opened by the identity of `secret` unless it
+/// exists.
+fn write_v3_vector(name: &str, expect: &str, secret: [u8; 32], bundle: &[u8], comment: &str) {
+    use base64::Engine as _;
+    let path = dir().join(name);
+    if path.exists() {
+        return;
+    }
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let mut out = format!("comment: {comment}\nexpect: {expect}\nidentity: {b64}\n");
+    if expect == "success" {
+        let id = Identity::from_secret(&secret);
+        let (_, mut r) = header::open(bundle, &id).unwrap();
+        let mut payload = Vec::new();
+        r.read_to_end(&mut payload).unwrap();
+        out.push_str(&format!(
+            "payload-sha256: {}\n",
+            hex::encode(Sha256::digest(&payload))
+        ));
+    }
+    out.push('\n');
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(bundle);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The identities of the format 3 vectors.
+const ID_A: [u8; 32] = [0x11; 32];
+const ID_B: [u8; 32] = [0x22; 32];
+const ID_C: [u8; 32] = [0x33; 32];
+
+/// A format 3 header's checksum made to match its bytes again.
+fn fix_checksum_v3(b: &mut [u8]) {
+    let len = u32::from_be_bytes(b[9..13].try_into().unwrap()) as usize;
+    let sum = Sha256::digest(&b[..len - 64]);
+    b[len - 64..len - 32].copy_from_slice(&sum);
+}
+
+#[test]
+#[ignore = "writes the format 3 vectors that do not exist yet; run with TACCTL_WRITE_VECTORS=1"]
+fn write_v3_vectors() {
+    if std::env::var_os("TACCTL_WRITE_VECTORS").is_none() {
+        return;
+    }
+    tacctl::jwt::ensure_provider().unwrap();
+    let (a, b) = (
+        Identity::from_secret(&ID_A).recipient(),
+        Identity::from_secret(&ID_B).recipient(),
+    );
+    let pass = SecretString::from(PASS);
+    let good = real_bundle_locked(&header::Lock {
+        passphrase: Some((&pass, KdfParams::TEST)),
+        recipients: &[a, b],
+    });
+    assert_eq!(good[8], 3);
+    let what = "format 3: jwt and users from fixtures/appliances/v1, to a passphrase and recipients A and B";
+    write_v3_vector(
+        "v3-success-identity.bundle",
+        "success",
+        ID_A,
+        &good,
+        &format!("{what}; opened by A"),
+    );
+    write_vector(
+        "v3-success-passphrase.bundle",
+        "success",
+        PASS,
+        &good,
+        &format!("{what}; opened by the passphrase"),
+    );
+    write_v3_vector(
+        "v3-not-a-recipient.bundle",
+        "is not encrypted to",
+        ID_C,
+        &good,
+        &format!("{what}; C is not a recipient"),
+    );
+    // Stanzas: the fixed part is 38 bytes, the passphrase stanza 78, each
+    // recipient stanza 113 (type byte, recipient, ephemeral key, wrapped key).
+    let (a_at, b_at, stanza) = (38 + 78, 38 + 78 + 113, 113);
+    let len = u32::from_be_bytes(good[9..13].try_into().unwrap()) as usize;
+    let mut x = good.clone();
+    x[a_at + 1 + 64 + 3] ^= 0x01;
+    fix_checksum_v3(&mut x);
+    write_v3_vector(
+        "v3-stanza-altered.bundle",
+        "header damaged",
+        ID_A,
+        &x,
+        "format 3: a byte of A's wrapped key altered, checksum fixed",
+    );
+    let mut x = good[..b_at].to_vec();
+    x.extend_from_slice(&good[b_at + stanza..]);
+    x[9..13].copy_from_slice(&((len - stanza) as u32).to_be_bytes());
+    x[36..38].copy_from_slice(&2u16.to_be_bytes());
+    fix_checksum_v3(&mut x);
+    write_v3_vector(
+        "v3-stanza-dropped.bundle",
+        "header damaged",
+        ID_A,
+        &x,
+        "format 3: B's stanza removed, length, count and checksum fixed; the MAC tells",
+    );
+    let mut x = good.clone();
+    x[b_at] = 9;
+    fix_checksum_v3(&mut x);
+    write_v3_vector(
+        "v3-unknown-stanza.bundle",
+        "does not know",
+        ID_A,
+        &x,
+        "format 3: B's stanza of type 9, checksum fixed",
+    );
+    let only = real_bundle_locked(&header::Lock {
+        passphrase: None,
+        recipients: &[a],
+    });
+    write_vector(
+        "v3-recipients-only-passphrase.bundle",
+        "has no passphrase",
+        PASS,
+        &only,
+        "format 3: to A alone, given a passphrase",
+    );
+    let mut x = good.clone();
+    x[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
+    write_v3_vector(
+        "v3-length-huge.bundle",
+        "header damaged",
+        ID_A,
+        &x,
+        "format 3: a header length of 4 GiB, refused before it is read",
+    );
+}
+
 /// A version 2 bundle whose payload's plaintext is `plaintext`, as given.
 fn seal_raw(plaintext: &[u8]) -> Vec<u8> {
     let mut w = header::seal(Vec::new(), &SecretString::from(PASS), KdfParams::TEST).unwrap();
@@ -494,6 +661,13 @@ fn fix_checksum(b: &mut [u8]) {
 }
 
 fn real_bundle() -> Vec<u8> {
+    real_bundle_locked(&header::Lock::passphrase(
+        &SecretString::from(PASS),
+        KdfParams::TEST,
+    ))
+}
+
+fn real_bundle_locked(lock: &header::Lock<'_>) -> Vec<u8> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/appliances/v1");
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("esa");
@@ -510,7 +684,7 @@ fn real_bundle() -> Vec<u8> {
         .export(
             &[Component::Jwt, Component::Users],
             false,
-            &header::Lock::passphrase(&SecretString::from(PASS), KdfParams::TEST),
+            lock,
             Vec::new(),
             claims.iat + 60,
             &NoProgress,

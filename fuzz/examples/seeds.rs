@@ -356,6 +356,7 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
         "config/ldap.yaml",
         "config/tls.yaml",
         "config/cluster.yaml",
+        "member-key.yaml",
     ] {
         let text = std::fs::read(work.join("esa1").join(rel)).unwrap();
         let i = stored_index(rel).unwrap_or_else(|| panic!("{rel} is a stored type"));

@@ -68,6 +68,7 @@ fuzz_target!(|data: &[u8]| {
         10 => plain::<Journal>(text),
         11 => plain::<History>(text),
         12 => plain::<SnapshotMeta>(text),
-        _ => stored::<c::JwtTrust>(text),
+        13 => stored::<c::JwtTrust>(text),
+        _ => stored::<c::MemberKey>(text),
     }
 });

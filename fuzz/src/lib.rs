@@ -215,7 +215,7 @@ fn hmac_tag<M: Mac + KeyInit>(secret: &[u8], input: &str) -> Vec<u8> {
 /// The stored YAML file types of `stored_yaml`, in the order of its first
 /// input byte (modulo the count): the component models, the bundle forms,
 /// then the appliance's transaction files.
-pub const STORED: [&str; 14] = [
+pub const STORED: [&str; 15] = [
     tacctl::component::Node::FILE,
     tacctl::component::JwtSettings::FILE,
     tacctl::component::Users::FILE,
@@ -230,6 +230,7 @@ pub const STORED: [&str; 14] = [
     "history.yaml",
     "snapshot.yaml",
     tacctl::component::JwtTrust::FILE,
+    tacctl::component::MemberKey::FILE,
 ];
 
 /// The selector byte of a stored file, by its path under an appliance root
