@@ -754,6 +754,66 @@ fn importing_a_bundle_already_applied_changes_nothing_without_asking() {
 }
 
 #[test]
+fn a_bundle_for_this_nodes_member_key_imports_without_a_passphrase_and_one_for_another_is_refused()
+{
+    let esa1 = esa("esa1");
+    let esa2 = esa("esa2");
+    let esa3 = esa("esa3");
+    let key = |e: &Esa| {
+        common::json_of(e.tacctl().args(["status", "--json"]))["member_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let key2 = key(&esa2);
+    let bundle = esa1.dir.path().join("to-esa2.tacbundle");
+    assert_exit(
+        esa1.tacctl()
+            .args([
+                "export",
+                "-c",
+                "jwt",
+                "--kdf-cost",
+                "test",
+                "--recipient",
+                &key2,
+                "-o",
+            ])
+            .arg(&bundle),
+        0,
+    );
+    let only_file = || {
+        to_export_import()
+            .choose("export-import", "Import from a file")
+            .text("import-file", bundle.to_str().unwrap())
+    };
+    let p = esa2.run(leave_export_import(
+        only_file().confirm("import-apply", true),
+    ));
+    assert!(!p.asked().contains(&"import-passphrase"), "{:?}", p.asked());
+    assert!(
+        p.notes().iter().any(|n| n.starts_with("Imported: applied")),
+        "{:?}",
+        p.notes()
+    );
+    assert_eq!(esa2.jwt().kid, esa1.jwt().kid);
+    let before = snapshot(&esa3.root);
+    let p = esa3.run(leave_export_import(only_file()));
+    assert!(!p.asked().contains(&"import-passphrase"), "{:?}", p.asked());
+    let note = p
+        .notes()
+        .iter()
+        .find(|n| n.contains("is not encrypted to"))
+        .unwrap_or_else(|| panic!("{:?}", p.notes()))
+        .to_string();
+    assert!(
+        note.contains(&key2) && note.ends_with("Nothing was changed."),
+        "{note}"
+    );
+    assert_unchanged(&before, &snapshot(&esa3.root));
+}
+
+#[test]
 fn tacctl_wizard_without_a_terminal_refuses_at_once_with_exit_2() {
     let e = esa("esa1");
     let stderr = assert_exit(common::tacctl().arg("--root").arg(&e.root).arg("wizard"), 2).stderr;

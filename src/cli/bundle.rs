@@ -11,12 +11,12 @@ use secrecy::SecretString;
 use super::progress::Bar;
 use super::secrets::{self, SecretSource};
 use super::{AdminCreds, KdfCost, UsageError, admin, now, open, print_json};
-use crate::bundle::header::{self, Lock, Unlock};
+use crate::bundle::header::{Lock, Unlock};
 use crate::bundle::recipient::{Identity, Recipient};
 use crate::component::Component;
 use crate::ops::bundle::{
-    BundleInput, ImportChoice, Imported, NoProgress, Plan, check_passphrase, default_bundle_name,
-    export_summary, key_fingerprints,
+    BundleInput, ImportChoice, Imported, NoProgress, Opening, Plan, check_passphrase,
+    default_bundle_name, export_summary, key_fingerprints, opening,
 };
 use crate::ops::rfc3339;
 
@@ -181,9 +181,8 @@ impl Key {
 
 /// What opens the bundle at `file`: the identity in `identity_file` (its
 /// passphrase asked); else `member`, this node's identity, when the bundle
-/// is encrypted to it; else the bundle's passphrase. A bundle of
-/// recipients only that `member` is not one of is refused here, naming
-/// them, before anything is asked.
+/// is encrypted to it; else the bundle's passphrase ([`opening`] refuses a
+/// bundle none of these opens before anything is asked).
 fn key_for(
     file: &Path,
     identity_file: Option<&Path>,
@@ -207,37 +206,9 @@ fn key_for(
         let identity = Identity::from_file_text(&text, &pass, &id_file.display().to_string())?;
         return Ok(Key::Identity(identity));
     }
-    // What the header says, unauthenticated: only to choose the key; a
-    // header that is not whole or not a bundle's is refused now, before a
-    // passphrase is asked for nothing. A file that cannot be opened is left
-    // to the opening, which names it.
-    let info = match fs::File::open(file) {
-        Ok(mut f) => Some(
-            header::read_info(&mut std::io::BufReader::new(&mut f))
-                .map_err(crate::bundle::BundleError::Header)?,
-        ),
-        Err(_) => None,
-    };
-    if let Some(info) = info {
-        if let Some(m) = member {
-            if info.recipients.contains(&m.recipient()) {
-                return Ok(Key::Identity(m));
-            }
-            if info.kdf.is_none() {
-                return Err(crate::bundle::BundleError::Header(
-                    crate::bundle::header::HeaderError::NotARecipient {
-                        identity: m.recipient(),
-                        recipients: info.recipients,
-                    },
-                )
-                .into());
-            }
-        } else if info.kdf.is_none() {
-            return Err(crate::bundle::BundleError::Header(
-                crate::bundle::header::HeaderError::NoPassphrase(info.recipients),
-            )
-            .into());
-        }
+    let recipient = member.as_ref().map(Identity::recipient);
+    if let (Opening::MemberKey, Some(m)) = (opening(file, recipient.as_ref())?, member) {
+        return Ok(Key::Identity(m));
     }
     Ok(Key::Passphrase(passphrase(passphrase_file, false)?))
 }

@@ -173,6 +173,44 @@ fn read<R: Read + Seek + Send>(
     crate::bundle::open(input, size, unlock, stage, progress)
 }
 
+/// How a bundle opens, as its header says before any key is tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    /// It is encrypted to this node's member key.
+    MemberKey,
+    /// It opens with a passphrase (and perhaps with other recipients').
+    Passphrase,
+}
+
+/// How the bundle at `path` opens for a node whose member key is
+/// `member` (none when there is no appliance): with it when the bundle is
+/// encrypted to it, else with a passphrase when it has one. A bundle of
+/// recipients only that `member` is not one of, and a header that is not
+/// a bundle's or not whole, are refused here, naming what is wrong, before
+/// a passphrase is asked for nothing. A file that cannot be opened is left
+/// to [`open`], which names it.
+pub fn opening(path: &Path, member: Option<&Recipient>) -> Result<Opening> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return Ok(Opening::Passphrase);
+    };
+    let info = crate::bundle::header::read_info(&mut std::io::BufReader::new(f))
+        .map_err(BundleError::Header)?;
+    if member.is_some_and(|m| info.recipients.contains(m)) {
+        return Ok(Opening::MemberKey);
+    }
+    if info.kdf.is_some() {
+        return Ok(Opening::Passphrase);
+    }
+    let refused = match member {
+        Some(m) => crate::bundle::header::HeaderError::NotARecipient {
+            identity: *m,
+            recipients: info.recipients,
+        },
+        None => crate::bundle::header::HeaderError::NoPassphrase(info.recipients),
+    };
+    Err(BundleError::Header(refused).into())
+}
+
 /// What to import of a bundle, and how.
 #[derive(Debug, Clone, Default)]
 pub struct ImportChoice {

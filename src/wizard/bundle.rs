@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
+use crate::bundle::header::Unlock;
 use crate::component::{Component, Scope};
 use crate::ops::bundle::{
-    BundleInput, ImportChoice, Imported, check_passphrase, default_bundle_name, export_summary,
+    BundleInput, ImportChoice, Imported, Opening, check_passphrase, default_bundle_name,
+    export_summary, opening,
 };
 
 use super::prompt::{CheckItem, Confirm, Input, MultiSelect, Password, PromptError, Prompter};
@@ -181,11 +183,25 @@ fn bundle_file(s: &str) -> Result<(), String> {
 /// prints it, confirmation, then one atomic apply and its outcome.
 fn import(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
     let path = p.input(&Input::new("import-file", "Import from file").validate(bundle_file))?;
-    let passphrase = p.password(&Password::new("import-passphrase", "Bundle passphrase"))?;
+    let path = Path::new(path.trim());
+    // A bundle encrypted to this node's member key opens with it, and one
+    // that neither it nor a passphrase opens is refused before anything is
+    // asked.
+    let member = cx.ops.member_identity(cx.now());
+    let recipient = member.as_ref().ok().map(|m| m.recipient());
+    let passphrase;
+    let unlock = match (opening(path, recipient.as_ref()), &member) {
+        (Err(e), _) => return Ok(p.note(&refused(&e))?),
+        (Ok(Opening::MemberKey), Ok(m)) => Unlock::Identity(m),
+        _ => {
+            passphrase = p.password(&Password::new("import-passphrase", "Bundle passphrase"))?;
+            Unlock::Passphrase(&passphrase)
+        }
+    };
     let mut asked: Option<PromptError> = None;
     let imported = cx.ops.import(
-        BundleInput::File(Path::new(path.trim())),
-        &passphrase,
+        BundleInput::File(path),
+        unlock,
         &ImportChoice::default(),
         cx.now(),
         &crate::ops::bundle::NoProgress,
