@@ -1,6 +1,8 @@
 //! The bundle header: magic and version, the Argon2id parameters and salt,
 //! the file key wrapped under the passphrase, the STREAM nonce prefix, a
-//! checksum and a MAC. See docs/FORMAT.md for the byte layout.
+//! checksum and a MAC. See docs/FORMAT.md for the byte layout. This file
+//! holds the header of formats 1 and 2, written for a passphrase alone, and
+//! what every format shares; [`v3`] the header with recipient stanzas.
 //!
 //! Key schedule (all keys 32 bytes):
 //!
@@ -312,6 +314,11 @@ fn random<const N: usize>() -> Result<[u8; N], HeaderError> {
 
 /// Writes a header for `lock` and returns the payload writer: format
 /// [`VERSION`] for a passphrase alone, format 3 with recipients.
+///
+/// # Panics
+///
+/// When `lock` has neither a passphrase nor a recipient, or more than
+/// [`v3::MAX_STANZAS`] ways in: callers check what they are given.
 pub fn seal_with<W: Write>(out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>, HeaderError> {
     match (lock.passphrase, lock.recipients) {
         (Some((p, kdf)), []) => seal(out, p, kdf),
