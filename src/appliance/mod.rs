@@ -42,6 +42,38 @@ pub use txn::{
     set_crash_point,
 };
 
+/// Creates the file `path`, mode 0600, with what `fill` writes to it: into
+/// a temporary file beside it (named `prefix...`), synced, then linked into
+/// place without replacing anything, so that `path` either does not exist
+/// or is whole. An existing `path` is refused by the caller beforehand and,
+/// should one appear meanwhile, by the link. `fill` returns what it made
+/// and the writer it was given.
+pub fn create_new_private<T, E: From<ApplianceError>>(
+    path: &Path,
+    prefix: &str,
+    fill: impl FnOnce(std::io::BufWriter<fs::File>) -> Result<(T, std::io::BufWriter<fs::File>), E>,
+) -> Result<T, E> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(ApplianceError::io(dir))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let file = tmp.reopen().map_err(ApplianceError::io(&tmp_path))?;
+    let (made, file) = fill(std::io::BufWriter::new(file))?;
+    file.into_inner()
+        .map_err(|e| ApplianceError::io(&tmp_path)(e.into_error()))?
+        .sync_all()
+        .map_err(ApplianceError::io(&tmp_path))?;
+    tmp.persist_noclobber(path)
+        .map_err(|e| ApplianceError::io(path)(e.error))?;
+    Ok(made)
+}
+
 /// File name of the node master key.
 pub const MASTER_KEY_FILE: &str = "master.key";
 /// File name of the lock.

@@ -306,6 +306,39 @@ fn mac(header_key: &[u8; 32], bytes: &[u8]) -> Hmac<Sha256> {
     m
 }
 
+/// The file key wrapped under the KEK that `passphrase` derives with
+/// `kdf` and `salt`: ChaCha20-Poly1305, nonce `0^12`, associated data `aad`.
+fn wrap_under_passphrase(
+    passphrase: &SecretString,
+    kdf: KdfParams,
+    salt: &[u8],
+    file_key: &[u8; 32],
+    aad: &[u8],
+) -> Result<Vec<u8>, HeaderError> {
+    let kek = kdf.derive(passphrase, salt)?;
+    ChaCha20Poly1305::new(&(*kek).into())
+        .encrypt(&[0u8; 12].into(), Payload { msg: file_key, aad })
+        .map_err(|_| HeaderError::Kdf("wrapping the file key failed".into()))
+}
+
+/// The file key in `wrapped`, as [`wrap_under_passphrase`] made it; a key
+/// that does not open is the wrong passphrase.
+fn unwrap_under_passphrase(
+    passphrase: &SecretString,
+    kdf: KdfParams,
+    salt: &[u8],
+    wrapped: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, HeaderError> {
+    let kek = kdf.derive(passphrase, salt)?;
+    ChaCha20Poly1305::new(&(*kek).into())
+        .decrypt(&[0u8; 12].into(), Payload { msg: wrapped, aad })
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+        .map(Zeroizing::new)
+        .ok_or(HeaderError::WrongPassphrase)
+}
+
 fn random<const N: usize>() -> Result<[u8; N], HeaderError> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|_| HeaderError::Random)?;
@@ -345,16 +378,7 @@ pub fn seal<W: Write>(
     h.extend_from_slice(&salt);
     h.extend_from_slice(&prefix);
     debug_assert_eq!(h.len(), AAD_END);
-    let kek = kdf.derive(passphrase, &salt)?;
-    let wrapped = ChaCha20Poly1305::new(&(*kek).into())
-        .encrypt(
-            &[0u8; 12].into(),
-            Payload {
-                msg: file_key.as_ref(),
-                aad: &h,
-            },
-        )
-        .map_err(|_| HeaderError::Kdf("wrapping the file key failed".into()))?;
+    let wrapped = wrap_under_passphrase(passphrase, kdf, &salt, &file_key, &h)?;
     h.extend_from_slice(&wrapped);
     let checksum = Sha256::digest(&h);
     h.extend_from_slice(&checksum);
@@ -503,19 +527,13 @@ pub fn open_key<'a, R: Read>(
     let kdf = info.kdf.expect("versions 1 and 2 have a passphrase");
     let salt = &h[22..22 + SALT_LEN];
     let prefix: [u8; NONCE_PREFIX_SIZE] = h[38..AAD_END].try_into().expect("seven bytes");
-    let kek = kdf.derive(passphrase, salt)?;
-    let file_key: Zeroizing<[u8; 32]> = ChaCha20Poly1305::new(&(*kek).into())
-        .decrypt(
-            &[0u8; 12].into(),
-            Payload {
-                msg: &h[AAD_END..CHECKSUM_START],
-                aad: &h[..AAD_END],
-            },
-        )
-        .ok()
-        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
-        .map(Zeroizing::new)
-        .ok_or(HeaderError::WrongPassphrase)?;
+    let file_key = unwrap_under_passphrase(
+        passphrase,
+        kdf,
+        salt,
+        &h[AAD_END..CHECKSUM_START],
+        &h[..AAD_END],
+    )?;
     let header_key = hkdf(&file_key, salt, HEADER_KEY_INFO);
     mac(&header_key, &h[..MAC_START])
         .verify_slice(&h[MAC_START..])

@@ -274,24 +274,11 @@ pub(super) fn keygen(a: KeygenArgs, out: &mut impl Write) -> Result<()> {
     let text = identity
         .to_file_text(&pass, a.kdf_cost.params())
         .map_err(crate::bundle::BundleError::Header)?;
-    let dir = a
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".tacctl-keygen-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(crate::appliance::ApplianceError::io(dir))?;
-    let io = crate::appliance::ApplianceError::io;
-    let tmp_path = tmp.path().to_path_buf();
-    let mut f = tmp.reopen().map_err(io(&tmp_path))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(io(&tmp_path))?;
-    tmp.persist_noclobber(&a.output)
-        .map_err(|e| io(&a.output)(e.error))?;
+    crate::appliance::create_new_private(&a.output, ".tacctl-keygen-", |mut f| {
+        f.write_all(text.as_bytes())
+            .map_err(crate::appliance::ApplianceError::io(&a.output))?;
+        Ok::<_, crate::appliance::ApplianceError>(((), f))
+    })?;
     writeln!(out, "{}", identity.recipient())?;
     eprintln!(
         "Wrote the identity to {}. Export to it with `tacctl export --recipient {}`; open such bundles with `--identity-file {}`.",

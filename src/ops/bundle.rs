@@ -482,32 +482,9 @@ impl Ops {
                 path.display()
             )));
         }
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".tacctl-export-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .tempfile_in(dir)
-            .map_err(ApplianceError::io(dir))?;
-        let io = ApplianceError::io;
-        let tmp_path = tmp.path().to_path_buf();
-        let file = tmp.reopen().map_err(io(&tmp_path))?;
-        let (manifest, file) = self.export(
-            components,
-            include_node_local,
-            lock,
-            std::io::BufWriter::new(file),
-            now,
-            progress,
-        )?;
-        file.into_inner()
-            .map_err(|e| io(&tmp_path)(e.into_error()))?
-            .sync_all()
-            .map_err(io(&tmp_path))?;
-        tmp.persist_noclobber(path)
-            .map_err(|e| ApplianceError::io(path)(e.error))?;
+        let manifest = crate::appliance::create_new_private(path, ".tacctl-export-", |file| {
+            self.export(components, include_node_local, lock, file, now, progress)
+        })?;
         Ok(manifest)
     }
 

@@ -27,15 +27,14 @@
 
 use std::io::{Read, Write};
 
-use chacha20poly1305::ChaCha20Poly1305;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use hmac::Mac;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{
     HeaderError, HeaderInfo, KDF_ARGON2ID, KdfParams, Lock, MAGIC, NONCE_PREFIX_SIZE, SALT_LEN,
-    StreamWriter, Unlock, hkdf, mac, random, read_full,
+    StreamWriter, Unlock, hkdf, mac, random, read_full, unwrap_under_passphrase,
+    wrap_under_passphrase,
 };
 use crate::bundle::recipient::{self, Recipient, STANZA_BODY_LEN};
 
@@ -118,16 +117,7 @@ pub(super) fn seal<W: Write>(mut out: W, lock: &Lock<'_>) -> Result<StreamWriter
             body.extend_from_slice(&v.to_be_bytes());
         }
         body.extend_from_slice(&kdf_salt);
-        let kek = kdf.derive(passphrase, &kdf_salt)?;
-        let wrapped = ChaCha20Poly1305::new(&(*kek).into())
-            .encrypt(
-                &[0u8; 12].into(),
-                Payload {
-                    msg: file_key.as_ref(),
-                    aad: &body,
-                },
-            )
-            .map_err(|_| HeaderError::Kdf("wrapping the file key failed".into()))?;
+        let wrapped = wrap_under_passphrase(passphrase, kdf, &kdf_salt, &file_key, &body)?;
         body.extend_from_slice(&wrapped);
         h.push(STANZA_PASSPHRASE);
         h.extend_from_slice(&body);
@@ -278,19 +268,13 @@ impl Header {
                         Stanza::X25519 { .. } => None,
                     })
                     .ok_or_else(|| HeaderError::NoPassphrase(self.recipients()))?;
-                let kek = kdf.derive(p, &body[13..13 + SALT_LEN])?;
-                ChaCha20Poly1305::new(&(*kek).into())
-                    .decrypt(
-                        &[0u8; 12].into(),
-                        Payload {
-                            msg: &body[PASSPHRASE_BODY_LEN - WRAPPED_LEN..],
-                            aad: passphrase_aad(body),
-                        },
-                    )
-                    .ok()
-                    .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
-                    .map(Zeroizing::new)
-                    .ok_or(HeaderError::WrongPassphrase)?
+                unwrap_under_passphrase(
+                    p,
+                    *kdf,
+                    &body[13..13 + SALT_LEN],
+                    &body[PASSPHRASE_BODY_LEN - WRAPPED_LEN..],
+                    passphrase_aad(body),
+                )?
             }
             Unlock::Identity(identity) => {
                 let mine = identity.recipient();
