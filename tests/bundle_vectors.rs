@@ -458,39 +458,52 @@ fn every_vector_file_has_a_test() {
 
 /// Writes a vector unless it exists: committed vectors are never rewritten.
 fn write_vector(name: &str, expect: &str, passphrase: &str, bundle: &[u8], comment: &str) {
-    let path = dir().join(name);
-    if path.exists() {
-        return;
-    }
-    let mut out = format!("comment: {comment}\nexpect: {expect}\npassphrase: {passphrase}\n");
-    if expect == "success" {
-        let (_, mut r) = header::open(bundle, &SecretString::from(passphrase.to_owned())).unwrap();
-        let mut payload = Vec::new();
-        r.read_to_end(&mut payload).unwrap();
-        out.push_str(&format!(
-            "payload-sha256: {}\n",
-            hex::encode(Sha256::digest(&payload))
-        ));
-    }
-    out.push('\n');
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(bundle);
-    std::fs::write(path, bytes).unwrap();
+    let pass = SecretString::from(passphrase.to_owned());
+    let line = format!("passphrase: {passphrase}");
+    write_vector_with(
+        name,
+        expect,
+        &line,
+        header::Unlock::Passphrase(&pass),
+        bundle,
+        comment,
+    );
 }
 
 /// Writes a format 3 vector opened by the identity of `secret` unless it
 /// exists.
 fn write_v3_vector(name: &str, expect: &str, secret: [u8; 32], bundle: &[u8], comment: &str) {
     use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let id = Identity::from_secret(&secret);
+    let line = format!("identity: {b64}");
+    write_vector_with(
+        name,
+        expect,
+        &line,
+        header::Unlock::Identity(&id),
+        bundle,
+        comment,
+    );
+}
+
+/// Writes a vector whose key is given by the header line `key_line` and
+/// opens with `unlock`.
+fn write_vector_with(
+    name: &str,
+    expect: &str,
+    key_line: &str,
+    unlock: header::Unlock<'_>,
+    bundle: &[u8],
+    comment: &str,
+) {
     let path = dir().join(name);
     if path.exists() {
         return;
     }
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
-    let mut out = format!("comment: {comment}\nexpect: {expect}\nidentity: {b64}\n");
+    let mut out = format!("comment: {comment}\nexpect: {expect}\n{key_line}\n");
     if expect == "success" {
-        let id = Identity::from_secret(&secret);
-        let (_, mut r) = header::open(bundle, &id).unwrap();
+        let (_, mut r) = header::open(bundle, unlock).unwrap();
         let mut payload = Vec::new();
         r.read_to_end(&mut payload).unwrap();
         out.push_str(&format!(

@@ -361,7 +361,7 @@ pub fn seal_with<W: Write>(out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>, H
 
 /// Writes a header for `passphrase` and returns the payload writer.
 pub fn seal<W: Write>(
-    mut out: W,
+    out: W,
     passphrase: &SecretString,
     kdf: KdfParams,
 ) -> Result<StreamWriter<W>, HeaderError> {
@@ -380,15 +380,38 @@ pub fn seal<W: Write>(
     debug_assert_eq!(h.len(), AAD_END);
     let wrapped = wrap_under_passphrase(passphrase, kdf, &salt, &file_key, &h)?;
     h.extend_from_slice(&wrapped);
+    finish(
+        out,
+        h,
+        &file_key,
+        &salt,
+        &prefix,
+        HEADER_KEY_INFO,
+        PAYLOAD_KEY_INFO,
+    )
+}
+
+/// Ends header `h` (every byte before its checksum) as every format does:
+/// the checksum, then the MAC under the header key; writes it to `out` and
+/// returns the payload writer under the payload key. The keys are HKDF of
+/// `file_key` with `salt` and the format's `info`s.
+fn finish<W: Write>(
+    mut out: W,
+    mut h: Vec<u8>,
+    file_key: &[u8; 32],
+    salt: &[u8],
+    prefix: &[u8; NONCE_PREFIX_SIZE],
+    header_info: &str,
+    payload_info: &str,
+) -> Result<StreamWriter<W>, HeaderError> {
     let checksum = Sha256::digest(&h);
     h.extend_from_slice(&checksum);
-    let header_key = hkdf(&file_key, &salt, HEADER_KEY_INFO);
+    let header_key = hkdf(file_key, salt, header_info);
     let tag = mac(&header_key, &h).finalize().into_bytes();
     h.extend_from_slice(&tag);
-    debug_assert_eq!(h.len(), HEADER_LEN);
     out.write_all(&h)?;
-    let payload_key = hkdf(&file_key, &salt, PAYLOAD_KEY_INFO);
-    Ok(StreamWriter::new(out, &payload_key, &prefix))
+    let payload_key = hkdf(file_key, salt, payload_info);
+    Ok(StreamWriter::new(out, &payload_key, prefix))
 }
 
 /// Reads the parts of a header that need no key: magic, version, KDF

@@ -33,7 +33,7 @@ use zeroize::Zeroizing;
 
 use super::{
     HeaderError, HeaderInfo, KDF_ARGON2ID, KdfParams, Lock, MAGIC, NONCE_PREFIX_SIZE, SALT_LEN,
-    StreamWriter, Unlock, hkdf, mac, random, read_full, unwrap_under_passphrase,
+    StreamWriter, Unlock, finish, hkdf, mac, random, read_full, unwrap_under_passphrase,
     wrap_under_passphrase,
 };
 use crate::bundle::recipient::{self, Recipient, STANZA_BODY_LEN};
@@ -88,7 +88,7 @@ fn passphrase_aad(body: &[u8]) -> &[u8] {
 }
 
 /// Writes a format 3 header for `lock` and returns the payload writer.
-pub(super) fn seal<W: Write>(mut out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>, HeaderError> {
+pub(super) fn seal<W: Write>(out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>, HeaderError> {
     let count = usize::from(lock.passphrase.is_some()) + lock.recipients.len();
     assert!(
         (1..=MAX_STANZAS).contains(&count),
@@ -126,15 +126,16 @@ pub(super) fn seal<W: Write>(mut out: W, lock: &Lock<'_>) -> Result<StreamWriter
         h.push(STANZA_X25519);
         h.extend_from_slice(&recipient::wrap(r, &file_key)?);
     }
-    let checksum = Sha256::digest(&h);
-    h.extend_from_slice(&checksum);
-    let header_key = hkdf(&file_key, &salt, HEADER_KEY_INFO);
-    let tag = mac(&header_key, &h).finalize().into_bytes();
-    h.extend_from_slice(&tag);
-    debug_assert_eq!(h.len(), len);
-    out.write_all(&h)?;
-    let payload_key = hkdf(&file_key, &salt, PAYLOAD_KEY_INFO);
-    Ok(StreamWriter::new(out, &payload_key, &prefix))
+    debug_assert_eq!(h.len() + TAIL_LEN, len);
+    finish(
+        out,
+        h,
+        &file_key,
+        &salt,
+        &prefix,
+        HEADER_KEY_INFO,
+        PAYLOAD_KEY_INFO,
+    )
 }
 
 impl Header {
