@@ -735,6 +735,51 @@ async fn import_through_the_api_dry_run_then_apply() {
 }
 
 #[tokio::test]
+async fn a_bundle_for_the_servers_member_key_imports_without_a_passphrase_header() {
+    let api = Api::new();
+    let source = TempAppliance::new();
+    let admin = api.token(ADMIN, ADMIN_PASSWORD).await;
+    let post = |bytes: Vec<u8>| {
+        Request::post("/api/v1/config/import")
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Body::from(bytes))
+            .unwrap()
+    };
+    // A passphrase bundle without its header: refused, saying where it goes.
+    let before = api.app.snapshot();
+    let (status, _, body) = api.send(post(export_bundle(&source, "jwt"))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("X-Bundle-Passphrase"), "{body}");
+    assert!(message.contains("opens with a passphrase only"), "{body}");
+    assert_unchanged(&before, &api.app.snapshot());
+    // One encrypted to the member key the server serves: applied.
+    let (_, _, node) = api.get("/api/v1/cluster/node", None).await;
+    let key = node["recipient"].as_str().unwrap().to_owned();
+    let bundle = source.dir().join("to-api.tacbundle");
+    source
+        .cmd()
+        .args([
+            "export",
+            "-c",
+            "jwt",
+            "--kdf-cost",
+            "test",
+            "--recipient",
+            &key,
+            "-o",
+        ])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let (status, _, body) = api.send(post(std::fs::read(&bundle).unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"]["outcome"], "applied");
+    assert_eq!(body["outcome"]["jwt_kid"], source.status()["jwt_kid"]);
+}
+
+#[tokio::test]
 async fn a_bundle_over_a_mebibyte_is_imported_through_the_api() {
     // 2 MiB of custom files that do not compress: the upload is spooled to
     // a private temporary file, and the bundle is opened on threads.

@@ -627,7 +627,19 @@ async fn import(
                 // The request is the confirmation.
                 &mut |_| Ok(true),
             )
-            .map_err(import_error)?;
+            .map_err(|e| match (&passphrase, e) {
+                // No passphrase was sent, and the member key does not open
+                // it: say where the passphrase goes.
+                (
+                    None,
+                    OpsError::Bundle(crate::bundle::BundleError::Header(
+                        h @ crate::bundle::header::HeaderError::NotARecipient { .. },
+                    )),
+                ) => ApiError::BadRequest(format!(
+                    "bundle refused: {h}; or send its passphrase in the X-Bundle-Passphrase header"
+                )),
+                (_, e) => import_error(e),
+            })?;
         drop(spool);
         match imported {
             Imported::Planned(plan) => Ok(serde_json::json!({"dry_run": true, "plan": plan})),
