@@ -2,7 +2,8 @@
 //! certificate an appliance starts with, the check that a key belongs to its
 //! certificate, the rustls server configuration, and the client side that
 //! trusts exactly one certificate, named by its `SHA256:` fingerprint, as SSH
-//! trusts a host key. Everything uses the ring provider; nothing here opens a
+//! trusts a host key, and the client of a service with its own certificate
+//! authority (etcd). Everything uses the ring provider; nothing here opens a
 //! file or a socket.
 
 use std::sync::Arc;
@@ -221,6 +222,34 @@ pub fn client_config(verifier: Arc<PinnedVerifier>) -> Result<rustls::ClientConf
 /// A client configuration that trusts only the pinned certificate.
 pub fn pinned_client_config(fingerprint: &str) -> Result<rustls::ClientConfig, TlsError> {
     client_config(Arc::new(PinnedVerifier::new(fingerprint)))
+}
+
+/// A client configuration for a service with its own certificate authority
+/// (etcd): the server must present a chain to `ca_pem`, and the client
+/// presents `cert_pem` with its key.
+pub fn ca_client_config(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &SecretSlice<u8>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in parse_chain(ca_pem)? {
+        roots
+            .add(ca)
+            .map_err(|e| TlsError::BadCertificate(e.to_string()))?;
+    }
+    let key = certified_key(cert_pem, key_pem)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            key.cert.clone(),
+            PrivateKeyDer::from_pem_slice(key_pem.expose_secret()).map_err(|_| TlsError::BadKey)?,
+        )
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! the public `GET /api/v1/cluster/node`.
 
 pub mod client;
+pub mod etcd;
 pub mod members;
 pub mod push;
 pub mod status;
