@@ -9,9 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::etcd::EtcdCluster;
-use tacctl::cluster::etcd::{
-    Etcd, EtcdError, Event, ModRevisionIs, Op, Settings, WatchMessage,
-};
+use tacctl::cluster::etcd::{Etcd, EtcdError, Event, ModRevisionIs, Op, Settings, WatchMessage};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -99,9 +97,10 @@ fn reads_writes_transactions_leases_and_watches_work_over_tls() {
         loop {
             match w.next().await.unwrap().unwrap() {
                 WatchMessage::Events(events) => {
-                    if let Some(Event::Put(kv)) = events.iter().find(
-                        |e| matches!(e, Event::Put(kv) if kv.key == b"/t/later"),
-                    ) {
+                    if let Some(Event::Put(kv)) = events
+                        .iter()
+                        .find(|e| matches!(e, Event::Put(kv) if kv.key == b"/t/later"))
+                    {
                         assert_eq!(kv.mod_revision, later);
                         break;
                     }
@@ -169,13 +168,20 @@ fn one_member_down_changes_nothing_two_down_is_a_clear_error_and_it_recovers() {
     etcd.stop(1);
     let started = Instant::now();
     let err = rt.block_on(c.put(b"/f/a", b"3", 0)).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     let text = err.to_string();
     assert!(matches!(err, EtcdError::Unavailable(_)), "{text}");
     for e in etcd.endpoints() {
         assert!(text.contains(&e), "{text} does not name {e}");
     }
-    assert!(text.contains("keeps serving its last configuration"), "{text}");
+    assert!(
+        text.contains("keeps serving its last configuration"),
+        "{text}"
+    );
 
     // Back to two: it works again, and nothing written was lost. (The
     // write that timed out may still have been applied: its proposal was in
@@ -200,7 +206,10 @@ fn a_client_without_the_right_certificates_is_refused_with_a_clear_error() {
     };
     let c = Etcd::new(&wrong_ca, Duration::from_secs(3)).unwrap();
     let err = rt().block_on(c.get(b"/x")).unwrap_err().to_string();
-    assert!(err.contains("certificate") || err.contains("UnknownIssuer"), "{err}");
+    assert!(
+        err.contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
     // A client certificate etcd's CA did not sign.
     let wrong_client = Settings {
         cert_pem: other.cert_pem.clone(),
@@ -214,6 +223,8 @@ fn a_client_without_the_right_certificates_is_refused_with_a_clear_error() {
         endpoints: vec!["http://127.0.0.1:2379".into()],
         ..etcd.settings()
     };
-    let err = Etcd::new(&plain, Duration::from_secs(3)).unwrap_err().to_string();
+    let err = Etcd::new(&plain, Duration::from_secs(3))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("TLS only"), "{err}");
 }

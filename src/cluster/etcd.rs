@@ -353,8 +353,9 @@ impl Etcd {
             }
             endpoints.push(url.as_str().trim_end_matches('/').to_string());
         }
-        let tls = crate::tls::ca_client_config(&settings.ca_pem, &settings.cert_pem, &settings.key_pem)
-            .map_err(|e| EtcdError::Settings(e.to_string()))?;
+        let tls =
+            crate::tls::ca_client_config(&settings.ca_pem, &settings.cert_pem, &settings.key_pem)
+                .map_err(|e| EtcdError::Settings(e.to_string()))?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
@@ -406,7 +407,12 @@ impl Etcd {
     }
 
     /// Sends `body` to `path` on the first endpoint that answers.
-    async fn send(&self, path: &str, body: &Value, stream: bool) -> Result<(String, reqwest::Response), EtcdError> {
+    async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+        stream: bool,
+    ) -> Result<(String, reqwest::Response), EtcdError> {
         let n = self.endpoints.len();
         let start = self.preferred.load(Ordering::Relaxed) % n;
         let mut reasons = Vec::new();
@@ -425,9 +431,16 @@ impl Etcd {
         Err(EtcdError::Unavailable(reasons))
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(&self, path: &str, body: Value) -> Result<T, EtcdError> {
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> Result<T, EtcdError> {
         let (endpoint, response) = self.send(path, &body, false).await?;
-        let text = response.text().await.map_err(|e| EtcdError::Unavailable(vec![format!("{endpoint}: {}", reason(&e))]))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| EtcdError::Unavailable(vec![format!("{endpoint}: {}", reason(&e))]))?;
         serde_json::from_str(&text).map_err(|e| EtcdError::Protocol {
             endpoint,
             reason: e.to_string(),
@@ -436,7 +449,9 @@ impl Etcd {
 
     /// The key `key`, when it exists.
     pub async fn get(&self, key: &[u8]) -> Result<Option<Kv>, EtcdError> {
-        let r: RangeResponse = self.call("/v3/kv/range", json!({ "key": b64(key) })).await?;
+        let r: RangeResponse = self
+            .call("/v3/kv/range", json!({ "key": b64(key) }))
+            .await?;
         r.kvs
             .into_iter()
             .next()
@@ -522,7 +537,10 @@ impl Etcd {
     /// A new lease of `ttl` seconds; returns its id.
     pub async fn grant(&self, ttl: Duration) -> Result<i64, EtcdError> {
         let r: LeaseResponse = self
-            .call("/v3/lease/grant", json!({ "TTL": ttl.as_secs().max(1).to_string() }))
+            .call(
+                "/v3/lease/grant",
+                json!({ "TTL": ttl.as_secs().max(1).to_string() }),
+            )
             .await?;
         if r.id.0 == 0 {
             return Err(self.protocol("a lease grant without an ID".into()));
@@ -534,13 +552,21 @@ impl Etcd {
     /// [`EtcdError::LeaseExpired`] when it is gone.
     pub async fn keep_alive(&self, id: i64) -> Result<i64, EtcdError> {
         let (endpoint, mut response) = self
-            .send("/v3/lease/keepalive", &json!({ "ID": id.to_string() }), true)
+            .send(
+                "/v3/lease/keepalive",
+                &json!({ "ID": id.to_string() }),
+                true,
+            )
             .await?;
         let line = tokio::time::timeout(self.timeout, next_line(&mut response, &mut Vec::new()))
             .await
-            .map_err(|_| EtcdError::Unavailable(vec![format!("{endpoint}: no answer in {:?}", self.timeout)]))?
+            .map_err(|_| {
+                EtcdError::Unavailable(vec![format!("{endpoint}: no answer in {:?}", self.timeout)])
+            })?
             .map_err(|reason| EtcdError::Unavailable(vec![format!("{endpoint}: {reason}")]))?
-            .ok_or_else(|| EtcdError::Unavailable(vec![format!("{endpoint}: the keep-alive stream ended")]))?;
+            .ok_or_else(|| {
+                EtcdError::Unavailable(vec![format!("{endpoint}: the keep-alive stream ended")])
+            })?;
         let item: StreamItem<LeaseResponse> =
             serde_json::from_slice(&line).map_err(|e| EtcdError::Protocol {
                 endpoint: endpoint.clone(),
@@ -614,7 +640,8 @@ impl Etcd {
 
     fn protocol(&self, reason: String) -> EtcdError {
         EtcdError::Protocol {
-            endpoint: self.endpoints[self.preferred.load(Ordering::Relaxed) % self.endpoints.len()].clone(),
+            endpoint: self.endpoints[self.preferred.load(Ordering::Relaxed) % self.endpoints.len()]
+                .clone(),
             reason,
         }
     }
@@ -633,7 +660,10 @@ fn reason(e: &reqwest::Error) -> String {
 
 /// Reads the next newline-terminated message of a gateway stream; `None`
 /// at its end.
-async fn next_line(response: &mut reqwest::Response, buffer: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+async fn next_line(
+    response: &mut reqwest::Response,
+    buffer: &mut Vec<u8>,
+) -> Result<Option<Vec<u8>>, String> {
     loop {
         if let Some(at) = buffer.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buffer.drain(..=at).collect();
@@ -679,8 +709,12 @@ impl Watch {
     }
 
     async fn raw(&mut self) -> Result<Option<WatchResponse>, EtcdError> {
-        let gone = |reason: String| EtcdError::Unavailable(vec![format!("{}: {reason}", self.endpoint)]);
-        let Some(line) = next_line(&mut self.response, &mut self.buffer).await.map_err(gone)? else {
+        let gone =
+            |reason: String| EtcdError::Unavailable(vec![format!("{}: {reason}", self.endpoint)]);
+        let Some(line) = next_line(&mut self.response, &mut self.buffer)
+            .await
+            .map_err(gone)?
+        else {
             return Ok(None);
         };
         let item: StreamItem<WatchResponse> =

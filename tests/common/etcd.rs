@@ -137,10 +137,22 @@ impl EtcdCluster {
             .args(["--name", &m.name])
             .arg("--data-dir")
             .arg(&data)
-            .arg(format!("--listen-client-urls=https://127.0.0.1:{}", m.client_port))
-            .arg(format!("--advertise-client-urls=https://127.0.0.1:{}", m.client_port))
-            .arg(format!("--listen-peer-urls=https://127.0.0.1:{}", m.peer_port))
-            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{}", m.peer_port))
+            .arg(format!(
+                "--listen-client-urls=https://127.0.0.1:{}",
+                m.client_port
+            ))
+            .arg(format!(
+                "--advertise-client-urls=https://127.0.0.1:{}",
+                m.client_port
+            ))
+            .arg(format!(
+                "--listen-peer-urls=https://127.0.0.1:{}",
+                m.peer_port
+            ))
+            .arg(format!(
+                "--initial-advertise-peer-urls=https://127.0.0.1:{}",
+                m.peer_port
+            ))
             .arg(format!("--initial-cluster={}", self.initial_cluster))
             .arg("--initial-cluster-state=new")
             .arg("--initial-cluster-token=tacctl-test")
@@ -200,7 +212,11 @@ impl EtcdCluster {
                 let log = std::fs::read_to_string(self.dir.path().join(format!("{}.log", m.name)))
                     .unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(20).collect();
-                format!("--- {} ---\n{}", m.name, tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                format!(
+                    "--- {} ---\n{}",
+                    m.name,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -244,9 +260,7 @@ fn write_certificates(dir: &Path) -> (String, String, String) {
     let cert = params.signed_by(&key, &issuer).unwrap();
     let client_key = KeyPair::generate().unwrap();
     let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client
-        .distinguished_name
-        .push(DnType::CommonName, "tacctl");
+    client.distinguished_name.push(DnType::CommonName, "tacctl");
     client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let client_cert = client.signed_by(&client_key, &issuer).unwrap();
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
