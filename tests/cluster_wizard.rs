@@ -78,6 +78,7 @@ fn export_with(
         Planned::Push(plan) => plan,
         Planned::Nothing(why) => return Ok(Finish::Nothing(why)),
         Planned::GaveUp => return Ok(Finish::GaveUp),
+        Planned::Publish(_) => unreachable!("these appliances' cluster store is local"),
     };
     let finish = session.run(&ops, &plan, cx.kdf, (cx.clock)(), &mut PushScreen(&mut *p))?;
     if finish.needs_verifier() {

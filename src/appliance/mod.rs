@@ -8,6 +8,7 @@
 //!   appliance.yaml      node identity (component::Node)
 //!   master.key          the node master key, never leaves the node
 //!   member-key.yaml     the member key bundles are encrypted to (component::MemberKey)
+//!   cluster-store.yaml  the etcd cluster store, when set (component::ClusterStore)
 //!   config/jwt.yaml     JWT settings, keys sealed (component::JwtSettings)
 //!   config/users.yaml   local users (component::Users)
 //!   .lock               held by every command that writes
@@ -86,6 +87,8 @@ const LDAP_BIND_PURPOSE: &str = "ldap-bind";
 const TLS_KEY_PURPOSE: &str = "tls-key";
 /// The sealing purpose of the member key's secret half.
 const MEMBER_KEY_PURPOSE: &str = "member-key";
+/// The sealing purpose of the etcd client key in `cluster-store.yaml`.
+const ETCD_KEY_PURPOSE: &str = "etcd-client-key";
 
 /// What can go wrong with an appliance directory.
 #[derive(Debug, thiserror::Error)]
@@ -598,6 +601,55 @@ impl Appliance {
                 .seal(MEMBER_KEY_PURPOSE, identity.secret_bytes().as_ref())?,
             created_at: now,
         })
+    }
+
+    /// The cluster store settings; `None` when the store is local.
+    pub fn cluster_store(&self) -> Result<Option<component::ClusterStore>, ApplianceError> {
+        self.read_optional()
+    }
+
+    /// The cluster store settings and the etcd client key, unsealed;
+    /// `None` when the store is local.
+    pub fn cluster_store_with_key(
+        &self,
+    ) -> Result<Option<(component::ClusterStore, secrecy::SecretSlice<u8>)>, ApplianceError> {
+        let Some(store) = self.cluster_store()? else {
+            return Ok(None);
+        };
+        let key = self
+            .master
+            .open(ETCD_KEY_PURPOSE, &store.key_sealed)
+            .map_err(|source| ApplianceError::Unseal {
+                file: component::ClusterStore::FILE.into(),
+                field: "key_sealed".into(),
+                source,
+            })?;
+        Ok(Some((store, secrecy::SecretSlice::from(key.to_vec()))))
+    }
+
+    /// Stores `store` as this node's cluster store, its `key_sealed` made
+    /// here from `key_pem`. Callers hold the lock.
+    pub fn set_cluster_store(
+        &self,
+        mut store: component::ClusterStore,
+        key_pem: &secrecy::SecretSlice<u8>,
+    ) -> Result<(), ApplianceError> {
+        use secrecy::ExposeSecret;
+        store.key_sealed = self
+            .master
+            .seal(ETCD_KEY_PURPOSE, key_pem.expose_secret())?;
+        self.write(&store)
+    }
+
+    /// Makes the cluster store local again (removes `cluster-store.yaml`,
+    /// durably). Callers hold the lock.
+    pub fn clear_cluster_store(&self) -> Result<(), ApplianceError> {
+        let path = self.root.join(component::ClusterStore::FILE);
+        match fs::remove_file(&path) {
+            Ok(()) => fsutil::sync_dir(&self.root).map_err(ApplianceError::io(&self.root)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ApplianceError::io(&path)(e)),
+        }
     }
 
     /// Reads a component file that exists only once configured.

@@ -44,6 +44,8 @@ pub(super) enum ClusterCommand {
     },
     /// The Cluster Export Wizard: push chosen components to members in parallel, then report per member
     Export(super::cluster_export::ClusterExportArgs),
+    /// Where membership and published configuration live: show, or set to `etcd` or `local`
+    Store(super::cluster_store::StoreArgs),
     /// Ask every member for its version and JWT settings; name every drift from this node
     Status {
         /// Print JSON
@@ -150,14 +152,37 @@ pub(super) fn cluster(root: &Path, cmd: ClusterCommand, out: &mut impl Write) ->
     match cmd {
         ClusterCommand::Export(a) => super::cluster_export::cluster_export(root, a, out),
         ClusterCommand::Add(a) => add(root, a, out),
+        ClusterCommand::Store(a) => super::cluster_store::run(root, a, out),
         ClusterCommand::Remove { name, creds } => {
             let ops = admin(root, &creds)?;
+            if let Some((_, store)) =
+                super::cluster_store::etcd_store(&ops, crate::cluster::etcd::DEFAULT_TIMEOUT)?
+            {
+                let rt = runtime()?;
+                let members = rt.block_on(store.members())?;
+                let Some(m) = members.values().find(|m| m.name == name) else {
+                    return Err(crate::ops::OpsError::MemberNotFound(name).into());
+                };
+                rt.block_on(store.unregister(&m.node_id))?;
+                writeln!(
+                    out,
+                    "Removed member {} ({}) from the etcd cluster store: it is no recipient of later publishes",
+                    m.name, m.url
+                )?;
+                return Ok(());
+            }
             let removed = ops.remove_member(&name)?;
             writeln!(out, "Removed member {} ({})", removed.name, removed.url)?;
             Ok(())
         }
         ClusterCommand::List { json } => {
-            let members = open(root)?.members()?;
+            let ops = open(root)?;
+            if let Some((_, store)) =
+                super::cluster_store::etcd_store(&ops, crate::cluster::etcd::DEFAULT_TIMEOUT)?
+            {
+                return list_etcd(&store, json, out);
+            }
+            let members = ops.members()?;
             if json {
                 return print_json(out, &members);
             }
@@ -183,8 +208,16 @@ pub(super) fn cluster(root: &Path, cmd: ClusterCommand, out: &mut impl Write) ->
             let t = timeout(t)?;
             let ops = open(root)?;
             let this = ops.describe(now())?;
-            let members = ops.members()?;
-            let report = runtime()?.block_on(status::gather(this, &members, t, now));
+            let report = match super::cluster_store::etcd_store(&ops, t)? {
+                Some((_, store)) => {
+                    let view = runtime()?.block_on(store.view())?;
+                    status::from_view(this, &ops.app.node()?.node_id, &view, now())
+                }
+                None => {
+                    let members = ops.members()?;
+                    runtime()?.block_on(status::gather(this, &members, t, now))
+                }
+            };
             if json {
                 print_json(out, &report)?;
             } else {
@@ -198,6 +231,62 @@ pub(super) fn cluster(root: &Path, cmd: ClusterCommand, out: &mut impl Write) ->
     }
 }
 
+/// `cluster list` with the store on etcd: the registered members, whether
+/// each is serving, and the revision each applied.
+fn list_etcd(store: &crate::cluster::store::Store, json: bool, out: &mut impl Write) -> Result<()> {
+    let view = runtime()?.block_on(store.view())?;
+    #[derive(Serialize)]
+    struct Row<'a> {
+        name: &'a str,
+        node_id: &'a str,
+        url: &'a str,
+        fingerprint: &'a str,
+        recipient: &'a str,
+        live: bool,
+        applied_revision: Option<i64>,
+    }
+    let rows: Vec<Row<'_>> = view
+        .members
+        .values()
+        .map(|m| Row {
+            name: &m.name,
+            node_id: &m.node_id,
+            url: &m.url,
+            fingerprint: &m.fingerprint,
+            recipient: &m.recipient,
+            live: view.live.contains(&m.node_id),
+            applied_revision: view.applied.get(&m.node_id).map(|a| a.revision),
+        })
+        .collect();
+    if json {
+        return print_json(out, &rows);
+    }
+    if rows.is_empty() {
+        writeln!(
+            out,
+            "No member is registered in the etcd cluster store; run `tacctl cluster store etcd` on each appliance."
+        )?;
+        return Ok(());
+    }
+    let mut table_rows = vec![
+        ["NAME", "URL", "CERTIFICATE", "SERVING", "APPLIED"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for r in &rows {
+        table_rows.push(vec![
+            r.name.to_owned(),
+            r.url.to_owned(),
+            r.fingerprint.to_owned(),
+            if r.live { "yes" } else { "no" }.to_owned(),
+            r.applied_revision
+                .map_or_else(|| "-".to_owned(), |v| v.to_string()),
+        ]);
+    }
+    write!(out, "{}", table(&table_rows))?;
+    Ok(())
+}
+
 fn terminal() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
@@ -206,6 +295,12 @@ fn add(root: &Path, a: AddArgs, out: &mut impl Write) -> Result<()> {
     let t = timeout(a.timeout)?;
     let candidate = Candidate::new(&a.name, &a.url, a.fingerprint.as_deref())?;
     let ops = admin(root, &a.creds)?;
+    if ops.app.cluster_store()?.is_some() {
+        bail!(UsageError(format!(
+            "the cluster store is etcd: members join by registering themselves; run `tacctl cluster store etcd ... --url {}` on {} (or `tacctl cluster store local` here to manage this node's own list)",
+            candidate.url, candidate.name
+        )));
+    }
     if ops.members()?.iter().any(|m| m.name == candidate.name) {
         return Err(crate::ops::OpsError::MemberExists(candidate.name).into());
     }

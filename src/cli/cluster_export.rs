@@ -94,6 +94,14 @@ impl PushArgs {
     }
 }
 
+/// A publish through etcd was not applied by every member within the wait.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "not applied within the wait by {}; the others hold the new configuration, and these apply it when they can (`tacctl cluster status`)",
+    .0.join(", ")
+)]
+pub struct NotApplied(pub Vec<String>);
+
 /// The push failed on some targets; the others hold the new configuration.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", describe(.0))]
@@ -245,6 +253,7 @@ fn run_flow(
     // Without a terminal the plans and the table are the command's output;
     // with --json they make way for the JSON.
     let mut stderr = std::io::stderr();
+    let mut published = None;
     let finish = {
         let p = Answered::new(answers, push.yes)
             .hints(HINTS)
@@ -263,10 +272,24 @@ fn run_flow(
                 }
                 finish
             }
+            Planned::Publish(components) => {
+                published = Some(flows::publish_screen(&mut p, &cx, &components)?);
+                Finish::Declined
+            }
             Planned::Nothing(why) => return Err(UsageError(why).into()),
             Planned::GaveUp => return Err(OpsError::from(AuthError::BadCredentials).into()),
         }
     };
+    if let Some(report) = published {
+        if push.json {
+            print_json(out, &report)?;
+        }
+        let missing = report.not_applied();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        return Err(NotApplied(missing.iter().map(|m| m.name.clone()).collect()).into());
+    }
     match finish {
         Finish::Pushed(report) => {
             if push.json {

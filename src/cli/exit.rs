@@ -10,7 +10,9 @@ use crate::bundle::header::HeaderError;
 use crate::bundle::recipient::IdentityFileError;
 use crate::cluster::ClusterError;
 use crate::cluster::client::ClientError;
+use crate::cluster::etcd::EtcdError;
 use crate::cluster::push::PushError;
+use crate::cluster::store::StoreError;
 use crate::ops::OpsError;
 use crate::server::ServerError;
 use crate::wizard::{PromptError, WizardError};
@@ -135,6 +137,30 @@ pub fn of_wizard(e: &WizardError) -> ExitCode {
         WizardError::Prompt(_) | WizardError::Runtime(_) => ExitCode::Other,
         WizardError::Ops(e) => of_ops(e),
         WizardError::Push(e) => of_push(e),
+        WizardError::Publish(crate::cluster::publish::PublishError::Store(s)) => of_store(s),
+        WizardError::Publish(crate::cluster::publish::PublishError::Export(o)) => of_ops(o),
+        WizardError::Publish(_) => ExitCode::Usage,
+    }
+}
+
+/// The exit code of this error.
+pub fn of_etcd(e: &EtcdError) -> ExitCode {
+    match e {
+        EtcdError::Settings(_) => ExitCode::Usage,
+        EtcdError::Unavailable(_)
+        | EtcdError::Refused { .. }
+        | EtcdError::Protocol { .. }
+        | EtcdError::LeaseExpired(_) => ExitCode::Other,
+    }
+}
+
+/// The exit code of this error.
+pub fn of_store(e: &StoreError) -> ExitCode {
+    match e {
+        StoreError::Etcd(e) => of_etcd(e),
+        StoreError::Conflict { .. } => ExitCode::Conflict,
+        StoreError::Damaged { .. } => ExitCode::Damaged,
+        StoreError::TooLarge { .. } => ExitCode::Usage,
     }
 }
 
@@ -197,6 +223,12 @@ pub fn of(err: &anyhow::Error) -> ExitCode {
                 IdentityFileError::Damaged(_) => ExitCode::Verify,
             };
         }
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return of_store(e);
+        }
+        if let Some(e) = cause.downcast_ref::<EtcdError>() {
+            return of_etcd(e);
+        }
         if let Some(e) = cause.downcast_ref::<ServerError>() {
             return of_server(e);
         }
@@ -208,6 +240,17 @@ pub fn of(err: &anyhow::Error) -> ExitCode {
         }
         if let Some(e) = cause.downcast_ref::<PushError>() {
             return of_push(e);
+        }
+        if cause.is::<super::cluster_export::NotApplied>() {
+            return ExitCode::Partial;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::cluster::publish::PublishError>() {
+            return match e {
+                crate::cluster::publish::PublishError::Store(s) => of_store(s),
+                crate::cluster::publish::PublishError::Export(o) => of_ops(o),
+                crate::cluster::publish::PublishError::NoMembers
+                | crate::cluster::publish::PublishError::BadRecipient { .. } => ExitCode::Usage,
+            };
         }
         if cause.is::<super::cluster_export::PushFailed>() {
             return ExitCode::Partial;

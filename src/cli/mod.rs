@@ -8,6 +8,7 @@ mod appliance;
 mod bundle;
 mod cluster;
 mod cluster_export;
+mod cluster_store;
 mod demo;
 pub mod exit;
 mod jwt;

@@ -14,8 +14,10 @@
 pub mod client;
 pub mod etcd;
 pub mod members;
+pub mod publish;
 pub mod push;
 pub mod status;
+pub mod store;
 pub mod verify;
 
 use std::time::Duration;

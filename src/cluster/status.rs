@@ -374,6 +374,57 @@ pub async fn gather(
     ClusterStatus::new(this, statuses)
 }
 
+/// The report from what the members wrote to the cluster store on etcd,
+/// without asking any of them: each member's public JWT settings as its
+/// last report gives them (`applied/NODE-ID`). A member whose `tacctl
+/// serve` is not running, or that never reported, is unreachable; this
+/// node (`this_id`) is left out. Clock skew is not known this way.
+pub fn from_view(
+    this: ApplianceBody,
+    this_id: &str,
+    view: &super::store::View,
+    now: u64,
+) -> ClusterStatus {
+    let statuses = view
+        .members
+        .values()
+        .filter(|m| m.node_id != this_id)
+        .map(|m| {
+            let member = Member {
+                name: m.name.clone(),
+                url: m.url.clone(),
+                fingerprint: m.fingerprint.clone(),
+                added_at: m.registered_at,
+            };
+            let live = view.live.contains(&m.node_id);
+            let unreachable = |reason: String| ClientError::Unreachable {
+                peer: m.name.clone(),
+                url: m.url.clone(),
+                reason,
+            };
+            let answer = match view.applied.get(&m.node_id) {
+                Some(a) if live => Ok(NodeBody {
+                    appliance: a.appliance.clone(),
+                    time: now,
+                    keys: Vec::new(),
+                    recipient: Some(a.recipient.clone()),
+                }),
+                Some(a) => Err(unreachable(format!(
+                    "its `tacctl serve` is not running (no live key in etcd); it last reported revision {}",
+                    a.revision
+                ))),
+                None => Err(unreachable(
+                    "it has not reported to the cluster store since it registered (is its `tacctl serve` running?)".into(),
+                )),
+            };
+            let mut status = assess(&member, answer, &this, now);
+            status.clock_skew_seconds = None;
+            status
+        })
+        .collect();
+    ClusterStatus::new(this, statuses)
+}
+
 /// The report as text: this node, a table of members, then one line per
 /// member with a problem, loudest first.
 pub fn render(status: &ClusterStatus) -> String {

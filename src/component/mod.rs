@@ -9,6 +9,7 @@
 
 mod catalog;
 mod cluster;
+mod cluster_store;
 mod jwt;
 mod ldap;
 mod member_key;
@@ -20,6 +21,7 @@ mod users;
 
 pub use catalog::{Component, FILES_DIR, UnknownComponent};
 pub use cluster::{Member, Members, check_fingerprint};
+pub use cluster_store::{ClusterStore, StoreKind};
 pub use jwt::{
     DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport,
     JwtSettings, SealedKey, SecretBase64, StoredRetiredKey,
@@ -264,6 +266,7 @@ pub fn schemas() -> Vec<(String, String)> {
         one::<Members>(),
         one::<JwtTrust>(),
         one::<MemberKey>(),
+        one::<ClusterStore>(),
         one::<JwtExport>(),
         one::<LdapExport>(),
         one::<TlsExport>(),

@@ -924,6 +924,31 @@ impl Ops {
         Ok(removed)
     }
 
+    /// The cluster store settings and the etcd client key; `None` when the
+    /// store is local.
+    pub fn cluster_store(&self) -> Result<Option<(component::ClusterStore, SecretSlice<u8>)>> {
+        Ok(self.app.cluster_store_with_key()?)
+    }
+
+    /// Sets the cluster store to `store` (its key sealed from `key_pem`).
+    pub fn set_cluster_store(
+        &self,
+        store: component::ClusterStore,
+        key_pem: &SecretSlice<u8>,
+    ) -> Result<()> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        // Validated as it is written, once its key is sealed.
+        self.app.set_cluster_store(store, key_pem)?;
+        Ok(())
+    }
+
+    /// Makes the cluster store local again.
+    pub fn clear_cluster_store(&self) -> Result<()> {
+        let _lock = self.app.lock(self.lock_timeout)?;
+        self.app.clear_cluster_store()?;
+        Ok(())
+    }
+
     /// This node's member identity, made now (under the lock) when the
     /// appliance predates member keys. `now` is its creation time then.
     pub fn member_identity(&self, now: u64) -> Result<crate::bundle::recipient::Identity> {

@@ -13,6 +13,7 @@
 pub mod cache;
 pub mod error;
 mod ldap;
+mod member;
 pub mod routes;
 pub mod throttle;
 
@@ -311,6 +312,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let handle = axum_server::Handle::<SocketAddr>::new();
     tokio::spawn(watch(Arc::clone(&state), handle.clone(), shutdown));
+    tokio::spawn(member::run(Arc::clone(&state)));
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
 
     if options.insecure_http {

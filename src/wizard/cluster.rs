@@ -91,6 +91,8 @@ pub const NO_COMPONENT: &str = "No component was selected. Nothing was pushed.";
 pub enum Planned {
     /// Push this (steps 4 to 6).
     Push(PushPlan),
+    /// Publish these components through the cluster store on etcd.
+    Publish(Vec<Component>),
     /// There is nothing to do, and why (no members, nothing ticked, a
     /// certificate not trusted).
     Nothing(String),
@@ -139,6 +141,10 @@ fn export_from_menu(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
             if finish.needs_verifier() {
                 verify_screen(p, cx, plan.credentials.own_token.as_ref())?;
             }
+            Ok(())
+        }
+        Planned::Publish(components) => {
+            publish_screen(p, cx, &components)?;
             Ok(())
         }
         Planned::Nothing(why) => Ok(p.note(&why)?),
@@ -280,6 +286,15 @@ pub fn cluster_export(
     let Some(id) = root_identity(p, cx, retry_root)? else {
         return Ok(Planned::GaveUp);
     };
+    if cx
+        .ops
+        .app
+        .cluster_store()
+        .map_err(crate::ops::OpsError::from)?
+        .is_some()
+    {
+        return publish_plan(p, cx);
+    }
     let members = cx.ops.members()?;
     if members.is_empty() {
         return Ok(Planned::Nothing(
@@ -318,6 +333,84 @@ pub fn cluster_export(
             login,
         },
     }))
+}
+
+/// The Cluster Export Wizard on a node whose cluster store is etcd: the
+/// components, then the confirmation; every registered member is a
+/// recipient (a removed member is not), and each applies what is published
+/// itself, so there is no member to choose and no credential to ask for.
+fn publish_plan(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<Planned> {
+    let Some(components) = ask_components(p, cx)? else {
+        return Ok(Planned::Nothing(NO_COMPONENT.into()));
+    };
+    let (_, store) = etcd_store(cx)?;
+    let members = runtime()?
+        .block_on(store.members())
+        .map_err(crate::cluster::publish::PublishError::from)?;
+    if members.is_empty() {
+        return Err(crate::cluster::publish::PublishError::NoMembers.into());
+    }
+    let names: Vec<&str> = members.values().map(|m| m.name.as_str()).collect();
+    p.note(&format!(
+        "The cluster store is etcd: the configuration is published as one revision, encrypted to the member keys of the {} registered member(s) ({}), and each applies it itself.",
+        names.len(),
+        names.join(", ")
+    ))?;
+    let q = Confirm::new(
+        APPLY,
+        format!("Publish this configuration to {}?", names.join(", ")),
+        false,
+    )
+    .unattended(Some(true));
+    if !p.confirm(&q)? {
+        return Ok(Planned::Nothing("Nothing was published.".into()));
+    }
+    Ok(Planned::Publish(components))
+}
+
+/// The etcd store the node is set to.
+fn etcd_store(
+    cx: &Context<'_>,
+) -> Result<(crate::component::ClusterStore, crate::cluster::store::Store)> {
+    use crate::cluster::publish::PublishError;
+    let Some((stored, key)) = cx.ops.cluster_store()? else {
+        return Err(crate::ops::OpsError::Invalid(
+            "the cluster store is local; there is nothing to publish to".into(),
+        )
+        .into());
+    };
+    let settings = crate::cluster::etcd::Settings {
+        endpoints: stored.endpoints.clone(),
+        ca_pem: stored.ca_pem.clone(),
+        cert_pem: stored.cert_pem.clone(),
+        key_pem: key,
+    };
+    let store = crate::cluster::store::Store::new(
+        &settings,
+        &stored.prefix,
+        crate::cluster::etcd::DEFAULT_TIMEOUT,
+    )
+    .map_err(PublishError::from)?;
+    Ok((stored, store))
+}
+
+/// Publishes `components` and shows the result table, built from the
+/// members' own reports, waiting for them up to the push timeout.
+pub fn publish_screen(
+    p: &mut dyn Prompter,
+    cx: &Context<'_>,
+    components: &[Component],
+) -> Result<crate::cluster::publish::PublishReport> {
+    let (_, store) = etcd_store(cx)?;
+    let report = runtime()?.block_on(crate::cluster::publish::publish(
+        cx.ops,
+        &store,
+        components,
+        cx.now(),
+        cx.push_timeout,
+    ))?;
+    p.note(crate::cluster::publish::render(&report).trim_end())?;
+    Ok(report)
 }
 
 /// Step 1: the components, grouped under "Appliance OS Configuration" as

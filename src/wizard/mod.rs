@@ -79,6 +79,9 @@ pub enum WizardError {
     /// not be reached before it began.
     #[error(transparent)]
     Push(#[from] crate::cluster::push::PushError),
+    /// A publish through the cluster store (etcd) failed.
+    #[error(transparent)]
+    Publish(#[from] crate::cluster::publish::PublishError),
     /// The runtime for the network calls could not start.
     #[error("cannot start the asynchronous runtime: {0}")]
     Runtime(String),

@@ -1,0 +1,392 @@
+//! This node as a member of a cluster on etcd, while `tacctl serve` runs:
+//! it keeps the node's live key under a lease, watches the published
+//! configuration, applies each revision through the same import as a push
+//! (plan, snapshot, journal; all or nothing), and reports what it did with
+//! it under `applied/NODE-ID`. With the store set to local it only waits
+//! for that to change.
+//!
+//! etcd being down never stops the API: the node keeps serving its last
+//! configuration, retries with a growing pause, and on reconnecting reads
+//! the latest revision first (a watch from an old revision may find it
+//! compacted away), so a member that was offline during a publish applies
+//! it when it returns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bundle::header::Unlock;
+use crate::bundle::recipient::Identity;
+use crate::cluster::etcd::{Event, Settings, WatchMessage};
+use crate::cluster::store::{
+    AppliedRecord, LIVE_TTL, Outcome, Published, RECORD_VERSION, Store, StoreError, decode,
+};
+use crate::component::ClusterStore;
+use crate::ops::bundle::{BundleInput, ImportChoice, Imported, NoProgress};
+
+use super::{AppState, now};
+
+/// How often the store file is looked at while the store is local.
+const LOCAL_POLL: Duration = Duration::from_secs(2);
+/// The longest pause between attempts to reach etcd.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Each call to etcd may take this long.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs for as long as the server does.
+pub(super) async fn run(state: Arc<AppState>) {
+    let mut backoff = Duration::from_millis(500);
+    let mut last_error: Option<String> = None;
+    loop {
+        let stored = {
+            let st = Arc::clone(&state);
+            tokio::task::spawn_blocking(move || st.ops().cluster_store()).await
+        };
+        let (stored, key) = match stored {
+            Ok(Ok(Some(s))) => s,
+            Ok(Ok(None)) => {
+                tokio::time::sleep(LOCAL_POLL).await;
+                continue;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read cluster-store.yaml; fix or remove it (`tacctl cluster store local`)");
+                tokio::time::sleep(MAX_BACKOFF).await;
+                continue;
+            }
+            Err(_) => return,
+        };
+        let settings = Settings {
+            endpoints: stored.endpoints.clone(),
+            ca_pem: stored.ca_pem.clone(),
+            cert_pem: stored.cert_pem.clone(),
+            key_pem: key,
+        };
+        let result = match Store::new(&settings, &stored.prefix, CALL_TIMEOUT) {
+            Ok(store) => member(&state, &stored, &store, &mut backoff).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            // The store changed: take up the new one at once.
+            Ok(()) => backoff = Duration::from_millis(500),
+            Err(e) => {
+                let text = e.to_string();
+                if last_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(error = %text, retry_in = ?backoff, "cluster store: serving the last configuration meanwhile");
+                    last_error = Some(text);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Whether `cluster-store.yaml` still says what it said when `stored` was read.
+async fn unchanged(state: &Arc<AppState>, stored: &ClusterStore) -> bool {
+    let st = Arc::clone(state);
+    let now = tokio::task::spawn_blocking(move || st.ops().app.cluster_store()).await;
+    matches!(now, Ok(Ok(Some(s))) if s == *stored)
+}
+
+/// Serves as a member of `store` until the store settings change (`Ok`) or
+/// etcd fails (`Err`).
+async fn member(
+    state: &Arc<AppState>,
+    stored: &ClusterStore,
+    store: &Store,
+    backoff: &mut Duration,
+) -> Result<(), StoreError> {
+    let (node, identity) = {
+        let st = Arc::clone(state);
+        match tokio::task::spawn_blocking(move || {
+            let ops = st.ops();
+            Ok::<_, crate::ops::OpsError>((ops.app.node()?, ops.member_identity(now())?))
+        })
+        .await
+        {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cluster store: cannot read this node's identity");
+                tokio::time::sleep(MAX_BACKOFF).await;
+                return Ok(());
+            }
+            Err(_) => return Ok(()),
+        }
+    };
+    let id = node.node_id.clone();
+    let mut lease = store.go_live(&id, now()).await?;
+    let mut applied = store.applied(&id).await?.map_or(0, |a| a.revision);
+    // Catch up first (a watch from an old revision may find it compacted
+    // away), then watch from the revision that read was made at.
+    let config = store.layout().config();
+    let from = catch_up(state, store, &id, &identity, &mut applied).await?;
+    let mut watch = store.etcd().watch(&config, from + 1).await?;
+    tracing::info!(endpoint = %watch.endpoint(), revision = applied, "cluster store: member of the etcd cluster store, watching for published configurations");
+    *backoff = Duration::from_millis(500);
+    let mut reported = None;
+    refresh_report(state, store, &id, &identity, &mut reported).await?;
+    let mut tick = tokio::time::interval(LIVE_TTL / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if !unchanged(state, stored).await {
+                    let _ = store.etcd().revoke(lease).await;
+                    return Ok(());
+                }
+                refresh_report(state, store, &id, &identity, &mut reported).await?;
+                match store.etcd().keep_alive(lease).await {
+                    Ok(_) => {}
+                    Err(crate::cluster::etcd::EtcdError::LeaseExpired(_)) => {
+                        lease = store.go_live(&id, now()).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            message = watch.next() => {
+                match message? {
+                    None => {
+                        return Err(crate::cluster::etcd::EtcdError::Unavailable(vec![format!(
+                            "{}: the watch ended",
+                            watch.endpoint()
+                        )])
+                        .into())
+                    }
+                    Some(WatchMessage::Compacted { .. }) => {
+                        let from = catch_up(state, store, &id, &identity, &mut applied).await?;
+                        watch = store.etcd().watch(&config, from + 1).await?;
+                    }
+                    Some(WatchMessage::Events(events)) => {
+                        // Only the newest put matters: each carries a whole configuration.
+                        let newest = events.into_iter().rev().find_map(|e| match e {
+                            Event::Put(kv) if kv.key == config => Some(kv),
+                            _ => None,
+                        });
+                        if let Some(kv) = newest
+                            && kv.mod_revision > applied
+                        {
+                            take_up(state, store, &id, &identity, kv.mod_revision, &kv.value).await?;
+                            applied = kv.mod_revision;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Keeps this node's report in step with its settings when they change
+/// here (a local `jwt` command, say), so that `cluster status` sees drift
+/// without asking the node; writes a first report (revision 0) when there
+/// is none.
+async fn refresh_report(
+    state: &Arc<AppState>,
+    store: &Store,
+    id: &str,
+    identity: &Identity,
+    reported: &mut Option<crate::api::ApplianceBody>,
+) -> Result<(), StoreError> {
+    let st = Arc::clone(state);
+    let Ok(Ok(body)) = tokio::task::spawn_blocking(move || st.ops().describe(now())).await else {
+        return Ok(());
+    };
+    if reported.as_ref() == Some(&body) {
+        return Ok(());
+    }
+    let record = match store.applied(id).await? {
+        Some(r) if r.appliance == body => None,
+        Some(r) => Some(AppliedRecord {
+            appliance: body.clone(),
+            at: now(),
+            ..r
+        }),
+        None => Some(AppliedRecord {
+            version: RECORD_VERSION,
+            revision: 0,
+            outcome: Outcome::Applied,
+            message: None,
+            recipient: identity.recipient().to_string(),
+            at: now(),
+            appliance: body.clone(),
+        }),
+    };
+    if let Some(r) = record {
+        store.record_applied(id, &r).await?;
+    }
+    *reported = Some(body);
+    Ok(())
+}
+
+/// Applies the published configuration if it is newer than `applied`;
+/// returns the store revision it was read at, to watch from.
+async fn catch_up(
+    state: &Arc<AppState>,
+    store: &Store,
+    id: &str,
+    identity: &Identity,
+    applied: &mut i64,
+) -> Result<i64, StoreError> {
+    let config = store.layout().config();
+    let (kvs, at) = store.etcd().list(&config).await?;
+    if let Some(kv) = kvs.into_iter().find(|kv| kv.key == config)
+        && kv.mod_revision > *applied
+    {
+        take_up(state, store, id, identity, kv.mod_revision, &kv.value).await?;
+        *applied = kv.mod_revision;
+    }
+    Ok(at)
+}
+
+/// Applies the record `value` published at `revision`, or reports why not.
+async fn take_up(
+    state: &Arc<AppState>,
+    store: &Store,
+    id: &str,
+    identity: &Identity,
+    revision: i64,
+    value: &[u8],
+) -> Result<(), StoreError> {
+    match decode::<Published>(&store.layout().config(), value) {
+        Ok(published) => apply(state, store, id, identity, revision, &published).await,
+        Err(e) => {
+            let msg = e.to_string();
+            report(
+                state,
+                store,
+                id,
+                identity,
+                revision,
+                Outcome::Refused,
+                Some(msg),
+            )
+            .await
+        }
+    }
+}
+
+/// Applies revision `revision` and reports the outcome.
+async fn apply(
+    state: &Arc<AppState>,
+    store: &Store,
+    id: &str,
+    identity: &Identity,
+    revision: i64,
+    published: &Published,
+) -> Result<(), StoreError> {
+    if !published.recipients.iter().any(|r| r == id) {
+        tracing::warn!(revision, publisher = %published.publisher, "cluster store: a configuration was published without this node as a recipient; it is not applied here");
+        return report(
+            state,
+            store,
+            id,
+            identity,
+            revision,
+            Outcome::NotARecipient,
+            None,
+        )
+        .await;
+    }
+    let bytes = match published.bundle_bytes() {
+        Ok(b) => b,
+        Err(e) => {
+            let msg = format!("the published bundle is not base64 ({e})");
+            return report(
+                state,
+                store,
+                id,
+                identity,
+                revision,
+                Outcome::Refused,
+                Some(msg),
+            )
+            .await;
+        }
+    };
+    let st = Arc::clone(state);
+    let secret = identity.secret_bytes();
+    let result = tokio::task::spawn_blocking(move || {
+        let identity = Identity::from_secret(&secret);
+        let ops = st.ops();
+        let imported = ops.import(
+            BundleInput::Memory(&bytes),
+            Unlock::Identity(&identity),
+            &ImportChoice {
+                components: None,
+                include_node_local: false,
+                dry_run: false,
+            },
+            now(),
+            &NoProgress,
+            &mut |_| Ok(true),
+        )?;
+        if let Imported::Applied(..) = imported
+            && let Err(e) = st.reload(true)
+        {
+            tracing::warn!(error = %e, "reloading after applying a published configuration; it retries on its next check");
+        }
+        Ok::<_, crate::ops::OpsError>(())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {
+            tracing::info!(revision, publisher = %published.publisher, components = ?published.components, "cluster store: applied a published configuration");
+            report(state, store, id, identity, revision, Outcome::Applied, None).await
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(revision, error = %e, "cluster store: a published configuration was refused; this node keeps its configuration");
+            report(
+                state,
+                store,
+                id,
+                identity,
+                revision,
+                Outcome::Refused,
+                Some(e.to_string()),
+            )
+            .await
+        }
+        Err(e) => {
+            let msg = format!("the import task failed: {e}");
+            report(
+                state,
+                store,
+                id,
+                identity,
+                revision,
+                Outcome::Refused,
+                Some(msg),
+            )
+            .await
+        }
+    }
+}
+
+async fn report(
+    state: &Arc<AppState>,
+    store: &Store,
+    id: &str,
+    identity: &Identity,
+    revision: i64,
+    outcome: Outcome,
+    message: Option<String>,
+) -> Result<(), StoreError> {
+    let st = Arc::clone(state);
+    let appliance = match tokio::task::spawn_blocking(move || st.ops().describe(now())).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot describe this node for the cluster store");
+            return Ok(());
+        }
+        Err(_) => return Ok(()),
+    };
+    let record = AppliedRecord {
+        version: RECORD_VERSION,
+        revision,
+        outcome,
+        message,
+        recipient: identity.recipient().to_string(),
+        at: now(),
+        appliance,
+    };
+    store.record_applied(id, &record).await
+}

@@ -1,0 +1,287 @@
+//! The cluster on etcd, end to end: real `tacctl serve` appliances on
+//! loopback register in a real three-member etcd cluster with TLS
+//! (`cluster store etcd`), the Cluster Export Wizard publishes one revision
+//! and every member applies it itself; a member that is offline applies it
+//! when it returns (also after the revisions it missed were compacted
+//! away); a removed member is no recipient of later revisions; with two of
+//! three etcd members down a publish fails clearly and every appliance
+//! keeps serving; and no secret is ever written to etcd.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::cluster::{Lab, Node, accepts};
+use common::etcd::EtcdCluster;
+use common::server::Served;
+use common::{ADMIN_PASSWORD, SecretScan};
+
+fn join(node: &Node, etcd: &EtcdCluster) {
+    let (ca, cert, key) = etcd.files();
+    let out = node
+        .tacctl()
+        .args(["cluster", "store", "etcd", "--endpoints"])
+        .arg(etcd.endpoints_flag())
+        .arg("--cacert")
+        .arg(ca)
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .arg("--url")
+        .arg(node.url())
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn publish(node: &Node, wait_seconds: u64) -> std::process::Output {
+    node.tacctl()
+        .args(["cluster", "export", "-c", "jwt", "--yes", "--timeout"])
+        .arg(wait_seconds.to_string())
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn set_secret(node: &Node, dir: &Path, secret: &str) {
+    let f = dir.join(format!("{}-secret", node.name));
+    common::write_private(&f, secret);
+    node.tacctl()
+        .args(["jwt", "set-secret", "--secret-file"])
+        .arg(&f)
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .assert()
+        .success();
+}
+
+fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `cluster list --json` on `node`.
+fn listed(node: &Node) -> Vec<serde_json::Value> {
+    let out = node
+        .tacctl()
+        .args(["cluster", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn all_live(node: &Node, n: usize) -> bool {
+    let l = listed(node);
+    l.len() == n && l.iter().all(|m| m["live"] == true)
+}
+
+/// Every key and value under `/tacctl/` in etcd, as etcdctl prints them.
+fn etcd_dump(etcd: &EtcdCluster) -> Vec<u8> {
+    let (ca, cert, key) = etcd.files();
+    let out = std::process::Command::new("/usr/bin/etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", etcd.endpoints_flag()))
+        .arg(format!("--cacert={}", ca.display()))
+        .arg(format!("--cert={}", cert.display()))
+        .arg(format!("--key={}", key.display()))
+        .args(["get", "--prefix", "/tacctl/"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn a_publish_through_etcd_is_applied_by_every_member_and_no_secret_reaches_etcd() {
+    let etcd = EtcdCluster::start(3);
+    let lab = Lab::new();
+    let nodes: Vec<Node> = ["esa1", "esa2", "esa3"]
+        .iter()
+        .map(|n| lab.served(n, ADMIN_PASSWORD))
+        .collect();
+    for n in &nodes {
+        join(n, &etcd);
+    }
+    let shown = nodes[1]
+        .tacctl()
+        .args(["cluster", "store"])
+        .output()
+        .unwrap();
+    assert!(text(&shown).contains("Cluster store: etcd at https://127.0.0.1:"));
+    wait_until("every member serves", Duration::from_secs(20), || {
+        all_live(&nodes[0], 3)
+    });
+
+    let secret = "etcd-published-secret-0123456789abcdefghijklmnop";
+    set_secret(&nodes[0], lab.dir(), secret);
+    assert_ne!(nodes[1].kid(), nodes[0].kid());
+    let started = Instant::now();
+    let out = publish(&nodes[0], 20);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("through etcd"), "{t}");
+    for n in &nodes {
+        assert!(t.contains(&n.name), "{t}");
+    }
+    assert_eq!(t.matches("applied revision").count(), 3, "{t}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // Applied means applied: the members hold the key, and accept a token
+    // from the source.
+    let kid = nodes[0].kid();
+    for n in &nodes[1..] {
+        assert_eq!(n.kid(), kid, "{}", n.name);
+    }
+    let token = nodes[0].admin_token();
+    wait_until(
+        "the members' servers have reloaded",
+        Duration::from_secs(10),
+        || nodes[1..].iter().all(|n| accepts(n, &token)),
+    );
+    // Status reads etcd: in step, no drift.
+    let status = nodes[2]
+        .tacctl()
+        .args(["cluster", "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status));
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["healthy"], true, "{report}");
+    assert_eq!(report["members"].as_array().unwrap().len(), 2);
+
+    // Nothing secret in etcd, in any encoding.
+    let found = SecretScan::new(secret.as_bytes()).find(&etcd_dump(&etcd));
+    assert!(found.is_none(), "the JWT secret is in etcd ({found:?})");
+}
+
+#[test]
+fn offline_members_catch_up_removed_members_are_left_out_and_etcd_losing_quorum_is_clear() {
+    let mut etcd = EtcdCluster::start(3);
+    let lab = Lab::new();
+    let mut nodes: Vec<Node> = ["esa1", "esa2", "esa3"]
+        .iter()
+        .map(|n| lab.served(n, ADMIN_PASSWORD))
+        .collect();
+    for n in &nodes {
+        join(n, &etcd);
+    }
+    wait_until("every member serves", Duration::from_secs(20), || {
+        all_live(&nodes[0], 3)
+    });
+
+    // esa3 goes down; two publishes happen without it, then etcd compacts
+    // them away.
+    nodes[2].served = None;
+    set_secret(
+        &nodes[0],
+        lab.dir(),
+        "first-secret-while-esa3-is-down-0123456789ab",
+    );
+    let out = publish(&nodes[0], 3);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("Not applied after"), "{t}");
+    assert!(t.contains("esa3"), "{t}");
+    assert!(t.contains("offline"), "{t}");
+    set_secret(
+        &nodes[0],
+        lab.dir(),
+        "second-secret-while-esa3-is-down-0123456789",
+    );
+    let out = publish(&nodes[0], 3);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let revision = rt
+        .block_on(etcd.client().put(b"/test/compact", b"", 0))
+        .unwrap();
+    assert!(compact(&etcd, revision), "compaction failed");
+    let kid = nodes[0].kid();
+    assert_eq!(nodes[1].kid(), kid);
+    assert_ne!(nodes[2].kid(), kid);
+    // It returns, and takes up the latest.
+    nodes[2].served = Some(Served::start(&nodes[2].root, &[]));
+    wait_until(
+        "esa3 applies what it missed",
+        Duration::from_secs(20),
+        || nodes[2].kid() == kid,
+    );
+
+    // esa2 is removed: later revisions are not encrypted to it.
+    let out = nodes[0]
+        .tacctl()
+        .args(["cluster", "remove", "esa2"])
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    set_secret(
+        &nodes[0],
+        lab.dir(),
+        "third-secret-after-esa2-is-removed-012345678",
+    );
+    let out = publish(&nodes[0], 20);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(!t.contains("esa2"), "{t}");
+    assert_eq!(t.matches("applied revision").count(), 2, "{t}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        nodes[1].kid(),
+        kid,
+        "esa2 was removed and keeps what it had"
+    );
+    assert_eq!(nodes[2].kid(), nodes[0].kid());
+
+    // Two of three etcd members down: a publish fails in bounded time,
+    // saying what to do; every appliance keeps serving.
+    etcd.stop(0);
+    etcd.stop(1);
+    let started = Instant::now();
+    let out = publish(&nodes[0], 5);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let t = text(&out);
+    assert!(t.contains("lost its quorum"), "{t}");
+    assert!(t.contains("keeps serving its last configuration"), "{t}");
+    let token = nodes[0].admin_token();
+    for n in [&nodes[0], &nodes[2]] {
+        assert!(accepts(n, &token), "{} stopped serving", n.name);
+    }
+}
+
+/// Compacts the etcd history up to `revision`, as an operator would.
+fn compact(etcd: &EtcdCluster, revision: i64) -> bool {
+    let (ca, cert, key) = etcd.files();
+    std::process::Command::new("/usr/bin/etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", etcd.endpoints_flag()))
+        .arg(format!("--cacert={}", ca.display()))
+        .arg(format!("--cert={}", cert.display()))
+        .arg(format!("--key={}", key.display()))
+        .args(["compaction", &revision.to_string()])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
