@@ -228,3 +228,41 @@ fn a_client_without_the_right_certificates_is_refused_with_a_clear_error() {
         .to_string();
     assert!(err.contains("TLS only"), "{err}");
 }
+
+#[test]
+fn of_two_publishes_from_the_same_revision_one_wins_and_the_other_is_told() {
+    use tacctl::cluster::store::{Published, RECORD_VERSION, Store, StoreError};
+    let etcd = EtcdCluster::start(1);
+    let store = Store::new(&etcd.settings(), "/tacctl/c1/", Duration::from_secs(3)).unwrap();
+    let published = |by: &str| Published {
+        version: RECORD_VERSION,
+        publisher: by.into(),
+        published_at: 1,
+        components: vec!["jwt".into()],
+        recipients: vec![],
+        bundle: "AAAA".into(),
+    };
+    rt().block_on(async {
+        assert!(store.latest().await.unwrap().is_none());
+        // Both administrators start from "nothing published yet".
+        let first = store.publish(&published("esa1"), 0).await.unwrap();
+        let err = store.publish(&published("esa2"), 0).await.unwrap_err();
+        match &err {
+            StoreError::Conflict {
+                revision,
+                publisher,
+            } => {
+                assert_eq!(*revision, first);
+                assert_eq!(publisher, "esa1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("publish again"), "{err}");
+        // Nothing of the loser was written; the winner's is intact.
+        let (revision, latest) = store.latest().await.unwrap().unwrap();
+        assert_eq!((revision, latest.publisher.as_str()), (first, "esa1"));
+        // Starting from the winner's revision, the next one goes through.
+        let second = store.publish(&published("esa2"), first).await.unwrap();
+        assert!(second > first);
+    });
+}

@@ -43,9 +43,14 @@ fn join(node: &Node, etcd: &EtcdCluster) {
 }
 
 fn publish(node: &Node, wait_seconds: u64) -> std::process::Output {
+    publish_with(node, wait_seconds, &[])
+}
+
+fn publish_with(node: &Node, wait_seconds: u64, extra: &[&str]) -> std::process::Output {
     node.tacctl()
         .args(["cluster", "export", "-c", "jwt", "--yes", "--timeout"])
         .arg(wait_seconds.to_string())
+        .args(extra)
         .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .output()
         .unwrap()
@@ -167,6 +172,19 @@ fn a_publish_through_etcd_is_applied_by_every_member_and_no_secret_reaches_etcd(
     assert_eq!(report["healthy"], true, "{report}");
     assert_eq!(report["members"].as_array().unwrap().len(), 2);
 
+    // The verifier presents every node's token to every member etcd lists.
+    let out = nodes[1]
+        .tacctl()
+        .args(["verify", "cluster", "--json"])
+        .env("TACCTL_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let matrix = String::from_utf8_lossy(&out.stdout);
+    for n in &nodes {
+        assert!(matrix.contains(&n.name), "{matrix}");
+    }
+
     // Nothing secret in etcd, in any encoding.
     let found = SecretScan::new(secret.as_bytes()).find(&etcd_dump(&etcd));
     assert!(found.is_none(), "the JWT secret is in etcd ({found:?})");
@@ -268,6 +286,88 @@ fn offline_members_catch_up_removed_members_are_left_out_and_etcd_losing_quorum_
     for n in [&nodes[0], &nodes[2]] {
         assert!(accepts(n, &token), "{} stopped serving", n.name);
     }
+}
+
+#[test]
+fn going_local_again_and_bad_store_settings_change_nothing() {
+    let etcd = EtcdCluster::start(1);
+    let lab = Lab::new();
+    let a = lab.served("esa1", ADMIN_PASSWORD);
+    let before = common::snapshot(&a.root);
+    let (ca, cert, key) = etcd.files();
+    let try_store = |endpoints: &str, ca: &Path| {
+        a.tacctl()
+            .args(["cluster", "store", "etcd", "--endpoints", endpoints])
+            .arg("--cacert")
+            .arg(ca)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .arg("--url")
+            .arg(a.url())
+            .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .output()
+            .unwrap()
+    };
+    // A CA that did not sign etcd's certificate.
+    let other = lab.file("other-ca.pem", &common::slapd::unrelated_ca_pem());
+    let out = try_store(&etcd.endpoints_flag(), &other);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("certificate"), "{}", text(&out));
+    // Nothing listening.
+    let down = format!("https://127.0.0.1:{}", common::slapd::free_port());
+    let out = try_store(&down, &ca);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("unreachable"), "{}", text(&out));
+    // Not TLS.
+    let out = try_store("http://127.0.0.1:2379", &ca);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    common::assert_unchanged(&before, &common::snapshot(&a.root));
+
+    join(&a, &etcd);
+    // With the store on etcd, members join by registering themselves.
+    let out = a
+        .tacctl()
+        .args([
+            "cluster",
+            "add",
+            "esa2",
+            "https://127.0.0.1:9",
+            "--fingerprint",
+        ])
+        .arg(format!("SHA256:{}", "A".repeat(43)))
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("cluster store etcd"), "{}", text(&out));
+    assert_eq!(listed(&a).len(), 1);
+
+    let out = a
+        .tacctl()
+        .args(["cluster", "store", "local"])
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Cluster store: local"),
+        "{}",
+        text(&out)
+    );
+    assert!(!a.root.join("cluster-store.yaml").exists());
+    assert!(
+        !String::from_utf8_lossy(&etcd_dump(&etcd)).contains("members/"),
+        "its registration is gone from etcd"
+    );
+    let shown = a
+        .tacctl()
+        .args(["cluster", "store", "--json"])
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["store"], "local");
 }
 
 /// Compacts the etcd history up to `revision`, as an operator would.

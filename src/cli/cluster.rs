@@ -404,7 +404,7 @@ pub(super) fn verify(root: &Path, cmd: VerifyCommand, out: &mut impl Write) -> R
 fn verify_cluster(root: &Path, a: VerifyClusterArgs, out: &mut impl Write) -> Result<()> {
     let t = timeout(a.timeout)?;
     let ops = open(root)?;
-    let members = ops.members()?;
+    let members = crate::cluster::store::members_of(&ops, t)?;
     let tokens = match &a.token_file {
         Some(f) => {
             let bytes = secrets::read_secret_file(f)?;

@@ -88,17 +88,7 @@ fn timeout(seconds: u64) -> Result<Duration> {
 
 /// The etcd store this node is set to, connected; `None` when local.
 pub(super) fn etcd_store(ops: &Ops, timeout: Duration) -> Result<Option<(ClusterStore, Store)>> {
-    let Some((stored, key)) = ops.cluster_store()? else {
-        return Ok(None);
-    };
-    let settings = Settings {
-        endpoints: stored.endpoints.clone(),
-        ca_pem: stored.ca_pem.clone(),
-        cert_pem: stored.cert_pem.clone(),
-        key_pem: key,
-    };
-    let store = Store::new(&settings, &stored.prefix, timeout)?;
-    Ok(Some((stored, store)))
+    Ok(Store::of(ops, timeout)?)
 }
 
 pub(super) fn run(root: &Path, a: StoreArgs, out: &mut impl Write) -> Result<()> {

@@ -158,6 +158,7 @@ pub fn of_etcd(e: &EtcdError) -> ExitCode {
 pub fn of_store(e: &StoreError) -> ExitCode {
     match e {
         StoreError::Etcd(e) => of_etcd(e),
+        StoreError::Appliance(e) => of_ops(e),
         StoreError::Conflict { .. } => ExitCode::Conflict,
         StoreError::Damaged { .. } => ExitCode::Damaged,
         StoreError::TooLarge { .. } => ExitCode::Usage,

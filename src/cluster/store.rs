@@ -60,6 +60,9 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// This appliance's own files could not be read.
+    #[error(transparent)]
+    Appliance(#[from] Box<crate::ops::OpsError>),
     /// The bundle is too large for etcd.
     #[error(
         "the bundle is {bytes} bytes, more than the {MAX_BUNDLE_BYTES} an etcd publish carries; leave out custom files, or push it peer to peer with the cluster store set to local"
@@ -281,7 +284,71 @@ pub struct Store {
     layout: Layout,
 }
 
+/// The members this node addresses (pushes aside): with the store on etcd,
+/// the registered members but this node; otherwise `config/cluster.yaml`'s.
+/// For callers outside any async runtime (it runs its own for etcd).
+pub fn members_of(
+    ops: &crate::ops::Ops,
+    timeout: Duration,
+) -> Result<Vec<crate::component::Member>, StoreError> {
+    let Some((_, store)) = Store::of(ops, timeout)? else {
+        return ops.members().map_err(|e| Box::new(e).into());
+    };
+    let id = ops
+        .app
+        .node()
+        .map_err(|e| Box::new(crate::ops::OpsError::from(e)))?
+        .node_id;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| EtcdError::Settings(format!("cannot start the asynchronous runtime: {e}")))?;
+    runtime.block_on(store.peers(&id))
+}
+
+impl MemberRecord {
+    /// The member as a push, the status and the verifier address it.
+    pub fn member(&self) -> crate::component::Member {
+        crate::component::Member {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            fingerprint: self.fingerprint.clone(),
+            added_at: self.registered_at,
+        }
+    }
+}
+
 impl Store {
+    /// The store `ops`'s appliance is set to, with its settings and calls
+    /// bounded by `timeout`; `None` when its store is local.
+    pub fn of(
+        ops: &crate::ops::Ops,
+        timeout: Duration,
+    ) -> Result<Option<(crate::component::ClusterStore, Self)>, StoreError> {
+        let Some((stored, key)) = ops.cluster_store().map_err(Box::new)? else {
+            return Ok(None);
+        };
+        let settings = Settings {
+            endpoints: stored.endpoints.clone(),
+            ca_pem: stored.ca_pem.clone(),
+            cert_pem: stored.cert_pem.clone(),
+            key_pem: key,
+        };
+        let store = Self::new(&settings, &stored.prefix, timeout)?;
+        Ok(Some((stored, store)))
+    }
+
+    /// The members other than `this_id`, as the verifier addresses them.
+    pub async fn peers(&self, this_id: &str) -> Result<Vec<crate::component::Member>, StoreError> {
+        Ok(self
+            .members()
+            .await?
+            .values()
+            .filter(|m| m.node_id != this_id)
+            .map(MemberRecord::member)
+            .collect())
+    }
+
     /// Connects (lazily: nothing is sent yet) to the store at `prefix`.
     pub fn new(settings: &Settings, prefix: &str, timeout: Duration) -> Result<Self, StoreError> {
         Ok(Self {

@@ -32,13 +32,39 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Each call to etcd may take this long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs for as long as the server does.
-pub(super) async fn run(state: Arc<AppState>) {
+/// Runs until `stopping` turns true.
+pub(super) async fn run(state: Arc<AppState>, mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let lease = Lease::default();
+    tokio::select! {
+        _ = serve_member(&state, &lease) => {}
+        _ = stopping.wait_for(|s| *s) => {}
+    }
+    let held = lease.0.lock().expect("lease lock").take();
+    if let Some((etcd, id)) = held
+        && tokio::time::timeout(Duration::from_secs(1), etcd.revoke(id))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    {
+        tracing::info!("cluster store: this node is no longer live there");
+    }
+}
+
+/// The lease this node's live key is under, to revoke when the server stops.
+#[derive(Default)]
+struct Lease(std::sync::Mutex<Option<(crate::cluster::etcd::Etcd, i64)>>);
+
+impl Lease {
+    fn set(&self, store: &Store, id: i64) {
+        *self.0.lock().expect("lease lock") = Some((store.etcd().clone(), id));
+    }
+}
+
+async fn serve_member(state: &Arc<AppState>, lease: &Lease) {
     let mut backoff = Duration::from_millis(500);
     let mut last_error: Option<String> = None;
     loop {
         let stored = {
-            let st = Arc::clone(&state);
+            let st = Arc::clone(state);
             tokio::task::spawn_blocking(move || st.ops().cluster_store()).await
         };
         let (stored, key) = match stored {
@@ -61,7 +87,7 @@ pub(super) async fn run(state: Arc<AppState>) {
             key_pem: key,
         };
         let result = match Store::new(&settings, &stored.prefix, CALL_TIMEOUT) {
-            Ok(store) => member(&state, &stored, &store, &mut backoff).await,
+            Ok(store) => member(state, &stored, &store, lease, &mut backoff).await,
             Err(e) => Err(e),
         };
         match result {
@@ -93,6 +119,7 @@ async fn member(
     state: &Arc<AppState>,
     stored: &ClusterStore,
     store: &Store,
+    held: &Lease,
     backoff: &mut Duration,
 ) -> Result<(), StoreError> {
     let (node, identity) = {
@@ -114,6 +141,7 @@ async fn member(
     };
     let id = node.node_id.clone();
     let mut lease = store.go_live(&id, now()).await?;
+    held.set(store, lease);
     let mut applied = store.applied(&id).await?.map_or(0, |a| a.revision);
     // Catch up first (a watch from an old revision may find it compacted
     // away), then watch from the revision that read was made at.
@@ -139,6 +167,7 @@ async fn member(
                     Ok(_) => {}
                     Err(crate::cluster::etcd::EtcdError::LeaseExpired(_)) => {
                         lease = store.go_live(&id, now()).await?;
+                        held.set(store, lease);
                     }
                     Err(e) => return Err(e.into()),
                 }

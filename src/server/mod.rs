@@ -172,6 +172,8 @@ pub struct AppState {
     /// The options.
     pub options: Options,
     tls: Mutex<Option<(axum_server::tls_rustls::RustlsConfig, String)>>,
+    /// Becomes true when the server begins to shut down.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -199,6 +201,7 @@ impl AppState {
             hashing: Semaphore::new(options.hash_concurrency.max(1)),
             options,
             tls: Mutex::new(None),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -312,7 +315,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let handle = axum_server::Handle::<SocketAddr>::new();
     tokio::spawn(watch(Arc::clone(&state), handle.clone(), shutdown));
-    tokio::spawn(member::run(Arc::clone(&state)));
+    let member = tokio::spawn(member::run(Arc::clone(&state), state.stopping.subscribe()));
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
 
     if options.insecure_http {
@@ -332,6 +335,10 @@ pub async fn serve(
         ready(addr, "https", Some(&tls.fingerprint));
         server.serve(app).await?;
     }
+    // The member side says goodbye to the cluster store (its live key goes
+    // at once rather than when its lease runs out), briefly.
+    state.stopping.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), member).await;
     tracing::info!("server stopped");
     Ok(())
 }
@@ -382,6 +389,7 @@ async fn watch(
             _ = int.recv() => break,
         }
     }
+    state.stopping.send_replace(true);
     tracing::info!("shutting down: finishing requests in flight (at most 10 s)");
     handle.graceful_shutdown(Some(Duration::from_secs(10)));
 }

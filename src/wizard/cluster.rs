@@ -209,8 +209,26 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// The Status screen: `tacctl cluster status`.
 pub fn status_screen(p: &mut dyn Prompter, cx: &Context<'_>) -> Result<()> {
     let this = cx.ops.describe(cx.now())?;
-    let members = cx.ops.members()?;
-    let report = runtime()?.block_on(status::gather(this, &members, DEFAULT_TIMEOUT, cx.clock));
+    let report = match crate::cluster::store::Store::of(cx.ops, DEFAULT_TIMEOUT) {
+        Ok(Some((_, store))) => match runtime()?.block_on(store.view()) {
+            Ok(view) => status::from_view(
+                this,
+                &cx.ops
+                    .app
+                    .node()
+                    .map_err(crate::ops::OpsError::from)?
+                    .node_id,
+                &view,
+                cx.now(),
+            ),
+            Err(e) => return Ok(p.note(&format!("The cluster store cannot be read: {e}"))?),
+        },
+        Ok(None) => {
+            let members = cx.ops.members()?;
+            runtime()?.block_on(status::gather(this, &members, DEFAULT_TIMEOUT, cx.clock))
+        }
+        Err(e) => return Ok(p.note(&format!("The cluster store cannot be read: {e}"))?),
+    };
     Ok(p.note(&status::render(&report))?)
 }
 
@@ -236,7 +254,10 @@ pub fn verify_screen(
             Tokens::Login { user, password }
         }
     };
-    let members = cx.ops.members()?;
+    let members = match crate::cluster::store::members_of(cx.ops, DEFAULT_TIMEOUT) {
+        Ok(m) => m,
+        Err(e) => return Ok(p.note(&format!("The verifier cannot run: {e}"))?),
+    };
     let participants = cx
         .ops
         .snapshot()
@@ -373,25 +394,14 @@ fn etcd_store(
     cx: &Context<'_>,
 ) -> Result<(crate::component::ClusterStore, crate::cluster::store::Store)> {
     use crate::cluster::publish::PublishError;
-    let Some((stored, key)) = cx.ops.cluster_store()? else {
-        return Err(crate::ops::OpsError::Invalid(
-            "the cluster store is local; there is nothing to publish to".into(),
-        )
-        .into());
-    };
-    let settings = crate::cluster::etcd::Settings {
-        endpoints: stored.endpoints.clone(),
-        ca_pem: stored.ca_pem.clone(),
-        cert_pem: stored.cert_pem.clone(),
-        key_pem: key,
-    };
-    let store = crate::cluster::store::Store::new(
-        &settings,
-        &stored.prefix,
-        crate::cluster::etcd::DEFAULT_TIMEOUT,
-    )
-    .map_err(PublishError::from)?;
-    Ok((stored, store))
+    crate::cluster::store::Store::of(cx.ops, crate::cluster::etcd::DEFAULT_TIMEOUT)
+        .map_err(PublishError::from)?
+        .ok_or_else(|| {
+            crate::ops::OpsError::Invalid(
+                "the cluster store is local; there is nothing to publish to".into(),
+            )
+            .into()
+        })
 }
 
 /// Publishes `components` and shows the result table, built from the
