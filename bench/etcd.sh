@@ -152,7 +152,7 @@ one_run() { # N K: prints "wall:waited" of publish K to N members
     local serve0 etcd0 start end
     serve0=$(cpu "${PIDS[@]}")
     etcd0=$(cpu "${ETCD_PIDS[@]}")
-    [ -z "${TACCTL_BENCH_PERF:-}" ] || { perf record -a -g -F 999 -o "$WORK/perf-$n.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; }
+    [ -z "${TACCTL_BENCH_PERF:-}" ] || { perf record -a -g -F 999 -o "${TMPDIR:-/tmp}/tacctl-perf-$n.data" >/dev/null 2>&1 & PERF=$!; sleep 0.5; }
     start=$(date +%s.%N)
     "$TACCTL" --root "$run/esa0" cluster export --yes -c jwt --quiet --json --timeout 60 \
         > "$run/publish.json" 2> "$run/publish.err" \

@@ -147,7 +147,7 @@ impl Published {
 
 /// What a member did with a published revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// It applied it (or it changed nothing there).
     Applied,
@@ -543,6 +543,39 @@ mod tests {
         assert_eq!(ok.since, 1);
         assert!(decode::<LiveRecord>(b"/k", br#"{"version":1,"since":1,"x":0}"#).is_err());
         assert!(decode::<LiveRecord>(b"/k", b"not json").is_err());
+    }
+
+    /// A version 1 record as written, read back and written again.
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned>(file: &str) -> T {
+        let path = format!("{}/fixtures/etcd/{file}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap();
+        let record: T = decode(b"/k", &bytes).unwrap();
+        assert_eq!(
+            String::from_utf8(encode(&record)).unwrap(),
+            String::from_utf8(bytes).unwrap(),
+            "{file} is not written back as it was"
+        );
+        record
+    }
+
+    #[test]
+    fn version_1_records_read_and_write_as_documented() {
+        let m: MemberRecord = round_trip("member.json");
+        assert_eq!((m.name.as_str(), m.registered_at), ("esa2", 1796300000));
+        assert!(m.recipient.starts_with("tacctl-x25519:"));
+        let l: LiveRecord = round_trip("live.json");
+        assert_eq!(l.since, 1796300100);
+        let p: Published = round_trip("published.json");
+        assert_eq!(p.components, ["jwt"]);
+        assert_eq!(p.bundle_bytes().unwrap(), b"TACCTLB");
+        let a: AppliedRecord = round_trip("applied.json");
+        assert_eq!((a.revision, a.outcome), (42, Outcome::NotARecipient));
+        assert_eq!(a.message, None);
+        assert!(a.appliance.trusted_kids.is_empty());
+        let r: AppliedRecord = round_trip("refused.json");
+        assert_eq!(r.outcome, Outcome::Refused);
+        assert_eq!(r.message.as_deref(), Some("the bundle is damaged"));
+        assert_eq!(r.appliance.trusted_kids, ["abc"]);
     }
 
     #[test]
