@@ -347,6 +347,25 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
     std::fs::create_dir_all(files.join("etc/app")).unwrap();
     std::fs::write(files.join("etc/app/app.conf"), "key = value\n").unwrap();
     std::fs::write(files.join("motd"), "welcome\n").unwrap();
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIBfuzz\n-----END CERTIFICATE-----\n";
+    esa1.set_cluster_store(
+        tacctl::component::ClusterStore {
+            version: 1,
+            kind: tacctl::component::StoreKind::Etcd,
+            endpoints: vec![
+                "https://etcd1.example.org:2379".into(),
+                "https://[2001:db8::2]:2379".into(),
+            ],
+            prefix: "/tacctl/fuzz-cluster/".into(),
+            ca_pem: pem.into(),
+            cert_pem: pem.into(),
+            key_sealed: String::new(),
+            configured_at: now,
+        },
+        &SecretSlice::from(
+            b"-----BEGIN PRIVATE KEY-----\nfuzz\n-----END PRIVATE KEY-----\n".to_vec(),
+        ),
+    )?;
 
     for rel in [
         "appliance.yaml",
@@ -357,6 +376,7 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
         "config/tls.yaml",
         "config/cluster.yaml",
         "member-key.yaml",
+        "cluster-store.yaml",
     ] {
         let text = std::fs::read(work.join("esa1").join(rel)).unwrap();
         let i = stored_index(rel).unwrap_or_else(|| panic!("{rel} is a stored type"));

@@ -69,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
         11 => plain::<History>(text),
         12 => plain::<SnapshotMeta>(text),
         13 => stored::<c::JwtTrust>(text),
-        _ => stored::<c::MemberKey>(text),
+        14 => stored::<c::MemberKey>(text),
+        _ => stored::<c::ClusterStore>(text),
     }
 });

@@ -215,7 +215,7 @@ fn hmac_tag<M: Mac + KeyInit>(secret: &[u8], input: &str) -> Vec<u8> {
 /// The stored YAML file types of `stored_yaml`, in the order of its first
 /// input byte (modulo the count): the component models, the bundle forms,
 /// then the appliance's transaction files.
-pub const STORED: [&str; 15] = [
+pub const STORED: [&str; 16] = [
     tacctl::component::Node::FILE,
     tacctl::component::JwtSettings::FILE,
     tacctl::component::Users::FILE,
@@ -231,6 +231,7 @@ pub const STORED: [&str; 15] = [
     "snapshot.yaml",
     tacctl::component::JwtTrust::FILE,
     tacctl::component::MemberKey::FILE,
+    tacctl::component::ClusterStore::FILE,
 ];
 
 /// The selector byte of a stored file, by its path under an appliance root
