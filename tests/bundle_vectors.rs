@@ -10,7 +10,11 @@
 //! the version 2 vectors that do not exist yet; it never rewrites one, and
 //! `write_v3_vectors` the format 3 ones (recipient stanzas), whose header
 //! may name an `identity:` (the recipient's X25519 secret key, unpadded
-//! base64url) that opens them instead of the passphrase.
+//! base64url) that opens them instead of the passphrase. A success vector
+//! whose header has an origin stanza names its signer in an `origin:`
+//! line, which opening it must report once the signature is verified; one
+//! without that line must report no signer (every vector made before
+//! bundles were signed).
 //!
 //! The hostile vectors (`HOSTILE`) are correctly encrypted under the
 //! vectors' passphrase, as an attacker who knows it would make them, and
@@ -50,6 +54,8 @@ struct Vector {
     /// X25519 secret key, unpadded base64url (opened with it instead of the
     /// passphrase).
     identity: Option<String>,
+    /// For a signed success vector: its signer key (`tacctl-ed25519:...`).
+    origin: Option<String>,
     payload_sha256: Option<String>,
     bundle: Vec<u8>,
 }
@@ -65,6 +71,7 @@ fn load(name: &str) -> Vector {
         expect: String::new(),
         passphrase: String::new(),
         identity: None,
+        origin: None,
         payload_sha256: None,
         bundle: raw[split + 2..].to_vec(),
     };
@@ -74,6 +81,7 @@ fn load(name: &str) -> Vector {
             "expect" => v.expect = val.to_owned(),
             "passphrase" => v.passphrase = val.to_owned(),
             "identity" => v.identity = Some(val.to_owned()),
+            "origin" => v.origin = Some(val.to_owned()),
             "payload-sha256" => v.payload_sha256 = Some(val.to_owned()),
             "comment" => {}
             other => panic!("unknown header {other}"),
@@ -131,7 +139,12 @@ fn run(name: &str, now_expect: Option<&str>) {
                 v.payload_sha256,
                 "{name}"
             );
-            opened.unwrap_or_else(|e| panic!("{name} (size {size:?}): {e}"));
+            let opened = opened.unwrap_or_else(|e| panic!("{name} (size {size:?}): {e}"));
+            assert_eq!(
+                opened.origin().map(|k| k.to_string()),
+                v.origin,
+                "{name}: the verified signer"
+            );
         } else {
             let err = opened
                 .err()
@@ -208,6 +221,9 @@ vectors! {
     v3_unknown_stanza => "v3-unknown-stanza.bundle",
     v3_recipients_only_passphrase => "v3-recipients-only-passphrase.bundle",
     v3_length_huge => "v3-length-huge.bundle",
+    v3_origin_success => "v3-origin-success.bundle",
+    v3_origin_manifest_altered => "v3-origin-manifest-altered.bundle",
+    v3_origin_twice => "v3-origin-twice.bundle",
     v2_files_listing_config_jwt => "v2-files-lists-config-jwt.bundle",
     v2_files_listing_the_master_key => "v2-files-lists-master-key.bundle",
     v2_files_listing_a_sibling_of_files => "v2-files-lists-filesX.bundle",
@@ -503,13 +519,16 @@ fn write_vector_with(
     }
     let mut out = format!("comment: {comment}\nexpect: {expect}\n{key_line}\n");
     if expect == "success" {
-        let (_, mut r) = header::open(bundle, unlock).unwrap();
+        let (info, mut r) = header::open(bundle, unlock).unwrap();
         let mut payload = Vec::new();
         r.read_to_end(&mut payload).unwrap();
         out.push_str(&format!(
             "payload-sha256: {}\n",
             hex::encode(Sha256::digest(&payload))
         ));
+        if let Some(claim) = info.origin {
+            out.push_str(&format!("origin: {}\n", claim.signer));
+        }
     }
     out.push('\n');
     let mut bytes = out.into_bytes();
@@ -521,6 +540,24 @@ fn write_vector_with(
 const ID_A: [u8; 32] = [0x11; 32];
 const ID_B: [u8; 32] = [0x22; 32];
 const ID_C: [u8; 32] = [0x33; 32];
+/// The member key whose signer key signs the origin vectors.
+const ID_SIGNER: [u8; 32] = [0x44; 32];
+
+/// A bundle of `plaintext` (a payload's, as framed) locked by `lock`, whose
+/// signer, if any, signs `manifest`.
+fn seal_locked(lock: &header::Lock<'_>, manifest: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut w = header::seal_with(Vec::new(), lock, manifest).unwrap();
+    w.write_all(plaintext).unwrap();
+    w.finish().unwrap()
+}
+
+/// The payload's plaintext of `bundle`, opened with the vectors' passphrase.
+fn plaintext_of(bundle: &[u8]) -> Vec<u8> {
+    let (_, mut r) = header::open(bundle, &SecretString::from(PASS)).unwrap();
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    out
+}
 
 /// A format 3 header's checksum made to match its bytes again.
 fn fix_checksum_v3(b: &mut [u8]) {
@@ -544,6 +581,7 @@ fn write_v3_vectors() {
     let good = real_bundle_locked(&header::Lock {
         passphrase: Some((&pass, KdfParams::TEST)),
         recipients: &[a, b],
+        signer: None,
     });
     assert_eq!(good[8], 3);
     let what = "format 3: jwt and users from fixtures/appliances/v1, to a passphrase and recipients A and B";
@@ -607,6 +645,7 @@ fn write_v3_vectors() {
     let only = real_bundle_locked(&header::Lock {
         passphrase: None,
         recipients: &[a],
+        signer: None,
     });
     write_vector(
         "v3-recipients-only-passphrase.bundle",
@@ -623,6 +662,69 @@ fn write_v3_vectors() {
         ID_A,
         &x,
         "format 3: a header length of 4 GiB, refused before it is read",
+    );
+
+    // Origin stanzas. The export above is signed with the fixture
+    // appliance's member key, made afresh each time; these are signed with
+    // ID_SIGNER's, over the export's own manifest.
+    let signer = Identity::from_secret(&ID_SIGNER).signer();
+    let manifest = entries_of(&good).remove(0);
+    assert_eq!(manifest.0, "manifest.yaml");
+    let plain = plaintext_of(&good);
+    let signed = seal_locked(
+        &header::Lock {
+            passphrase: Some((&pass, KdfParams::TEST)),
+            recipients: &[a],
+            signer: Some(&signer),
+        },
+        &manifest.1,
+        &plain,
+    );
+    write_vector(
+        "v3-origin-success.bundle",
+        "success",
+        PASS,
+        &signed,
+        "format 3: jwt and users from fixtures/appliances/v1, to a passphrase and recipient A, signed by the signer key of member key 0x44...",
+    );
+    // Someone who can open the bundle rewrites its manifest (tool_version)
+    // and seals it again, MAC and all, keeping the signer's stanza, whose
+    // signature is over the manifest as it was.
+    let b = base(&good);
+    let mut m = b.manifest.clone();
+    m.tool_version = "0.0.0-altered".into();
+    let altered = seal_locked(
+        &header::Lock {
+            passphrase: Some((&pass, KdfParams::TEST)),
+            recipients: &[],
+            signer: Some(&signer),
+        },
+        &manifest.1,
+        &framed(&b.tar(&m, true, |_| {})),
+    );
+    write_vector(
+        "v3-origin-manifest-altered.bundle",
+        "does not match its manifest",
+        PASS,
+        &altered,
+        "format 3: its manifest's tool_version altered after it was signed, the bundle sealed again with the signer's stanza",
+    );
+    // The origin stanza twice: fixed 38, passphrase stanza 78, recipient
+    // stanza 113, then the origin stanza's 97.
+    let (o_at, o_len) = (38 + 78 + 113, 97);
+    let len = u32::from_be_bytes(signed[9..13].try_into().unwrap()) as usize;
+    assert_eq!(len, o_at + o_len + 64);
+    let mut x = signed[..o_at + o_len].to_vec();
+    x.extend_from_slice(&signed[o_at..]);
+    x[9..13].copy_from_slice(&((len + o_len) as u32).to_be_bytes());
+    x[36..38].copy_from_slice(&4u16.to_be_bytes());
+    fix_checksum_v3(&mut x);
+    write_vector(
+        "v3-origin-twice.bundle",
+        "header damaged",
+        PASS,
+        &x,
+        "format 3: the signed vector with its origin stanza twice, length, count and checksum fixed",
     );
 }
 
@@ -673,11 +775,16 @@ fn fix_checksum(b: &mut [u8]) {
     b[93..125].copy_from_slice(&sum);
 }
 
+/// A format 2 bundle of jwt and users exported from the fixture appliance:
+/// the export is signed, so format 3, and its payload is sealed again under
+/// a format 2 header (the payloads are the same), as tacctl wrote such
+/// bundles before it signed them.
 fn real_bundle() -> Vec<u8> {
-    real_bundle_locked(&header::Lock::passphrase(
+    let signed = real_bundle_locked(&header::Lock::passphrase(
         &SecretString::from(PASS),
         KdfParams::TEST,
-    ))
+    ));
+    seal_raw(&plaintext_of(&signed))
 }
 
 fn real_bundle_locked(lock: &header::Lock<'_>) -> Vec<u8> {

@@ -428,6 +428,7 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
         &header::Lock {
             passphrase: Some((&pass, kdf)),
             recipients: &recipients,
+            signer: None,
         },
         Vec::new(),
         now,
@@ -439,7 +440,9 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
         &header::Lock {
             passphrase: None,
             recipients: &recipients[1..],
+            signer: None,
         },
+        b"",
     )
     .unwrap();
     w.write_all(b"x").unwrap();

@@ -2,7 +2,10 @@
 //! `bundle::header::read_info`, then `bundle::header::open` with the fixed
 //! identity (`tacctl_fuzz::identity`), and the payload it opens read to its
 //! end. No passphrase is tried, so no Argon2id runs: the passphrase
-//! stanza's parsing and limits are still reached through `read_info`.
+//! stanza's parsing and limits are still reached through `read_info`. An
+//! origin stanza's signature is checked over the payload's bytes, as the
+//! reader checks it over the manifest: it must not panic, and it verifies
+//! only for the key it names.
 //!
 //! First byte, bit 0: rewrite the header's checksum to match its bytes
 //! first (`tacctl_fuzz::fix_checksum_v3`), so that mutations of the length,
@@ -34,5 +37,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(opened.recipients.contains(&id.recipient()));
         let mut out = Vec::new();
         let _ = payload.read_to_end(&mut out);
+        if let Some(claim) = &opened.origin {
+            if let Ok(signer) = claim.verify(&out) {
+                assert_eq!(signer, claim.signer);
+            }
+        }
     }
 });

@@ -2,7 +2,9 @@
 //! the file key wrapped under the passphrase, the STREAM nonce prefix, a
 //! checksum and a MAC. See docs/FORMAT.md for the byte layout. This file
 //! holds the header of formats 1 and 2, written for a passphrase alone, and
-//! what every format shares; [`v3`] the header with recipient stanzas.
+//! what every format shares; [`v3`] the header with recipient stanzas and
+//! the origin stanza, which carries the signature of the appliance that
+//! made the bundle (`bundle::origin`).
 //!
 //! Key schedule (all keys 32 bytes):
 //!
@@ -30,6 +32,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::origin::{Claim, Signer};
 use super::recipient::{Identity, Recipient, RecipientError};
 use super::stream::{NONCE_PREFIX_SIZE, StreamReader, StreamWriter};
 
@@ -237,26 +240,60 @@ pub struct HeaderInfo {
     pub kdf: Option<KdfParams>,
     /// The recipients the bundle is encrypted to, in header order.
     pub recipients: Vec<Recipient>,
+    /// Who the header says signed the bundle, and the signature (format 3
+    /// only): not verified here, since the signature is over the manifest
+    /// in the payload; the reader checks it ([`Claim::verify`]).
+    pub origin: Option<Claim>,
 }
 
 /// What a new bundle is locked with: a passphrase (with its KDF cost),
-/// recipients, or both. With no recipients the header is that of format
-/// [`VERSION`], which older tacctl reads; with any, format 3.
+/// recipients, or both; and who signs it. With no recipients and no
+/// signer the header is that of format [`VERSION`], which older tacctl
+/// reads; otherwise format 3, the only one with room for a signature.
 #[derive(Clone, Copy)]
 pub struct Lock<'a> {
     /// The passphrase and its cost.
     pub passphrase: Option<(&'a SecretString, KdfParams)>,
     /// The recipients.
     pub recipients: &'a [Recipient],
+    /// The key that signs the bundle's manifest (an origin stanza), if any.
+    pub signer: Option<&'a Signer>,
 }
 
 impl<'a> Lock<'a> {
-    /// Locked by a passphrase alone.
+    /// Locked by a passphrase alone, unsigned.
     pub fn passphrase(passphrase: &'a SecretString, kdf: KdfParams) -> Self {
         Self {
             passphrase: Some((passphrase, kdf)),
             recipients: &[],
+            signer: None,
         }
+    }
+
+    /// The same lock, signed by `signer`.
+    pub fn signed_by(self, signer: &'a Signer) -> Self {
+        Self {
+            signer: Some(signer),
+            ..self
+        }
+    }
+
+    /// How many stanzas its format 3 header has: one per way in, one more
+    /// for a signer.
+    pub fn stanzas(&self) -> usize {
+        usize::from(self.passphrase.is_some())
+            + self.recipients.len()
+            + usize::from(self.signer.is_some())
+    }
+}
+
+impl std::fmt::Debug for Lock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock")
+            .field("passphrase", &self.passphrase.map(|(_, kdf)| kdf))
+            .field("recipients", &self.recipients)
+            .field("signer", &self.signer.map(Signer::key))
+            .finish()
     }
 }
 
@@ -346,16 +383,28 @@ fn random<const N: usize>() -> Result<[u8; N], HeaderError> {
 }
 
 /// Writes a header for `lock` and returns the payload writer: format
-/// [`VERSION`] for a passphrase alone, format 3 with recipients.
+/// [`VERSION`] for a passphrase alone, format 3 with recipients or a
+/// signer. `manifest` is the manifest.yaml the payload will carry, byte
+/// for byte as it will be archived: `lock.signer` signs it into the
+/// header's origin stanza. Without a signer it is not used.
 ///
 /// # Panics
 ///
-/// When `lock` has neither a passphrase nor a recipient, or more than
-/// [`v3::MAX_STANZAS`] ways in: callers check what they are given.
-pub fn seal_with<W: Write>(out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>, HeaderError> {
-    match (lock.passphrase, lock.recipients) {
-        (Some((p, kdf)), []) => seal(out, p, kdf),
-        _ => v3::seal(out, lock),
+/// When `lock` has neither a passphrase nor a recipient, more than
+/// [`v3::MAX_RECIPIENTS`] recipients or more than [`v3::MAX_STANZAS`]
+/// stanzas in all: callers check what they are given.
+pub fn seal_with<W: Write>(
+    out: W,
+    lock: &Lock<'_>,
+    manifest: &[u8],
+) -> Result<StreamWriter<W>, HeaderError> {
+    match (lock.passphrase, lock.recipients, lock.signer) {
+        (Some((p, kdf)), [], None) => seal(out, p, kdf),
+        (_, _, signer) => v3::seal(
+            out,
+            lock,
+            signer.map(|s| s.sign_manifest(manifest)).as_ref(),
+        ),
     }
 }
 
@@ -423,8 +472,9 @@ pub fn read_info<R: Read>(input: &mut R) -> Result<HeaderInfo, HeaderError> {
 
 /// A header as read, before any key has opened it.
 enum Raw {
-    /// Versions 1 and 2: the fixed 157 bytes.
-    Fixed([u8; HEADER_LEN], HeaderInfo),
+    /// Versions 1 and 2: the fixed 157 bytes (boxed: a version 3 header
+    /// keeps its bytes on the heap too).
+    Fixed(Box<[u8; HEADER_LEN]>, HeaderInfo),
     /// Version 3: stanzas.
     Stanzas(v3::Header),
 }
@@ -495,8 +545,9 @@ fn read_raw<R: Read>(input: &mut R) -> Result<Raw, HeaderError> {
         version: h[8],
         kdf: Some(kdf),
         recipients: Vec::new(),
+        origin: None,
     };
-    Ok(Raw::Fixed(h, info))
+    Ok(Raw::Fixed(Box::new(h), info))
 }
 
 /// The key and nonce prefix of a bundle's payload, once its header is

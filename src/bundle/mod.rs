@@ -2,16 +2,18 @@
 //! `Read` and `Write`. [`header`] holds the passphrase-based key schedule,
 //! [`stream`] the chunked payload encryption, [`blocks`] the compression of
 //! the archive in independent blocks, [`archive`] the tar archive inside,
-//! [`manifest`] its table of contents; [`writer`] puts a bundle together
-//! and [`reader`] takes one apart, checking every byte; [`plan`] is what an
-//! import would change, as it is shown. Nothing here opens a file, except
-//! that the reader writes the custom files of an import into the staging
-//! directory it is given.
+//! [`manifest`] its table of contents, [`recipient`] the keys a bundle is
+//! encrypted to and [`origin`] the signature of the appliance that made
+//! it; [`writer`] puts a bundle together and [`reader`] takes one apart,
+//! checking every byte; [`plan`] is what an import would change, as it is
+//! shown. Nothing here opens a file, except that the reader writes the
+//! custom files of an import into the staging directory it is given.
 
 pub mod archive;
 pub mod blocks;
 pub mod header;
 pub mod manifest;
+pub mod origin;
 pub mod plan;
 pub mod proof;
 pub mod reader;
@@ -45,6 +47,9 @@ pub enum BundleError {
     /// A component's file does not parse or holds invalid values.
     #[error("the bundle's {0}")]
     Component(crate::component::ComponentError),
+    /// The origin signature does not verify over the manifest.
+    #[error(transparent)]
+    Origin(#[from] origin::OriginError),
     /// The proof token does not verify with the bundle's own JWT keys.
     #[error(
         "the bundle's proof token does not verify with the JWT configuration it carries ({0}); the bundle was not made by the appliance it names. Nothing was changed"

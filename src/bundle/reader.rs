@@ -21,7 +21,10 @@
 //!
 //! Nothing is trusted until the stream's last chunk has been authenticated
 //! and nothing was found after the archive: the reading fails otherwise,
-//! and the caller discards the staging directory.
+//! and the caller discards the staging directory. Then, when the header
+//! names a signer (an origin stanza), its signature must verify over the
+//! manifest exactly as the archive held it, or the bundle is refused; only
+//! a verified signer is reported ([`Opened::origin`]).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -37,6 +40,7 @@ use super::header::{self, HeaderError, KdfParams, PayloadKey, Unlock};
 use super::manifest::{
     Listing, MANIFEST_PATH, MAX_COMPONENT_BYTES, MAX_MANIFEST_BYTES, Manifest, ManifestError,
 };
+use super::origin::SignerKey;
 use super::recipient::Recipient;
 use super::stream::StreamReader;
 use super::{BundleError, Counted, Progress, Tally, blocks};
@@ -85,6 +89,8 @@ pub struct Opened {
     pub recipients: Vec<Recipient>,
     /// The format version.
     pub version: u8,
+    /// Who signed it, once the signature was verified over its manifest.
+    origin: Option<SignerKey>,
     /// Each configuration component's file, wiped when dropped.
     texts: BTreeMap<Component, Zeroizing<Vec<u8>>>,
     /// The custom files.
@@ -96,6 +102,14 @@ impl Opened {
     /// has it.
     pub fn text(&self, component: Component) -> Option<&[u8]> {
         self.texts.get(&component).map(|t| &t[..])
+    }
+
+    /// Who signed the bundle: the key its origin stanza names, whose
+    /// signature over the manifest was verified when it was opened. `None`
+    /// for an unsigned bundle (formats 1 and 2, and format 3 without an
+    /// origin stanza).
+    pub fn origin(&self) -> Option<&SignerKey> {
+        self.origin.as_ref()
     }
 
     /// The components the bundle carries, in bundle order.
@@ -115,6 +129,7 @@ impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Opened")
             .field("source", &self.manifest.source)
+            .field("origin", &self.origin)
             .field("components", &self.components())
             .field("texts", &"[REDACTED]")
             .finish_non_exhaustive()
@@ -224,6 +239,19 @@ pub fn open<'a, R: Read + Seek + Send>(
             (manifest, listing, tree)
         }
     };
+    // The whole archive is authenticated and matches its manifest: the
+    // signature, when there is one, must be over that manifest.
+    let origin = match &info.origin {
+        Some(claim) => Some(
+            claim.verify(
+                first
+                    .memory
+                    .get(MANIFEST_PATH)
+                    .expect("a checked manifest was read into memory"),
+            )?,
+        ),
+        None => None,
+    };
     let mut texts = BTreeMap::new();
     for (path, listed) in &listing.files {
         if listed.component != Component::Files {
@@ -250,6 +278,7 @@ pub fn open<'a, R: Read + Seek + Send>(
         kdf: info.kdf,
         recipients: info.recipients,
         version: info.version,
+        origin,
         texts,
         tree,
     })

@@ -8,7 +8,9 @@
 //!
 //! Each appliance holds one identity, its member key, sealed under its node
 //! key (`component::MemberKey`); an administrator can make more, such as a
-//! recovery identity kept offline (`tacctl keygen`).
+//! recovery identity kept offline (`tacctl keygen`). An appliance's member
+//! key also gives the key its bundles are signed with ([`Identity::signer`],
+//! `bundle::origin`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,6 +23,7 @@ use secrecy::SecretString;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::header::{self, HeaderError, KdfParams};
+use super::origin::Signer;
 use zeroize::Zeroizing;
 
 /// How a recipient is written: this prefix, then the 32-byte X25519 public
@@ -123,6 +126,12 @@ impl Identity {
     /// Its public key.
     pub fn recipient(&self) -> Recipient {
         Recipient(PublicKey::from(&self.0).to_bytes())
+    }
+
+    /// The Ed25519 key the bundles this identity's appliance exports are
+    /// signed with, derived from the secret key (see [`super::origin`]).
+    pub fn signer(&self) -> Signer {
+        Signer::from_member_secret(&self.secret_bytes())
     }
 
     /// The text of an identity file (`tacctl keygen`): comments naming
@@ -325,6 +334,21 @@ mod tests {
         let secret = URL_SAFE_NO_PAD.encode(id.secret_bytes().as_ref());
         assert!(!file.contains(&secret));
         assert!(!format!("{id:?}").contains(&secret));
+    }
+
+    #[test]
+    fn an_identity_signs_with_a_key_of_its_own_that_its_recipient_does_not_reveal() {
+        let id = Identity::from_secret(&[5; 32]);
+        let signer = id.signer();
+        // The same identity, the same signer key, each time it is derived.
+        assert_eq!(Identity::from_secret(&[5; 32]).signer().key(), signer.key());
+        assert_ne!(Identity::generate().unwrap().signer().key(), signer.key());
+        assert_ne!(signer.key().as_bytes(), id.recipient().as_bytes());
+        let claim = signer.sign_manifest(b"manifest");
+        assert_eq!(claim.verify(b"manifest").unwrap(), signer.key());
+        assert!(claim.verify(b"manifesT").is_err());
+        let secret = URL_SAFE_NO_PAD.encode(id.secret_bytes().as_ref());
+        assert!(!format!("{signer:?}").contains(&secret));
     }
 
     #[test]

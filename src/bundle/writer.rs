@@ -1,7 +1,8 @@
 //! Putting a bundle together: the manifest assembled from the components'
-//! contents and checked as a reader will check it, then the header, then
-//! the archive with the manifest first, so that a reader knows every
-//! entry's size and checksum before it meets the entry.
+//! contents and checked as a reader will check it, then the header (with
+//! the signer's signature over the manifest's text, when the lock names a
+//! signer), then the archive with the manifest first, so that a reader
+//! knows every entry's size and checksum before it meets the entry.
 //!
 //! The writer opens no file: custom files come from a callback, and must
 //! have been hashed by the caller, since their checksums go in the manifest
@@ -126,10 +127,10 @@ pub fn manifest(head: &Head, contents: &[Content<'_>]) -> Result<Manifest, Bundl
     Ok(manifest)
 }
 
-/// Writes a bundle of `contents` to `out`, locked by `lock`, and returns
-/// its manifest and `out`. `open` gives each custom file's content;
-/// `progress` learns the bytes of content to archive, then how many have
-/// been archived.
+/// Writes a bundle of `contents` to `out`, locked by `lock` and signed by
+/// its signer, if it has one, and returns its manifest and `out`. `open`
+/// gives each custom file's content; `progress` learns the bytes of
+/// content to archive, then how many have been archived.
 pub fn write<W: Write>(
     out: W,
     lock: &Lock<'_>,
@@ -150,9 +151,10 @@ pub fn write<W: Write>(
             .sum(),
     );
     let mut tally = Tally::new(progress);
-    let writer = header::seal_with(out, lock)?;
-    let mut ar = ArchiveWriter::new(writer, blocks::default_workers());
+    // The header signs the manifest's text as it goes into the archive.
     let manifest_text = yaml_serde::to_string(&manifest).expect("the manifest serialises");
+    let writer = header::seal_with(out, lock, manifest_text.as_bytes())?;
+    let mut ar = ArchiveWriter::new(writer, blocks::default_workers());
     ar.add_bytes(MANIFEST_PATH, manifest_text.as_bytes(), 0o600)
         .map_err(io)?;
     for c in contents {

@@ -363,6 +363,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
     let lock = Lock {
         passphrase: pass.as_ref().map(|p| (p, kdf)),
         recipients: &recipients,
+        signer: None,
     };
     let now = now();
     let path = match a.output {

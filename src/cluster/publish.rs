@@ -171,6 +171,7 @@ pub async fn publish(
             &Lock {
                 passphrase: None,
                 recipients: &recipients,
+                signer: None,
             },
             Vec::new(),
             now,

@@ -136,6 +136,7 @@ impl Payload {
             &Lock {
                 passphrase: passphrase.as_ref().map(|p| (p, kdf)),
                 recipients: &recipients,
+                signer: None,
             },
             Vec::new(),
             now,

@@ -1,6 +1,8 @@
 //! The format 3 header: the file key wrapped once per way in (a passphrase
-//! stanza, a stanza per recipient), then a checksum and a MAC over all of
-//! it. The payload is that of format 2. See docs/FORMAT.md, "Format 3".
+//! stanza, a stanza per recipient), the signature of the appliance that
+//! made the bundle (an origin stanza, not a way in), then a checksum and a
+//! MAC over all of it. The payload is that of format 2. See
+//! docs/FORMAT.md, "Format 3".
 //!
 //! ```text
 //! 0..8      magic
@@ -12,6 +14,7 @@
 //! 38..L-64  N stanzas: a type byte, then its body
 //!             1 passphrase: KDF id, m, t, p (u32 each), salt (16), wrapped file key (48)
 //!             2 X25519:     recipient (32), ephemeral public key (32), wrapped file key (48)
+//!             3 origin:     signer's Ed25519 key (32), signature over the manifest (64)
 //! L-64..L-32 checksum = SHA-256(header[0..L-64])
 //! L-32..L    mac      = HMAC-SHA-256(header key, header[0..L-32])
 //!
@@ -23,7 +26,10 @@
 //! before the wrapped key, so that no field of it can be changed without
 //! the key failing to open; the MAC then authenticates the whole header,
 //! so that a recipient cannot be added, dropped or swapped by someone who
-//! lacks the file key.
+//! lacks the file key. The origin stanza's signature is over the manifest
+//! in the payload, so it is checked once that is read (`bundle::reader`):
+//! someone who holds the file key can drop the stanza or sign with a key
+//! of their own, never pass an altered manifest off as the signer's.
 
 use std::io::{Read, Write};
 
@@ -36,6 +42,7 @@ use super::{
     StreamWriter, Unlock, finish, hkdf, mac, random, read_full, unwrap_under_passphrase,
     wrap_under_passphrase,
 };
+use crate::bundle::origin::{self, Claim};
 use crate::bundle::recipient::{self, Recipient, STANZA_BODY_LEN};
 
 /// This format's version byte.
@@ -43,8 +50,12 @@ pub const VERSION: u8 = 3;
 /// The bytes every header starts with, enough to tell the version and
 /// length: magic, version and the header length.
 pub const PREFIX_LEN: usize = 13;
-/// The most stanzas a header holds: a passphrase and 1,023 recipients.
+/// The most stanzas a header holds, of every type.
 pub const MAX_STANZAS: usize = 1024;
+/// The most recipient stanzas a header holds: it always has room for
+/// one stanza of another type. A signed bundle with a passphrase has room
+/// for one fewer ([`MAX_STANZAS`] in all).
+pub const MAX_RECIPIENTS: usize = MAX_STANZAS - 1;
 /// The HKDF `info` of the header key.
 pub const HEADER_KEY_INFO: &str = "tacctl-bundle/v3/header";
 /// The HKDF `info` of the payload key.
@@ -53,16 +64,34 @@ pub const PAYLOAD_KEY_INFO: &str = "tacctl-bundle/v3/payload";
 pub const STANZA_PASSPHRASE: u8 = 1;
 /// Stanza type of an X25519 recipient.
 pub const STANZA_X25519: u8 = 2;
+/// Stanza type of the origin signature.
+pub const STANZA_ORIGIN: u8 = 3;
 
 const FIXED_LEN: usize = 38;
 const TAIL_LEN: usize = 64;
 const WRAPPED_LEN: usize = 32 + 16;
 /// A passphrase stanza's body: KDF id, three parameters, salt, wrapped key.
 const PASSPHRASE_BODY_LEN: usize = 1 + 12 + SALT_LEN + WRAPPED_LEN;
-/// The longest header: the fixed part, a passphrase stanza, the rest
-/// recipients, checksum and MAC.
-pub const MAX_HEADER_LEN: usize =
-    FIXED_LEN + (1 + PASSPHRASE_BODY_LEN) + (MAX_STANZAS - 1) * (1 + STANZA_BODY_LEN) + TAIL_LEN;
+/// The longest header: the fixed part, [`MAX_RECIPIENTS`] recipients and
+/// one stanza of the longest other type (an origin stanza), checksum and
+/// MAC. It was the fixed part, a passphrase stanza and 1,023 recipients
+/// before origin stanzas (115,779 bytes), and still takes those.
+pub const MAX_HEADER_LEN: usize = FIXED_LEN
+    + MAX_RECIPIENTS * (1 + STANZA_BODY_LEN)
+    + 1
+    + max(PASSPHRASE_BODY_LEN, origin::STANZA_BODY_LEN)
+    + TAIL_LEN;
+/// The shortest header: the fixed part, one passphrase stanza (the
+/// shortest way in), checksum and MAC.
+const MIN_HEADER_LEN: usize = FIXED_LEN + 1 + min(PASSPHRASE_BODY_LEN, STANZA_BODY_LEN) + TAIL_LEN;
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b { a } else { b }
+}
 
 /// One way in.
 enum Stanza {
@@ -73,6 +102,8 @@ enum Stanza {
     X25519 {
         body: [u8; STANZA_BODY_LEN],
     },
+    /// Not a way in: who signed the bundle.
+    Origin(Claim),
 }
 
 /// A format 3 header as read, checksum checked, not yet opened.
@@ -87,13 +118,24 @@ fn passphrase_aad(body: &[u8]) -> &[u8] {
     &body[..PASSPHRASE_BODY_LEN - WRAPPED_LEN]
 }
 
-/// Writes a format 3 header for `lock` and returns the payload writer.
-pub(super) fn seal<W: Write>(out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>, HeaderError> {
-    let count = usize::from(lock.passphrase.is_some()) + lock.recipients.len();
+/// Writes a format 3 header for `lock`, with `origin` (`lock.signer`'s
+/// signature over the manifest) in an origin stanza, and returns the
+/// payload writer.
+pub(super) fn seal<W: Write>(
+    out: W,
+    lock: &Lock<'_>,
+    origin: Option<&Claim>,
+) -> Result<StreamWriter<W>, HeaderError> {
+    assert_eq!(
+        origin.is_some(),
+        lock.signer.is_some(),
+        "a signed lock has its signature"
+    );
+    let ways = usize::from(lock.passphrase.is_some()) + lock.recipients.len();
+    let count = ways + usize::from(origin.is_some());
     assert!(
-        (1..=MAX_STANZAS).contains(&count),
-        "a bundle is locked by a passphrase or 1 to {} recipients",
-        MAX_STANZAS - 1
+        ways >= 1 && lock.recipients.len() <= MAX_RECIPIENTS && count <= MAX_STANZAS,
+        "a bundle is locked by a passphrase or 1 to {MAX_RECIPIENTS} recipients, in at most {MAX_STANZAS} stanzas"
     );
     let salt: [u8; SALT_LEN] = random()?;
     let prefix: [u8; NONCE_PREFIX_SIZE] = random()?;
@@ -101,6 +143,7 @@ pub(super) fn seal<W: Write>(out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>,
     let len = FIXED_LEN
         + lock.passphrase.map_or(0, |_| 1 + PASSPHRASE_BODY_LEN)
         + lock.recipients.len() * (1 + STANZA_BODY_LEN)
+        + origin.map_or(0, |_| 1 + origin::STANZA_BODY_LEN)
         + TAIL_LEN;
     let mut h = Vec::with_capacity(len);
     h.extend_from_slice(MAGIC);
@@ -126,6 +169,10 @@ pub(super) fn seal<W: Write>(out: W, lock: &Lock<'_>) -> Result<StreamWriter<W>,
         h.push(STANZA_X25519);
         h.extend_from_slice(&recipient::wrap(r, &file_key)?);
     }
+    if let Some(claim) = origin {
+        h.push(STANZA_ORIGIN);
+        h.extend_from_slice(&claim.stanza_body());
+    }
     debug_assert_eq!(h.len() + TAIL_LEN, len);
     finish(
         out,
@@ -147,9 +194,7 @@ impl Header {
         input: &mut R,
     ) -> Result<Self, HeaderError> {
         let len = u32::from_be_bytes(prefix[9..13].try_into().expect("four bytes")) as usize;
-        if !(FIXED_LEN + 1 + PASSPHRASE_BODY_LEN.min(STANZA_BODY_LEN) + TAIL_LEN..=MAX_HEADER_LEN)
-            .contains(&len)
-        {
+        if !(MIN_HEADER_LEN..=MAX_HEADER_LEN).contains(&len) {
             return Err(HeaderError::Damaged);
         }
         let mut bytes = vec![0u8; len];
@@ -217,10 +262,24 @@ impl Header {
                     stanzas.push(Stanza::X25519 { body });
                     at += STANZA_BODY_LEN;
                 }
+                STANZA_ORIGIN => {
+                    let body: [u8; origin::STANZA_BODY_LEN] = take(origin::STANZA_BODY_LEN)
+                        .ok_or(HeaderError::Damaged)?
+                        .try_into()
+                        .expect("the body's length");
+                    // One signer per bundle, and a key that is one.
+                    if stanzas.iter().any(|s| matches!(s, Stanza::Origin(_))) {
+                        return Err(HeaderError::Damaged);
+                    }
+                    let claim = Claim::from_stanza_body(&body).ok_or(HeaderError::Damaged)?;
+                    stanzas.push(Stanza::Origin(claim));
+                    at += origin::STANZA_BODY_LEN;
+                }
                 other => return Err(HeaderError::UnknownStanza(other)),
             }
         }
-        if at != end {
+        // The origin is not a way in: a header needs one besides.
+        if at != end || stanzas.iter().all(|s| matches!(s, Stanza::Origin(_))) {
             return Err(HeaderError::Damaged);
         }
         Ok(Self {
@@ -237,9 +296,13 @@ impl Header {
             version: VERSION,
             kdf: self.stanzas.iter().find_map(|s| match s {
                 Stanza::Passphrase { kdf, .. } => Some(*kdf),
-                Stanza::X25519 { .. } => None,
+                _ => None,
             }),
             recipients: self.recipients(),
+            origin: self.stanzas.iter().find_map(|s| match s {
+                Stanza::Origin(claim) => Some(claim.clone()),
+                _ => None,
+            }),
         }
     }
 
@@ -248,7 +311,7 @@ impl Header {
             .iter()
             .filter_map(|s| match s {
                 Stanza::X25519 { body } => Some(recipient::stanza_recipient(body)),
-                Stanza::Passphrase { .. } => None,
+                _ => None,
             })
             .collect()
     }
@@ -266,7 +329,7 @@ impl Header {
                     .iter()
                     .find_map(|s| match s {
                         Stanza::Passphrase { kdf, body } => Some((kdf, body)),
-                        Stanza::X25519 { .. } => None,
+                        _ => None,
                     })
                     .ok_or_else(|| HeaderError::NoPassphrase(self.recipients()))?;
                 unwrap_under_passphrase(
@@ -316,12 +379,15 @@ mod tests {
     use super::*;
     use crate::bundle::recipient::Identity;
 
+    /// The manifest the signed test bundles' headers sign.
+    const MANIFEST: &[u8] = b"format_version: 1\n";
+
     fn pass() -> SecretString {
         SecretString::from("correct horse battery".to_owned())
     }
 
     fn sealed(lock: &Lock<'_>, data: &[u8]) -> Vec<u8> {
-        let mut w = super::super::seal_with(Vec::new(), lock).unwrap();
+        let mut w = super::super::seal_with(Vec::new(), lock, MANIFEST).unwrap();
         w.write_all(data).unwrap();
         w.finish().unwrap()
     }
@@ -346,6 +412,7 @@ mod tests {
             &Lock {
                 passphrase: Some((&p, KdfParams::TEST)),
                 recipients: &recipients,
+                signer: None,
             },
             b"payload",
         );
@@ -381,6 +448,7 @@ mod tests {
             &Lock {
                 passphrase: None,
                 recipients: &recipients,
+                signer: None,
             },
             b"x",
         );
@@ -416,6 +484,7 @@ mod tests {
             &Lock {
                 passphrase: Some((&p, KdfParams::TEST)),
                 recipients: &recipients,
+                signer: None,
             },
             b"x",
         );
@@ -455,6 +524,204 @@ mod tests {
         assert!(matches!(read(&c, &a), Err(HeaderError::Damaged)));
     }
 
+    /// The stanzas of a header as written: type byte and body, in order.
+    fn stanzas_of(b: &[u8]) -> Vec<Vec<u8>> {
+        let len = u32::from_be_bytes(b[9..13].try_into().unwrap()) as usize;
+        let mut at = FIXED_LEN;
+        let mut out = Vec::new();
+        while at < len - TAIL_LEN {
+            let n = 1 + match b[at] {
+                STANZA_PASSPHRASE => PASSPHRASE_BODY_LEN,
+                STANZA_X25519 => STANZA_BODY_LEN,
+                STANZA_ORIGIN => origin::STANZA_BODY_LEN,
+                other => panic!("stanza type {other}"),
+            };
+            out.push(b[at..at + n].to_vec());
+            at += n;
+        }
+        out
+    }
+
+    /// `b`'s header with `stanzas` instead of its own, length, count and
+    /// checksum made to match, its MAC and payload kept: what someone
+    /// without the file key can make of it.
+    fn with_stanzas(b: &[u8], stanzas: &[Vec<u8>]) -> Vec<u8> {
+        let len = u32::from_be_bytes(b[9..13].try_into().unwrap()) as usize;
+        let mut c = b[..FIXED_LEN].to_vec();
+        for s in stanzas {
+            c.extend_from_slice(s);
+        }
+        let new_len = c.len() + TAIL_LEN;
+        c[9..13].copy_from_slice(&(new_len as u32).to_be_bytes());
+        c[36..38].copy_from_slice(&(stanzas.len() as u16).to_be_bytes());
+        let sum = Sha256::digest(&c);
+        c.extend_from_slice(&sum);
+        c.extend_from_slice(&b[len - 32..]);
+        c
+    }
+
+    #[test]
+    fn a_signed_header_names_its_signer_and_the_signature_verifies_over_the_manifest() {
+        let signer = Identity::from_secret(&[9; 32]).signer();
+        let a = Identity::generate().unwrap();
+        let p = pass();
+        // A passphrase alone, signed: format 3, since format 2 has no room.
+        let bundle = sealed(
+            &Lock::passphrase(&p, KdfParams::TEST).signed_by(&signer),
+            b"payload",
+        );
+        assert_eq!(bundle[8], VERSION);
+        let info = read_info(&mut &bundle[..]).unwrap();
+        let claim = info.origin.clone().expect("an origin stanza");
+        assert_eq!(claim.signer, signer.key());
+        assert_eq!(claim.verify(MANIFEST).unwrap(), signer.key());
+        let (opened, mut r) = open(&bundle[..], &p).unwrap();
+        assert_eq!(opened, info);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"payload");
+        // Written last, after the ways in.
+        let stanzas = stanzas_of(&bundle);
+        assert_eq!(stanzas.len(), 2);
+        assert_eq!(stanzas[1][0], STANZA_ORIGIN);
+        assert_eq!(stanzas[1][1..], claim.stanza_body());
+        // With recipients too; and unsigned, no origin (and format 2 for a
+        // passphrase alone, as before).
+        let recipients = [a.recipient()];
+        let both = sealed(
+            &Lock {
+                passphrase: None,
+                recipients: &recipients,
+                signer: Some(&signer),
+            },
+            b"x",
+        );
+        assert_eq!(read(&both, &a).unwrap(), b"x");
+        assert_eq!(
+            read_info(&mut &both[..]).unwrap().origin.unwrap().signer,
+            signer.key()
+        );
+        let unsigned = sealed(&Lock::passphrase(&p, KdfParams::TEST), b"x");
+        assert_eq!(unsigned[8], super::super::VERSION);
+        assert_eq!(read_info(&mut &unsigned[..]).unwrap().origin, None);
+    }
+
+    #[test]
+    fn a_manifest_altered_after_signing_is_refused_by_the_signature_even_with_a_good_mac() {
+        // Whoever holds the file key (here, the passphrase) can write a
+        // whole new header, MAC included, and keep the signer's stanza;
+        // the payload then holds their manifest. The header opens; the
+        // signature, over the signer's manifest, does not verify over it.
+        let signer = Identity::from_secret(&[9; 32]).signer();
+        let p = pass();
+        let bundle = sealed(
+            &Lock::passphrase(&p, KdfParams::TEST).signed_by(&signer),
+            b"payload",
+        );
+        let (info, _) = open(&bundle[..], &p).unwrap();
+        let claim = info.origin.unwrap();
+        let mut altered = MANIFEST.to_vec();
+        altered[0] ^= 0x01;
+        match claim.verify(&altered) {
+            Err(origin::OriginError::Mismatch(k)) => assert_eq!(k, signer.key()),
+            other => panic!("{other:?}"),
+        }
+        let err = claim.verify(&altered).unwrap_err().to_string();
+        assert!(
+            err.contains("does not match its manifest") && err.contains("do not import it"),
+            "{err}"
+        );
+        // Their own key instead: it verifies, and names them, not the signer.
+        let theirs = Identity::from_secret(&[10; 32]).signer();
+        let resigned = sealed(
+            &Lock::passphrase(&p, KdfParams::TEST).signed_by(&theirs),
+            b"payload",
+        );
+        let (info, _) = open(&resigned[..], &p).unwrap();
+        assert_eq!(info.origin.unwrap().verify(MANIFEST).unwrap(), theirs.key());
+    }
+
+    #[test]
+    fn the_mac_covers_the_origin_stanza() {
+        let signer = Identity::from_secret(&[9; 32]).signer();
+        let p = pass();
+        let bundle = sealed(
+            &Lock::passphrase(&p, KdfParams::TEST).signed_by(&signer),
+            b"x",
+        );
+        let stanzas = stanzas_of(&bundle);
+        // A signature byte changed, checksum fixed: the header still reads,
+        // the MAC refuses it.
+        let mut changed = stanzas.clone();
+        changed[1][1 + 32 + 5] ^= 0x01;
+        let c = with_stanzas(&bundle, &changed);
+        assert!(read_info(&mut &c[..]).unwrap().origin.is_some());
+        assert!(matches!(read(&c, &p), Err(HeaderError::Damaged)));
+        // The stanza dropped: the MAC refuses that too.
+        let c = with_stanzas(&bundle, &stanzas[..1]);
+        assert_eq!(read_info(&mut &c[..]).unwrap().origin, None);
+        assert!(matches!(read(&c, &p), Err(HeaderError::Damaged)));
+    }
+
+    #[test]
+    fn a_second_origin_stanza_or_an_origin_alone_is_refused_before_any_key() {
+        let signer = Identity::from_secret(&[9; 32]).signer();
+        let p = pass();
+        let bundle = sealed(
+            &Lock::passphrase(&p, KdfParams::TEST).signed_by(&signer),
+            b"x",
+        );
+        let stanzas = stanzas_of(&bundle);
+        // The same stanzas rebuilt read as before: only the change tells.
+        let same = with_stanzas(&bundle, &stanzas);
+        assert_eq!(same, bundle[..same.len()]);
+        assert!(read_info(&mut &same[..]).is_ok());
+        let other = Identity::from_secret(&[10; 32])
+            .signer()
+            .sign_manifest(MANIFEST);
+        let mut second = vec![STANZA_ORIGIN];
+        second.extend_from_slice(&other.stanza_body());
+        for twice in [
+            vec![stanzas[0].clone(), stanzas[1].clone(), stanzas[1].clone()],
+            vec![stanzas[0].clone(), stanzas[1].clone(), second.clone()],
+            vec![stanzas[1].clone(), stanzas[0].clone(), second],
+        ] {
+            let c = with_stanzas(&bundle, &twice);
+            assert!(
+                matches!(read_info(&mut &c[..]), Err(HeaderError::Damaged)),
+                "two origin stanzas"
+            );
+        }
+        // No way in, only a signature: refused, though the length, count
+        // and checksum fit.
+        let alone = with_stanzas(&bundle, &stanzas[1..]);
+        assert!(matches!(
+            read_info(&mut &alone[..]),
+            Err(HeaderError::Damaged)
+        ));
+        // A key that is not one (small order) is refused from the header.
+        let mut weak = stanzas.clone();
+        weak[1][1..33].copy_from_slice(&{
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        });
+        let c = with_stanzas(&bundle, &weak);
+        assert!(matches!(read_info(&mut &c[..]), Err(HeaderError::Damaged)));
+    }
+
+    #[test]
+    fn the_limits_leave_room_for_the_signature_and_still_take_the_old_longest_header() {
+        assert_eq!(MAX_HEADER_LEN, 115_798);
+        assert_eq!(MIN_HEADER_LEN, 180);
+        // Before origin stanzas: a passphrase and 1,023 recipients.
+        let old = FIXED_LEN + 1 + PASSPHRASE_BODY_LEN + 1023 * (1 + STANZA_BODY_LEN) + TAIL_LEN;
+        assert_eq!(old, 115_779);
+        assert!(old <= MAX_HEADER_LEN);
+        // 1,024 recipients never fit.
+        const { assert!(FIXED_LEN + 1024 * (1 + STANZA_BODY_LEN) + TAIL_LEN > MAX_HEADER_LEN) };
+    }
+
     #[test]
     fn a_hostile_length_or_count_is_refused_before_anything_is_allocated() {
         let a = Identity::generate().unwrap();
@@ -463,6 +730,7 @@ mod tests {
             &Lock {
                 passphrase: None,
                 recipients: &recipients,
+                signer: None,
             },
             b"x",
         );
