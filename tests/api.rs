@@ -200,6 +200,19 @@ async fn login_by_form_json_and_basic_then_call_and_refresh() {
         recipient.as_ref().and_then(|r| r.as_str()),
         api.app.status()["member_key"].as_str()
     );
+    // And the signer key its bundles are signed with, which members pin.
+    let signer = node.as_object_mut().unwrap().remove("signer");
+    assert_eq!(
+        signer.as_ref().and_then(|r| r.as_str()),
+        api.app.status()["signer_key"].as_str()
+    );
+    assert!(
+        signer
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .starts_with("tacctl-ed25519:")
+    );
     assert_eq!(node, body);
 
     let (status, headers, body) = api

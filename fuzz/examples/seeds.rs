@@ -342,6 +342,7 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
         url: "https://esa2.example.org:8443".into(),
         fingerprint,
         added_at: now,
+        signer: None,
     })?;
     let files = work.join("esa1/files");
     std::fs::create_dir_all(files.join("etc/app")).unwrap();

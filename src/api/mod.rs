@@ -94,4 +94,10 @@ pub struct NodeBody {
     /// before member keys, and not served since).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
+    /// The node's signer key (`tacctl-ed25519:...`), derived from its member
+    /// key: the bundles it exports are signed with it, and `cluster add`
+    /// pins it. Absent from a node without a member key, or an older
+    /// tacctl that signs nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }

@@ -46,13 +46,14 @@ pub(super) fn status(root: &Path, json: bool, out: &mut impl Write) -> Result<()
     } else {
         writeln!(
             out,
-            "Node:        {}\nNode id:     {}\nCluster id:  {}\nJWT key:     {} ({})\nMember key:  {}\nRoot:        {}",
+            "Node:        {}\nNode id:     {}\nCluster id:  {}\nJWT key:     {} ({})\nMember key:  {}\nSigner key:  {}\nRoot:        {}",
             s.name,
             s.node_id,
             s.cluster_id,
             s.jwt_kid,
             s.algorithm,
             s.member_key.as_deref().unwrap_or("none"),
+            s.signer_key.as_deref().unwrap_or("none"),
             s.root
         )?;
         Ok(())

@@ -320,6 +320,7 @@ fn add(root: &Path, a: AddArgs, out: &mut impl Write) -> Result<()> {
         ),
     };
     let node = rt.block_on(members::probe(&candidate, &fingerprint, t))?;
+    let signer = members::signer_of(&candidate, &node)?;
     let this = ops.app.node()?;
     let fit = members::fit(&this, &node.appliance);
     if fit == Fit::ThisNode {
@@ -385,12 +386,22 @@ fn add(root: &Path, a: AddArgs, out: &mut impl Write) -> Result<()> {
             bail!(refusal());
         }
     }
-    ops.add_member(candidate.member(&fingerprint, now()))?;
+    ops.add_member(candidate.member(&fingerprint, signer, now()))?;
     writeln!(
         out,
         "Added member {} at {}, certificate {fingerprint}: {described}",
         candidate.name, candidate.url
     )?;
+    match signer {
+        Some(s) => writeln!(
+            out,
+            "Its signer key {s} is pinned: bundles it signs are reported as a trusted member's."
+        )?,
+        None => writeln!(
+            out,
+            "It serves no signer key (an older tacctl): bundles from it are reported as not trusted until it is upgraded, removed and added again."
+        )?,
+    }
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 //! what the peer presents) or learned on first contact without trusting it
 //! and shown for confirmation. Either way the peer is then asked who it is
 //! over a connection pinned to that fingerprint, so what it claims comes
-//! from the certificate that will be trusted.
+//! from the certificate that will be trusted; that includes its signer key,
+//! pinned with the certificate, by which this node knows the bundles the
+//! member signs.
 //!
 //! Checking the request and judging the answer are pure; [`first_contact`]
 //! and [`probe`] are the only calls to the network.
@@ -13,6 +15,7 @@ use std::time::Duration;
 use super::ClusterError;
 use super::client::{self, Client, ClientError, Peer};
 use crate::api::{ApplianceBody, NodeBody};
+use crate::bundle::origin::SignerKey;
 use crate::component::{self, Member, Node};
 
 /// A member to add, its name and URL checked.
@@ -57,15 +60,36 @@ impl Candidate {
         }
     }
 
-    /// The member entry, once its fingerprint is trusted.
-    pub fn member(&self, fingerprint: &str, now: u64) -> Member {
+    /// The member entry, once its fingerprint is trusted, with the signer
+    /// key it served over that certificate ([`signer_of`]).
+    pub fn member(&self, fingerprint: &str, signer: Option<SignerKey>, now: u64) -> Member {
         Member {
             name: self.name.clone(),
             url: self.url.clone(),
             fingerprint: fingerprint.to_owned(),
             added_at: now,
+            signer: signer.map(|s| s.to_string()),
         }
     }
+}
+
+/// The signer key a peer served in its node endpoint: `None` from an older
+/// tacctl that serves none; one that is not a signer key is a peer that
+/// does not answer as the API documents.
+pub fn signer_of(
+    candidate: &Candidate,
+    node: &NodeBody,
+) -> Result<Option<SignerKey>, ClusterError> {
+    node.signer
+        .as_deref()
+        .map(|s| {
+            SignerKey::parse(s).map_err(|e| ClusterError::NotAnAppliance {
+                peer: candidate.name.clone(),
+                url: candidate.url.clone(),
+                reason: format!("its signer key: {e}"),
+            })
+        })
+        .transpose()
 }
 
 /// How a peer fits this node.
@@ -190,7 +214,7 @@ mod tests {
         let fp = format!("SHA256:{}", "A".repeat(43));
         let c = Candidate::new("esa2", "https://10.0.0.2:8443/", Some(&fp)).unwrap();
         assert_eq!(c.url, "https://10.0.0.2:8443");
-        assert_eq!(c.member(&fp, 7).added_at, 7);
+        assert_eq!(c.member(&fp, None, 7).added_at, 7);
         for (name, url, fp) in [
             ("bad name!", "https://h:1", None),
             ("", "https://h:1", None),

@@ -395,6 +395,7 @@ pub fn from_view(
                 url: m.url.clone(),
                 fingerprint: m.fingerprint.clone(),
                 added_at: m.registered_at,
+                signer: None,
             };
             let live = view.live.contains(&m.node_id);
             let unreachable = |reason: String| ClientError::Unreachable {
@@ -408,6 +409,7 @@ pub fn from_view(
                     time: now,
                     keys: Vec::new(),
                     recipient: Some(a.recipient.clone()),
+                    signer: None,
                 }),
                 Some(a) => Err(unreachable(format!(
                     "its `tacctl serve` is not running (no live key in etcd); it last reported revision {}",
@@ -555,6 +557,7 @@ mod tests {
             url: format!("https://{name}:8443"),
             fingerprint: format!("SHA256:{}", "A".repeat(43)),
             added_at: 0,
+            signer: None,
         }
     }
 
@@ -615,6 +618,7 @@ mod tests {
                 time: 1_000,
                 keys: Vec::new(),
                 recipient: None,
+                signer: None,
             }),
             &this,
             1_040,
@@ -628,6 +632,7 @@ mod tests {
                 time: 1_000,
                 keys: Vec::new(),
                 recipient: None,
+                signer: None,
             }),
             &this,
             1_000,

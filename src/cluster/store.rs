@@ -314,6 +314,7 @@ impl MemberRecord {
             url: self.url.clone(),
             fingerprint: self.fingerprint.clone(),
             added_at: self.registered_at,
+            signer: None,
         }
     }
 }

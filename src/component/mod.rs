@@ -20,7 +20,7 @@ mod trust;
 mod users;
 
 pub use catalog::{Component, FILES_DIR, UnknownComponent};
-pub use cluster::{Member, Members, check_fingerprint};
+pub use cluster::{Member, Members, check_fingerprint, check_signer};
 pub use cluster_store::{ClusterStore, StoreKind};
 pub use jwt::{
     DEFAULT_EXPIRY, DEFAULT_MAX_SESSION_SECONDS, ExportedKey, ExportedRetiredKey, JwtExport,

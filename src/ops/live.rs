@@ -70,6 +70,9 @@ pub struct Snapshot {
     /// This node's member key, the recipient bundles for it are encrypted
     /// to; `None` until the appliance has one.
     pub recipient: Option<String>,
+    /// The signer key derived from the member key, which signs the bundles
+    /// this node exports; `None` until the appliance has a member key.
+    pub signer: Option<String>,
 }
 
 /// What identifies one state of the files a [`Snapshot`] is read from: size,
@@ -186,6 +189,10 @@ impl super::Ops {
             tls,
             trust,
             recipient: self.app.member_key()?.map(|k| k.recipient),
+            signer: self
+                .app
+                .member_identity()?
+                .map(|i| i.signer().key().to_string()),
         })
     }
 }

@@ -246,6 +246,10 @@ pub struct StatusView {
     /// The member key, the recipient bundles for this node are encrypted
     /// to; `None` until the appliance has one (`tacctl status` makes it).
     pub member_key: Option<String>,
+    /// The signer key derived from the member key (`tacctl-ed25519:...`),
+    /// which signs the bundles this node exports; what a member pins at
+    /// `cluster add`. `None` until the appliance has a member key.
+    pub signer_key: Option<String>,
     /// The root directory.
     pub root: String,
 }
@@ -460,6 +464,10 @@ impl Ops {
         let s = self.app.jwt_settings()?;
         Ok(StatusView {
             member_key: self.app.member_key()?.map(|k| k.recipient),
+            signer_key: self
+                .app
+                .member_identity()?
+                .map(|i| i.signer().key().to_string()),
             name: node.name,
             node_id: node.node_id,
             cluster_id: node.cluster_id,

@@ -506,6 +506,7 @@ async fn cluster_node(State(state): State<Shared>) -> axum::Json<NodeBody> {
         time: now,
         keys: crate::component::own_keys(&live.keys, live.policy.algorithm, now),
         recipient: live.recipient.clone(),
+        signer: live.signer.clone(),
     })
 }
 

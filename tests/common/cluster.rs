@@ -63,6 +63,7 @@ impl Node {
             url: self.url(),
             fingerprint: self.fingerprint(),
             added_at: now(),
+            signer: None,
         }
     }
 
@@ -182,6 +183,7 @@ pub fn down_member(name: &str) -> Member {
         url: format!("https://127.0.0.1:{port}"),
         fingerprint: format!("SHA256:{}", "A".repeat(43)),
         added_at: now(),
+        signer: None,
     }
 }
 
