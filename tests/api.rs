@@ -709,6 +709,16 @@ async fn import_through_the_api_dry_run_then_apply() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["dry_run"], true);
     assert_eq!(body["plan"]["components"][0]["component"], "jwt");
+    // The plan says who signed the bundle: the source, not a member here.
+    assert_eq!(
+        body["plan"]["origin"],
+        serde_json::json!({
+            "signer": source.status()["signer_key"],
+            "member": null,
+            "this_node": false,
+            "trusted": false,
+        })
+    );
     assert_unchanged(&before, &api.app.snapshot());
     let (status, _, _) = api.get("/api/v1/appliance", Some(&foreign)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "not shared yet");

@@ -3,8 +3,10 @@
 //! terminal. Three appliances and a member that is down; the Appliances JWT
 //! Configuration reaches the two that are up, with the exact per-member
 //! result, after which they accept esa1's tokens; wrong credentials on one
-//! member fail that one alone; an answers file; a missing answer is an
-//! error, never a wait; and `export --to` with its fingerprint rules.
+//! member fail that one alone; the pushed bundle signed by esa1, trusted
+//! by a target that pinned its signer key; an answers file; a missing
+//! answer is an error, never a wait; and `export --to` with its
+//! fingerprint rules.
 
 mod common;
 
@@ -175,6 +177,71 @@ fn wrong_credentials_on_one_member_fail_that_member_alone() {
     assert_eq!(served_kid(&esa2), esa1.kid());
     assert_eq!(served_kid(&esa3), kid3, "esa3 keeps its configuration");
     assert_eq!(esa3.kid(), kid3);
+}
+
+/// Every push is signed by the pushing node, and each target's plan says
+/// how that target judges the signer: a member whose signer key it pinned
+/// with `cluster add`, or not a member.
+#[test]
+fn pushed_bundles_are_signed_and_each_target_says_whether_it_trusts_the_signer() {
+    let lab = Lab::new();
+    let esa1 = lab.served("esa1", ADMIN_PASSWORD);
+    let esa2 = lab.served("esa2", ADMIN_PASSWORD);
+    let esa3 = lab.served("esa3", ADMIN_PASSWORD);
+    esa1.add_members(&[esa2.member(), esa3.member()]);
+    let signer = esa1.ops().status().unwrap().signer_key.unwrap();
+    // esa2 knows esa1 as a member, its signer key pinned; esa3 does not.
+    assert_exit(
+        esa2.tacctl()
+            .args(["cluster", "add", "esa1", &esa1.url(), "--fingerprint"])
+            .arg(esa1.fingerprint())
+            .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        0,
+    );
+    assert_eq!(
+        esa2.ops().members().unwrap()[0].signer.as_deref(),
+        Some(signer.as_str())
+    );
+    let pw = lab.file("targets.pw", ADMIN_PASSWORD);
+    let out = assert_exit(
+        esa1.tacctl()
+            .args([
+                "cluster",
+                "export",
+                "-c",
+                "jwt",
+                "--yes",
+                "--kdf-cost",
+                "test",
+            ])
+            .arg("--password-file")
+            .arg(&pw),
+        0,
+    );
+    let stdout = out.stdout;
+    let plan_of = |m: &str| {
+        let start = stdout
+            .find(&format!("{m} (signed in"))
+            .unwrap_or_else(|| panic!("no plan for {m}:\n{stdout}"));
+        stdout[start..]
+            .lines()
+            .take_while(|l| !l.contains("live sessions ended"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        plan_of("esa2").contains(&format!("Signed by: {signer} (member \"esa1\", trusted)")),
+        "{stdout}"
+    );
+    assert!(
+        plan_of("esa3").contains(&format!(
+            "Signed by: {signer} (not a member of this cluster: not trusted)"
+        )),
+        "{stdout}"
+    );
+    for n in [&esa2, &esa3] {
+        assert_eq!(n.kid(), esa1.kid(), "{} took the bundle", n.name);
+    }
 }
 
 #[test]

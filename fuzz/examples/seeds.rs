@@ -396,7 +396,7 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
         .into_iter()
         .filter(|k| *k != Kind::JwtTrust || trust)
         .collect();
-    let (_, bundle) = esa1.export(
+    let (_, signed) = esa1.export(
         &kinds,
         true,
         &tacctl::bundle::header::Lock::passphrase(&passphrase(), kdf),
@@ -404,9 +404,14 @@ fn appliance_seeds(c: &Corpus, work: &Path) -> Result<(), tacctl::ops::OpsError>
         now,
         &NoProgress,
     )?;
+    // Every export is signed, so format 3; `bundle_header` reads formats 1
+    // and 2, so its seed is the same payload under a format 2 header.
+    let (_, framed) = plaintext(&signed, tacctl_fuzz::PASSPHRASE).expect("the export opens");
+    let mut w = header::seal(Vec::new(), &passphrase(), kdf).unwrap();
+    w.write_all(&framed).unwrap();
+    let bundle = w.finish().unwrap();
     c.put("bundle_header", "esa1-all", &[&[0], &bundle]);
     c.put("bundle_header", "esa1-all-checksum", &[&[1], &bundle]);
-    let (_, framed) = plaintext(&bundle, tacctl_fuzz::PASSPHRASE).expect("the export opens");
     let tar = unframe(&framed);
     archive_seeds(c, "esa1-all", &framed, &tar);
     // A header seed whose payload is short, so that mutations of the

@@ -28,7 +28,9 @@ use archive::ArchiveError;
 use header::HeaderError;
 use manifest::ManifestError;
 
-pub use plan::{Change, ComponentPlan, ImportOutcome, PLAN_LINES_PER_COMPONENT, Plan};
+pub use plan::{
+    Change, ComponentPlan, ImportOutcome, PLAN_LINES_PER_COMPONENT, Plan, SignedBy, describe_origin,
+};
 pub use reader::{Opened, SMALL_BUNDLE_BYTES, Tree, open, workers_for};
 pub use writer::{Content, TreeItem, write};
 

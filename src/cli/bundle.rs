@@ -15,8 +15,8 @@ use crate::bundle::header::{Lock, Unlock};
 use crate::bundle::recipient::{Identity, Recipient};
 use crate::component::Component;
 use crate::ops::bundle::{
-    BundleInput, ImportChoice, Imported, NoProgress, Opening, Plan, check_passphrase,
-    default_bundle_name, export_summary, key_fingerprints, opening,
+    BundleInput, ImportChoice, Imported, NoProgress, Opening, Plan, SignedBy, check_passphrase,
+    default_bundle_name, describe_origin, export_summary, key_fingerprints, opening,
 };
 use crate::ops::rfc3339;
 
@@ -346,6 +346,14 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
             "--with-passphrase goes with --recipient or --recipients-file".into()
         ));
     }
+    // The passphrase and the signature take a stanza each.
+    if a.with_passphrase && recipients.len() > crate::bundle::header::v3::MAX_STANZAS - 2 {
+        bail!(UsageError(format!(
+            "{} recipients and a passphrase; a bundle holds at most {} recipients beside a passphrase",
+            recipients.len(),
+            crate::bundle::header::v3::MAX_STANZAS - 2
+        )));
+    }
     let pass = if recipients.is_empty() || a.with_passphrase {
         let pass = passphrase(a.passphrase_file.as_deref(), true)?;
         if !a.allow_weak_passphrase {
@@ -360,6 +368,7 @@ pub(super) fn export(root: &Path, a: ExportArgs, out: &mut impl Write) -> Result
         None
     };
     let kdf = a.kdf_cost.params();
+    // Export signs it with this node's member key.
     let lock = Lock {
         passphrase: pass.as_ref().map(|p| (p, kdf)),
         recipients: &recipients,
@@ -392,9 +401,18 @@ pub(super) fn inspect(root: &Path, a: InspectArgs, out: &mut impl Write) -> Resu
     }
     // This node's member key opens a bundle encrypted to it, when there
     // is an appliance here; inspecting needs none.
-    let member = crate::appliance::Appliance::open(root)
-        .ok()
+    let app = crate::appliance::Appliance::open(root).ok();
+    let member = app
+        .as_ref()
         .and_then(|app| app.member_identity().ok().flatten());
+    // Who signed it is judged by this node's signer key and its pinned
+    // members; without an appliance here, no signer is trusted.
+    let own = member.as_ref().map(|m| m.signer().key());
+    let members = app
+        .as_ref()
+        .and_then(|app| app.members().ok())
+        .map(|m| m.members)
+        .unwrap_or_default();
     let key = key_for(
         &a.file,
         a.identity_file.as_deref(),
@@ -408,6 +426,9 @@ pub(super) fn inspect(root: &Path, a: InspectArgs, out: &mut impl Write) -> Resu
     let kdf = opened.kdf();
     let recipients: Vec<String> = opened.recipients().iter().map(|r| r.to_string()).collect();
     let fps = key_fingerprints(&opened);
+    let origin = opened
+        .origin()
+        .map(|k| SignedBy::judge(k, own.as_ref(), &members));
     if a.json {
         return print_json(
             out,
@@ -425,6 +446,7 @@ pub(super) fn inspect(root: &Path, a: InspectArgs, out: &mut impl Write) -> Resu
                 "key_fingerprints": fps,
                 "kdf": kdf.map(|kdf| serde_json::json!({"memory_kib": kdf.memory_kib, "iterations": kdf.iterations, "lanes": kdf.lanes})),
                 "recipients": recipients,
+                "origin": origin,
             }),
         );
     }
@@ -435,6 +457,7 @@ pub(super) fn inspect(root: &Path, a: InspectArgs, out: &mut impl Write) -> Resu
         m.source.name, m.source.node_id, m.source.cluster_id
     )?;
     writeln!(out, "Created:     {}", rfc3339(m.created_at))?;
+    writeln!(out, "Signed by:   {}", describe_origin(origin.as_ref()))?;
     writeln!(
         out,
         "Versions:    format {} (manifest {}), written by tacctl {}",

@@ -168,6 +168,7 @@ pub async fn publish(
         ops.export_trusting(
             components,
             false,
+            // The export signs it with this node's member key, as a push.
             &Lock {
                 passphrase: None,
                 recipients: &recipients,

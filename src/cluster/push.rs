@@ -133,6 +133,7 @@ impl Payload {
         let (manifest, bundle) = ops.export_trusting(
             components,
             false,
+            // The export signs it with this node's member key.
             &Lock {
                 passphrase: passphrase.as_ref().map(|p| (p, kdf)),
                 recipients: &recipients,

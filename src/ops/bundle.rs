@@ -3,7 +3,8 @@
 //!
 //! Export takes the lock for a consistent view, has every component give
 //! its content (secrets unsealed into the bundle, which is encrypted end
-//! to end), signs the proof token and writes the bundle. Import opens a
+//! to end), signs the proof token and writes the bundle, signed with this
+//! node's member key (its origin, `bundle::origin`). Import opens a
 //! bundle the one way there is ([`open`]): the format's reader checks every
 //! byte, keeping the components' files in memory and staging custom files
 //! only for an import that may be applied, in a scratch directory of this
@@ -25,8 +26,10 @@ use secrecy::SecretString;
 use super::adapters::{self, Applied, ExportCx, Exported, ImportCx, Incoming};
 use super::{Ops, OpsError, new_id, rfc3339};
 use crate::appliance::{ApplianceError, AuditRecord, HeldDir, SnapshotMeta};
+use crate::bundle::header::v3::{MAX_RECIPIENTS, MAX_STANZAS};
 use crate::bundle::header::{KdfParams, Lock, Unlock};
 use crate::bundle::manifest::{Manifest, Source};
+use crate::bundle::origin::SignerKey;
 use crate::bundle::recipient::Recipient;
 use crate::bundle::writer::{Content, Head, TreeItem};
 use crate::component::{self, Component, JwtExport, JwtSettings, Stored};
@@ -34,7 +37,7 @@ use crate::jwt::{self, Claims};
 
 pub use crate::bundle::{
     BundleError, Change, ComponentPlan, ImportOutcome, NoProgress, PLAN_LINES_PER_COMPONENT, Plan,
-    Progress, SMALL_BUNDLE_BYTES,
+    Progress, SMALL_BUNDLE_BYTES, SignedBy, describe_origin,
 };
 
 type Result<T, E = OpsError> = std::result::Result<T, E>;
@@ -92,6 +95,12 @@ impl Opened {
     /// The recipients the bundle is encrypted to.
     pub fn recipients(&self) -> &[Recipient] {
         &self.bundle.recipients
+    }
+
+    /// Who signed it, the signature verified over its manifest; `None`
+    /// for an unsigned bundle.
+    pub fn origin(&self) -> Option<&SignerKey> {
+        self.bundle.origin()
     }
 
     /// The components the bundle carries, in bundle order.
@@ -337,7 +346,9 @@ impl Ops {
         Ok(Imported::Applied(plan, outcome))
     }
 
-    /// Writes a bundle of `components` to `out`. Node-local settings (the
+    /// Writes a bundle of `components` to `out`, signed with this node's
+    /// member key whatever signer `lock` names, so that every bundle a node
+    /// exports says where it comes from. Node-local settings (the
     /// host name) are included only with `include_node_local` (full backups).
     /// `progress` learns the bytes of content to archive, then how many have
     /// been archived.
@@ -375,6 +386,24 @@ impl Ops {
         progress: &dyn Progress,
         also_trusted: &[component::TrustedMember],
     ) -> Result<(Manifest, W)> {
+        // Before the lock: an appliance made before member keys gets one
+        // under it.
+        let signer = self.member_identity(now)?.signer();
+        let lock = lock.signed_by(&signer);
+        if lock.recipients.len() > MAX_RECIPIENTS || lock.stanzas() > MAX_STANZAS {
+            return Err(OpsError::Invalid(format!(
+                "{} recipients{}: a signed bundle holds at most {} recipients beside a passphrase, {} without",
+                lock.recipients.len(),
+                if lock.passphrase.is_some() {
+                    " and a passphrase"
+                } else {
+                    ""
+                },
+                MAX_STANZAS - 2,
+                MAX_STANZAS - 1,
+            )));
+        }
+        let lock = &lock;
         let _lock = self.app.lock(self.lock_timeout)?;
         let node = self.app.node()?;
         let settings = self.app.jwt_settings()?;
@@ -516,6 +545,7 @@ impl Ops {
         Ok(Plan {
             source: opened.manifest().source.clone(),
             created_at: opened.manifest().created_at,
+            origin: self.judge_origin(opened.origin())?,
             components: plans,
             sessions_ended: sessions
                 .unwrap_or_else(|| "none: the JWT key does not change".to_owned()),
@@ -611,6 +641,23 @@ impl Ops {
             jwt_kid,
             warnings: committed.warnings,
         })
+    }
+
+    /// How this node judges a bundle signed by `signer`: its own key, a
+    /// member's pinned one, or a stranger's; `None` for an unsigned bundle.
+    /// Reads the member key without making one: a node without one has
+    /// signed nothing.
+    pub fn judge_origin(&self, signer: Option<&SignerKey>) -> Result<Option<SignedBy>> {
+        let Some(signer) = signer else {
+            return Ok(None);
+        };
+        let own = self.app.member_identity()?.map(|i| i.signer().key());
+        let members = self.app.members()?;
+        Ok(Some(SignedBy::judge(
+            signer,
+            own.as_ref(),
+            &members.members,
+        )))
     }
 
     /// Snapshots, newest first.
