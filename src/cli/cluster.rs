@@ -132,14 +132,16 @@ pub(super) struct VerifyTokenArgs {
     timeout: u64,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+/// A runtime for one command's network calls.
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the asynchronous runtime")
 }
 
-fn timeout(seconds: u64) -> Result<Duration> {
+/// `--timeout SECONDS`, checked: 1 to 300.
+pub(super) fn timeout(seconds: u64) -> Result<Duration> {
     if !(1..=300).contains(&seconds) {
         bail!(UsageError(format!(
             "--timeout {seconds} is out of range; give 1 to 300 seconds"

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use secrecy::SecretSlice;
 
+use super::cluster::{runtime, timeout};
 use super::{AdminCreds, UsageError, admin, now, open, print_json};
 use crate::cluster::etcd::Settings;
 use crate::cluster::store::{Layout, MemberRecord, RECORD_VERSION, Store};
@@ -68,22 +69,6 @@ struct EtcdArgs {
     timeout: u64,
     #[command(flatten)]
     creds: AdminCreds,
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the asynchronous runtime")
-}
-
-fn timeout(seconds: u64) -> Result<Duration> {
-    if !(1..=300).contains(&seconds) {
-        bail!(UsageError(format!(
-            "--timeout {seconds} is out of range; give 1 to 300 seconds"
-        )));
-    }
-    Ok(Duration::from_secs(seconds))
 }
 
 /// The etcd store this node is set to, connected; `None` when local.

@@ -146,12 +146,18 @@ async fn member(
     // Catch up first (a watch from an old revision may find it compacted
     // away), then watch from the revision that read was made at.
     let config = store.layout().config();
-    let from = catch_up(state, store, &id, &identity, &mut applied).await?;
+    let agent = Agent {
+        state,
+        store,
+        id: &id,
+        identity: &identity,
+    };
+    let from = agent.catch_up(&mut applied).await?;
     let mut watch = store.etcd().watch(&config, from + 1).await?;
     tracing::info!(endpoint = %watch.endpoint(), revision = applied, "cluster store: member of the etcd cluster store, watching for published configurations");
     *backoff = Duration::from_millis(500);
     let mut reported = None;
-    refresh_report(state, store, &id, &identity, &mut reported).await?;
+    agent.refresh_report(&mut reported).await?;
     let mut tick = tokio::time::interval(LIVE_TTL / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -162,7 +168,7 @@ async fn member(
                     let _ = store.etcd().revoke(lease).await;
                     return Ok(());
                 }
-                refresh_report(state, store, &id, &identity, &mut reported).await?;
+                agent.refresh_report(&mut reported).await?;
                 match store.etcd().keep_alive(lease).await {
                     Ok(_) => {}
                     Err(crate::cluster::etcd::EtcdError::LeaseExpired(_)) => {
@@ -182,7 +188,7 @@ async fn member(
                         .into())
                     }
                     Some(WatchMessage::Compacted { .. }) => {
-                        let from = catch_up(state, store, &id, &identity, &mut applied).await?;
+                        let from = agent.catch_up(&mut applied).await?;
                         watch = store.etcd().watch(&config, from + 1).await?;
                     }
                     Some(WatchMessage::Events(events)) => {
@@ -194,7 +200,7 @@ async fn member(
                         if let Some(kv) = newest
                             && kv.mod_revision > applied
                         {
-                            take_up(state, store, &id, &identity, kv.mod_revision, &kv.value).await?;
+                            agent.take_up(kv.mod_revision, &kv.value).await?;
                             applied = kv.mod_revision;
                         }
                     }
@@ -204,218 +210,158 @@ async fn member(
     }
 }
 
-/// Keeps this node's report in step with its settings when they change
-/// here (a local `jwt` command, say), so that `cluster status` sees drift
-/// without asking the node; writes a first report (revision 0) when there
-/// is none.
-async fn refresh_report(
-    state: &Arc<AppState>,
-    store: &Store,
-    id: &str,
-    identity: &Identity,
-    reported: &mut Option<crate::api::ApplianceBody>,
-) -> Result<(), StoreError> {
-    let st = Arc::clone(state);
-    let Ok(Ok(body)) = tokio::task::spawn_blocking(move || st.ops().describe(now())).await else {
-        return Ok(());
-    };
-    if reported.as_ref() == Some(&body) {
-        return Ok(());
-    }
-    let record = match store.applied(id).await? {
-        Some(r) if r.appliance == body => None,
-        Some(r) => Some(AppliedRecord {
-            appliance: body.clone(),
-            at: now(),
-            ..r
-        }),
-        None => Some(AppliedRecord {
-            version: RECORD_VERSION,
-            revision: 0,
-            outcome: Outcome::Applied,
-            message: None,
-            recipient: identity.recipient().to_string(),
-            at: now(),
-            appliance: body.clone(),
-        }),
-    };
-    if let Some(r) = record {
-        store.record_applied(id, &r).await?;
-    }
-    *reported = Some(body);
-    Ok(())
+/// What every step of a member's work on the store needs.
+struct Agent<'a> {
+    state: &'a Arc<AppState>,
+    store: &'a Store,
+    id: &'a str,
+    identity: &'a Identity,
 }
 
-/// Applies the published configuration if it is newer than `applied`;
-/// returns the store revision it was read at, to watch from.
-async fn catch_up(
-    state: &Arc<AppState>,
-    store: &Store,
-    id: &str,
-    identity: &Identity,
-    applied: &mut i64,
-) -> Result<i64, StoreError> {
-    let config = store.layout().config();
-    let (kvs, at) = store.etcd().list(&config).await?;
-    if let Some(kv) = kvs.into_iter().find(|kv| kv.key == config)
-        && kv.mod_revision > *applied
-    {
-        take_up(state, store, id, identity, kv.mod_revision, &kv.value).await?;
-        *applied = kv.mod_revision;
+impl Agent<'_> {
+    /// This node's public JWT settings, as `cluster status` compares them.
+    async fn describe(&self) -> Option<crate::api::ApplianceBody> {
+        let st = Arc::clone(self.state);
+        match tokio::task::spawn_blocking(move || st.ops().describe(now())).await {
+            Ok(Ok(body)) => Some(body),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot describe this node for the cluster store");
+                None
+            }
+            Err(_) => None,
+        }
     }
-    Ok(at)
-}
 
-/// Applies the record `value` published at `revision`, or reports why not.
-async fn take_up(
-    state: &Arc<AppState>,
-    store: &Store,
-    id: &str,
-    identity: &Identity,
-    revision: i64,
-    value: &[u8],
-) -> Result<(), StoreError> {
-    match decode::<Published>(&store.layout().config(), value) {
-        Ok(published) => apply(state, store, id, identity, revision, &published).await,
-        Err(e) => {
-            let msg = e.to_string();
-            report(
-                state,
-                store,
-                id,
-                identity,
-                revision,
-                Outcome::Refused,
-                Some(msg),
-            )
-            .await
-        }
-    }
-}
-
-/// Applies revision `revision` and reports the outcome.
-async fn apply(
-    state: &Arc<AppState>,
-    store: &Store,
-    id: &str,
-    identity: &Identity,
-    revision: i64,
-    published: &Published,
-) -> Result<(), StoreError> {
-    if !published.recipients.iter().any(|r| r == id) {
-        tracing::warn!(revision, publisher = %published.publisher, "cluster store: a configuration was published without this node as a recipient; it is not applied here");
-        return report(
-            state,
-            store,
-            id,
-            identity,
-            revision,
-            Outcome::NotARecipient,
-            None,
-        )
-        .await;
-    }
-    let bytes = match published.bundle_bytes() {
-        Ok(b) => b,
-        Err(e) => {
-            let msg = format!("the published bundle is not base64 ({e})");
-            return report(
-                state,
-                store,
-                id,
-                identity,
-                revision,
-                Outcome::Refused,
-                Some(msg),
-            )
-            .await;
-        }
-    };
-    let st = Arc::clone(state);
-    let secret = identity.secret_bytes();
-    let result = tokio::task::spawn_blocking(move || {
-        let identity = Identity::from_secret(&secret);
-        let ops = st.ops();
-        let imported = ops.import(
-            BundleInput::Memory(&bytes),
-            Unlock::Identity(&identity),
-            &ImportChoice {
-                components: None,
-                include_node_local: false,
-                dry_run: false,
-            },
-            now(),
-            &NoProgress,
-            &mut |_| Ok(true),
-        )?;
-        if let Imported::Applied(..) = imported
-            && let Err(e) = st.reload(true)
-        {
-            tracing::warn!(error = %e, "reloading after applying a published configuration; it retries on its next check");
-        }
-        Ok::<_, crate::ops::OpsError>(())
-    })
-    .await;
-    match result {
-        Ok(Ok(())) => {
-            tracing::info!(revision, publisher = %published.publisher, components = ?published.components, "cluster store: applied a published configuration");
-            report(state, store, id, identity, revision, Outcome::Applied, None).await
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(revision, error = %e, "cluster store: a published configuration was refused; this node keeps its configuration");
-            report(
-                state,
-                store,
-                id,
-                identity,
-                revision,
-                Outcome::Refused,
-                Some(e.to_string()),
-            )
-            .await
-        }
-        Err(e) => {
-            let msg = format!("the import task failed: {e}");
-            report(
-                state,
-                store,
-                id,
-                identity,
-                revision,
-                Outcome::Refused,
-                Some(msg),
-            )
-            .await
-        }
-    }
-}
-
-async fn report(
-    state: &Arc<AppState>,
-    store: &Store,
-    id: &str,
-    identity: &Identity,
-    revision: i64,
-    outcome: Outcome,
-    message: Option<String>,
-) -> Result<(), StoreError> {
-    let st = Arc::clone(state);
-    let appliance = match tokio::task::spawn_blocking(move || st.ops().describe(now())).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot describe this node for the cluster store");
+    /// Keeps this node's report in step with its settings when they change
+    /// here (a local `jwt` command, say), so that `cluster status` sees
+    /// drift without asking the node; writes a first report (revision 0)
+    /// when there is none.
+    async fn refresh_report(
+        &self,
+        reported: &mut Option<crate::api::ApplianceBody>,
+    ) -> Result<(), StoreError> {
+        let Some(body) = self.describe().await else {
+            return Ok(());
+        };
+        if reported.as_ref() == Some(&body) {
             return Ok(());
         }
-        Err(_) => return Ok(()),
-    };
-    let record = AppliedRecord {
-        version: RECORD_VERSION,
-        revision,
-        outcome,
-        message,
-        recipient: identity.recipient().to_string(),
-        at: now(),
-        appliance,
-    };
-    store.record_applied(id, &record).await
+        let record = match self.store.applied(self.id).await? {
+            Some(r) if r.appliance == body => None,
+            Some(r) => Some(AppliedRecord {
+                appliance: body.clone(),
+                at: now(),
+                ..r
+            }),
+            None => Some(self.record(0, Outcome::Applied, None, body.clone())),
+        };
+        if let Some(r) = record {
+            self.store.record_applied(self.id, &r).await?;
+        }
+        *reported = Some(body);
+        Ok(())
+    }
+
+    /// Applies the published configuration if it is newer than `applied`;
+    /// returns the store revision it was read at, to watch from.
+    async fn catch_up(&self, applied: &mut i64) -> Result<i64, StoreError> {
+        let config = self.store.layout().config();
+        let (kvs, at) = self.store.etcd().list(&config).await?;
+        if let Some(kv) = kvs.into_iter().find(|kv| kv.key == config)
+            && kv.mod_revision > *applied
+        {
+            self.take_up(kv.mod_revision, &kv.value).await?;
+            *applied = kv.mod_revision;
+        }
+        Ok(at)
+    }
+
+    /// Applies the record `value` published at `revision`, or refuses it,
+    /// and reports which.
+    async fn take_up(&self, revision: i64, value: &[u8]) -> Result<(), StoreError> {
+        let (outcome, message) = match decode::<Published>(&self.store.layout().config(), value) {
+            Ok(published) => self.apply(revision, &published).await,
+            Err(e) => (Outcome::Refused, Some(e.to_string())),
+        };
+        let Some(appliance) = self.describe().await else {
+            return Ok(());
+        };
+        let record = self.record(revision, outcome, message, appliance);
+        self.store.record_applied(self.id, &record).await
+    }
+
+    /// Applies revision `revision` through the import path; what came of it.
+    async fn apply(&self, revision: i64, published: &Published) -> (Outcome, Option<String>) {
+        if !published.recipients.iter().any(|r| r == self.id) {
+            tracing::warn!(revision, publisher = %published.publisher, "cluster store: a configuration was published without this node as a recipient; it is not applied here");
+            return (Outcome::NotARecipient, None);
+        }
+        let bytes = match published.bundle_bytes() {
+            Ok(b) => b,
+            Err(e) => {
+                return (
+                    Outcome::Refused,
+                    Some(format!("the published bundle is not base64 ({e})")),
+                );
+            }
+        };
+        let st = Arc::clone(self.state);
+        let secret = self.identity.secret_bytes();
+        let result = tokio::task::spawn_blocking(move || {
+            let identity = Identity::from_secret(&secret);
+            let ops = st.ops();
+            let imported = ops.import(
+                BundleInput::Memory(&bytes),
+                Unlock::Identity(&identity),
+                &ImportChoice {
+                    components: None,
+                    include_node_local: false,
+                    dry_run: false,
+                },
+                now(),
+                &NoProgress,
+                &mut |_| Ok(true),
+            )?;
+            if let Imported::Applied(..) = imported
+                && let Err(e) = st.reload(true)
+            {
+                tracing::warn!(error = %e, "reloading after applying a published configuration; it retries on its next check");
+            }
+            Ok::<_, crate::ops::OpsError>(())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {
+                tracing::info!(revision, publisher = %published.publisher, components = ?published.components, "cluster store: applied a published configuration");
+                (Outcome::Applied, None)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(revision, error = %e, "cluster store: a published configuration was refused; this node keeps its configuration");
+                (Outcome::Refused, Some(e.to_string()))
+            }
+            Err(e) => (
+                Outcome::Refused,
+                Some(format!("the import task failed: {e}")),
+            ),
+        }
+    }
+
+    /// This node's report on `revision`.
+    fn record(
+        &self,
+        revision: i64,
+        outcome: Outcome,
+        message: Option<String>,
+        appliance: crate::api::ApplianceBody,
+    ) -> AppliedRecord {
+        AppliedRecord {
+            version: RECORD_VERSION,
+            revision,
+            outcome,
+            message,
+            recipient: self.identity.recipient().to_string(),
+            at: now(),
+            appliance,
+        }
+    }
 }
