@@ -385,3 +385,128 @@ fn compact(etcd: &EtcdCluster, revision: i64) -> bool {
         .status
         .success()
 }
+
+#[test]
+fn a_member_refuses_what_it_cannot_apply_reports_why_and_keeps_its_configuration() {
+    use base64::Engine as _;
+    use tacctl::cluster::store::Layout;
+
+    let etcd = EtcdCluster::start(1);
+    let lab = Lab::new();
+    let nodes: Vec<Node> = ["esa1", "esa2"]
+        .iter()
+        .map(|n| lab.served(n, ADMIN_PASSWORD))
+        .collect();
+    for n in &nodes {
+        join(n, &etcd);
+    }
+    wait_until("every member serves", Duration::from_secs(20), || {
+        all_live(&nodes[0], 2)
+    });
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|n| n.ops().status().unwrap().node_id)
+        .collect();
+    let esa2_key = nodes[1].ops().status().unwrap().member_key.unwrap();
+    let cluster_id = nodes[0].ops().app.node().unwrap().cluster_id;
+    let layout = Layout::new(&Layout::default_prefix(&cluster_id));
+    let before = nodes[1].kid();
+
+    // A real bundle for esa2 with another key, altered after it was made.
+    set_secret(
+        &nodes[0],
+        lab.dir(),
+        "a-secret-esa2-must-not-take-up-0123456789abc",
+    );
+    let file = lab.dir().join("for-esa2.bundle");
+    let out = nodes[0]
+        .tacctl()
+        .args(["export", "-c", "jwt", "--recipient", &esa2_key, "-o"])
+        .arg(&file)
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let good = std::fs::read(&file).unwrap();
+    let mut altered = good.clone();
+    let at = altered.len() - 40;
+    altered[at] ^= 0x40;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = etcd.client();
+    let publish_raw = |record: serde_json::Value| -> i64 {
+        rt.block_on(client.put(&layout.config(), record.to_string().as_bytes(), 0))
+            .unwrap()
+    };
+    let report_of = |id: &str, revision: i64| -> serde_json::Value {
+        let mut found = serde_json::Value::Null;
+        wait_until(
+            &format!("{id} reports revision {revision}"),
+            Duration::from_secs(20),
+            || {
+                let kv = rt.block_on(client.get(&layout.applied(id))).unwrap();
+                found = kv
+                    .map(|kv| serde_json::from_slice(&kv.value).unwrap())
+                    .unwrap_or_default();
+                found["revision"] == revision
+            },
+        );
+        found
+    };
+    let record = |recipients: &[&String], bundle: &[u8], version: u32| {
+        serde_json::json!({
+            "version": version,
+            "publisher": "esa1",
+            "published_at": 1,
+            "components": ["jwt"],
+            "recipients": recipients,
+            "bundle": base64::engine::general_purpose::STANDARD.encode(bundle),
+        })
+    };
+
+    // Altered: refused, with why, and nothing changed.
+    let rev = publish_raw(record(&[&ids[1]], &altered, 1));
+    let r = report_of(&ids[1], rev);
+    assert_eq!(r["outcome"], "refused", "{r}");
+    let why = r["message"].as_str().unwrap_or_default().to_owned();
+    assert!(why.contains("damaged") || why.contains("altered"), "{why}");
+    assert_eq!(nodes[1].kid(), before);
+    // esa1 was not a recipient of it, and says so.
+    assert_eq!(report_of(&ids[0], rev)["outcome"], "not_a_recipient");
+
+    // The same bundle unaltered, but esa2 not named: not applied there.
+    let rev = publish_raw(record(&[&ids[0]], &good, 1));
+    assert_eq!(report_of(&ids[1], rev)["outcome"], "not_a_recipient");
+    assert_eq!(nodes[1].kid(), before);
+
+    // `cluster status` says it from etcd: esa2 has not taken esa1's key.
+    let status = nodes[0]
+        .tacctl()
+        .args(["cluster", "status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(4), "{}", text(&status));
+
+    // A record of a newer version: refused with a hint to upgrade.
+    let rev = publish_raw(record(&[&ids[1]], &good, 2));
+    let r = report_of(&ids[1], rev);
+    assert_eq!(r["outcome"], "refused", "{r}");
+    assert!(r["message"].as_str().unwrap().contains("upgrade"), "{r}");
+    assert_eq!(nodes[1].kid(), before);
+    // Status cannot read that record either, and says so (exit 9).
+    let status = nodes[0]
+        .tacctl()
+        .args(["cluster", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(9), "{}", text(&status));
+    assert!(text(&status).contains("upgrade"), "{}", text(&status));
+
+    // What it can apply, it does.
+    let rev = publish_raw(record(&[&ids[1]], &good, 1));
+    assert_eq!(report_of(&ids[1], rev)["outcome"], "applied");
+    assert_eq!(nodes[1].kid(), nodes[0].kid());
+}
