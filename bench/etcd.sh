@@ -28,10 +28,16 @@ COUNTS=("$@")
 ETCD_MEMBERS=${ETCD_MEMBERS:-3}
 command -v etcd >/dev/null || { echo "bench/etcd.sh needs etcd (apt-get install etcd-server etcd-client)" >&2; exit 1; }
 
-cargo build --release --locked --quiet
-TACCTL=$PWD/target/release/tacctl
+# TACCTL_BIN=PATH benchmarks that binary instead of this checkout's build
+# (to compare two builds in one sitting).
+if [ -n "${TACCTL_BIN:-}" ]; then
+    TACCTL=$TACCTL_BIN
+else
+    cargo build --release --locked --quiet
+    TACCTL=$PWD/target/release/tacctl
+fi
 
-WORK=$(mktemp -d /tmp/tacctl-etcd-bench-XXXXXX)
+WORK=$(mktemp -d "${TACCTL_BENCH_DIR:-/tmp}/tacctl-etcd-bench-XXXXXX")
 PIDS=()
 ETCD_PIDS=()
 stop_servers() {
@@ -75,6 +81,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start_etcd() { # DIR: starts ETCD_MEMBERS members, sets ENDPOINTS
     local dir=$1 cluster="" i
+    # TACCTL_BENCH_ETCD_DIR=/dev/shm puts etcd's data apart from the
+    # appliances', to tell the two disks' shares apart.
+    local data=${TACCTL_BENCH_ETCD_DIR:+$TACCTL_BENCH_ETCD_DIR/$(basename "$WORK")-$(basename "$dir")}
+    data=${data:-$dir}
     local -a cports pports
     for i in $(seq "$ETCD_MEMBERS"); do
         cports[$i]=$(free_port)
@@ -83,7 +93,7 @@ start_etcd() { # DIR: starts ETCD_MEMBERS members, sets ENDPOINTS
     done
     ENDPOINTS=""
     for i in $(seq "$ETCD_MEMBERS"); do
-        etcd --name "e$i" --data-dir "$dir/e$i" \
+        etcd --name "e$i" --data-dir "$data/e$i" \
             --listen-client-urls "https://127.0.0.1:${cports[$i]}" \
             --advertise-client-urls "https://127.0.0.1:${cports[$i]}" \
             --listen-peer-urls "https://127.0.0.1:${pports[$i]}" \
@@ -170,7 +180,7 @@ PY
     waited=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["waited_ms"] / 1000)' "$run/publish.json")
     stop_servers
     stop_etcd
-    rm -rf "$run"
+    rm -rf "$run" "${TACCTL_BENCH_ETCD_DIR:-$run}/$(basename "$WORK")-$(basename "$run")"
     echo "$(echo "$end - $start" | bc -l):$waited"
 }
 

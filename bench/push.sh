@@ -37,7 +37,7 @@ for n in "${COUNTS[@]}"; do [ "$n" -gt "$MAX" ] && MAX=$n; done
 cargo build --release --locked --quiet
 TACCTL=$PWD/target/release/tacctl
 
-WORK=$(mktemp -d /tmp/tacctl-push-bench-XXXXXX)
+WORK=$(mktemp -d "${TACCTL_BENCH_DIR:-/tmp}/tacctl-push-bench-XXXXXX")
 PIDS=()
 stop_servers() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
