@@ -101,16 +101,7 @@ fn all_live(node: &Node, n: usize) -> bool {
 
 /// Every key and value under `/tacctl/` in etcd, as etcdctl prints them.
 fn etcd_dump(etcd: &EtcdCluster) -> Vec<u8> {
-    let (ca, cert, key) = etcd.files();
-    let out = std::process::Command::new("/usr/bin/etcdctl")
-        .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={}", etcd.endpoints_flag()))
-        .arg(format!("--cacert={}", ca.display()))
-        .arg(format!("--cert={}", cert.display()))
-        .arg(format!("--key={}", key.display()))
-        .args(["get", "--prefix", "/tacctl/"])
-        .output()
-        .unwrap();
+    let out = etcd.etcdctl(&["get", "--prefix", "/tacctl/"]);
     assert!(out.status.success());
     out.stdout
 }
@@ -233,7 +224,7 @@ fn offline_members_catch_up_removed_members_are_left_out_and_etcd_losing_quorum_
     let revision = rt
         .block_on(etcd.client().put(b"/test/compact", b"", 0))
         .unwrap();
-    assert!(compact(&etcd, revision), "compaction failed");
+    assert!(etcd.compact(revision), "compaction failed");
     let kid = nodes[0].kid();
     assert_eq!(nodes[1].kid(), kid);
     assert_ne!(nodes[2].kid(), kid);
@@ -368,22 +359,6 @@ fn going_local_again_and_bad_store_settings_change_nothing() {
         .unwrap();
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["store"], "local");
-}
-
-/// Compacts the etcd history up to `revision`, as an operator would.
-fn compact(etcd: &EtcdCluster, revision: i64) -> bool {
-    let (ca, cert, key) = etcd.files();
-    std::process::Command::new("/usr/bin/etcdctl")
-        .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={}", etcd.endpoints_flag()))
-        .arg(format!("--cacert={}", ca.display()))
-        .arg(format!("--cert={}", cert.display()))
-        .arg(format!("--key={}", key.display()))
-        .args(["compaction", &revision.to_string()])
-        .output()
-        .unwrap()
-        .status
-        .success()
 }
 
 #[test]

@@ -204,6 +204,28 @@ impl EtcdCluster {
         }
     }
 
+    /// Runs Debian's `etcdctl` (API 3) against every endpoint with the
+    /// client certificate, as an operator would.
+    pub fn etcdctl(&self, args: &[&str]) -> std::process::Output {
+        let (ca, cert, key) = self.files();
+        std::process::Command::new("/usr/bin/etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoints_flag()))
+            .arg(format!("--cacert={}", ca.display()))
+            .arg(format!("--cert={}", cert.display()))
+            .arg(format!("--key={}", key.display()))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Compacts the history up to `revision`; whether etcdctl succeeded.
+    pub fn compact(&self, revision: i64) -> bool {
+        self.etcdctl(&["compaction", &revision.to_string()])
+            .status
+            .success()
+    }
+
     /// Every member's log, for failure messages.
     pub fn logs(&self) -> String {
         self.members
