@@ -42,6 +42,22 @@ fn join(node: &Node, etcd: &EtcdCluster) {
     );
 }
 
+/// Appliances named `names`, each served and registered in `etcd`, once
+/// every one of them is live.
+fn members(lab: &Lab, etcd: &EtcdCluster, names: &[&str]) -> Vec<Node> {
+    let nodes: Vec<Node> = names
+        .iter()
+        .map(|n| lab.served(n, ADMIN_PASSWORD))
+        .collect();
+    for n in &nodes {
+        join(n, etcd);
+    }
+    wait_until("every member serves", Duration::from_secs(20), || {
+        all_live(&nodes[0], nodes.len())
+    });
+    nodes
+}
+
 fn publish(node: &Node, wait_seconds: u64) -> std::process::Output {
     publish_with(node, wait_seconds, &[])
 }
@@ -185,16 +201,7 @@ fn a_publish_through_etcd_is_applied_by_every_member_and_no_secret_reaches_etcd(
 fn offline_members_catch_up_removed_members_are_left_out_and_etcd_losing_quorum_is_clear() {
     let mut etcd = EtcdCluster::start(3);
     let lab = Lab::new();
-    let mut nodes: Vec<Node> = ["esa1", "esa2", "esa3"]
-        .iter()
-        .map(|n| lab.served(n, ADMIN_PASSWORD))
-        .collect();
-    for n in &nodes {
-        join(n, &etcd);
-    }
-    wait_until("every member serves", Duration::from_secs(20), || {
-        all_live(&nodes[0], 3)
-    });
+    let mut nodes = members(&lab, &etcd, &["esa1", "esa2", "esa3"]);
 
     // esa3 goes down; two publishes happen without it, then etcd compacts
     // them away.
@@ -368,16 +375,7 @@ fn a_member_refuses_what_it_cannot_apply_reports_why_and_keeps_its_configuration
 
     let etcd = EtcdCluster::start(1);
     let lab = Lab::new();
-    let nodes: Vec<Node> = ["esa1", "esa2"]
-        .iter()
-        .map(|n| lab.served(n, ADMIN_PASSWORD))
-        .collect();
-    for n in &nodes {
-        join(n, &etcd);
-    }
-    wait_until("every member serves", Duration::from_secs(20), || {
-        all_live(&nodes[0], 2)
-    });
+    let nodes = members(&lab, &etcd, &["esa1", "esa2"]);
     let ids: Vec<String> = nodes
         .iter()
         .map(|n| n.ops().status().unwrap().node_id)
