@@ -478,8 +478,93 @@ fn a_member_refuses_what_it_cannot_apply_reports_why_and_keeps_its_configuration
     assert_eq!(status.status.code(), Some(9), "{}", text(&status));
     assert!(text(&status).contains("upgrade"), "{}", text(&status));
 
+    // Signed by an appliance of the same cluster that is not registered:
+    // encrypted to esa2's key, intact, and refused all the same, naming
+    // the signer; nothing changed.
+    let rogue = lab.appliance("rogue", ADMIN_PASSWORD);
+    set_secret(
+        &rogue,
+        lab.dir(),
+        "a-secret-from-an-unregistered-node-0123456789",
+    );
+    let rogue_file = lab.dir().join("rogue.bundle");
+    let out = rogue
+        .tacctl()
+        .args(["export", "-c", "jwt", "--recipient", &esa2_key, "-o"])
+        .arg(&rogue_file)
+        .env("TACCTL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let rogue_signer = signer_of(&rogue);
+    let rev = publish_raw(record(&[&ids[1]], &std::fs::read(&rogue_file).unwrap(), 1));
+    let r = report_of(&ids[1], rev);
+    assert_eq!(r["outcome"], "refused", "{r}");
+    let why = r["message"].as_str().unwrap();
+    assert!(
+        why.contains(&rogue_signer) && why.contains("no registered member"),
+        "{why}"
+    );
+    assert_eq!(nodes[1].kid(), before);
+
+    // The members' records name their signer keys.
+    let esa1_record = rt
+        .block_on(client.get(&layout.member(&ids[0])))
+        .unwrap()
+        .unwrap();
+    let esa1_record: serde_json::Value = serde_json::from_slice(&esa1_record.value).unwrap();
+    assert_eq!(esa1_record["version"], 2, "{esa1_record}");
+    assert_eq!(esa1_record["signer"], signer_of(&nodes[0]), "{esa1_record}");
+
     // What it can apply, it does.
     let rev = publish_raw(record(&[&ids[1]], &good, 1));
     assert_eq!(report_of(&ids[1], rev)["outcome"], "applied");
     assert_eq!(nodes[1].kid(), nodes[0].kid());
+
+    // A member record as the first tacctl with the etcd store wrote it
+    // (version 1, no signer key): esa1 brings it up to date when it
+    // publishes, and esa2 applies what it signed.
+    let mut old = esa1_record.clone();
+    old["version"] = 1.into();
+    old.as_object_mut().unwrap().remove("signer");
+    rt.block_on(client.put(&layout.member(&ids[0]), old.to_string().as_bytes(), 0))
+        .unwrap();
+    set_secret(
+        &nodes[0],
+        lab.dir(),
+        "a-secret-published-after-an-upgrade-0123456789",
+    );
+    let out = publish(&nodes[0], 20);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(nodes[1].kid(), nodes[0].kid());
+    let updated = rt
+        .block_on(client.get(&layout.member(&ids[0])))
+        .unwrap()
+        .unwrap();
+    let updated: serde_json::Value = serde_json::from_slice(&updated.value).unwrap();
+    assert_eq!(updated, esa1_record);
+
+    // A node that is not registered cannot publish: the members would
+    // refuse it. It is told, and nothing is written.
+    let config_revision = || {
+        rt.block_on(client.get(&layout.config()))
+            .unwrap()
+            .map(|kv| kv.mod_revision)
+    };
+    let before_rev = config_revision();
+    rt.block_on(client.delete(&layout.member(&ids[0]))).unwrap();
+    let out = publish(&nodes[0], 5);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("not registered"), "{}", text(&out));
+    assert_eq!(config_revision(), before_rev);
+}
+
+/// `node`'s signer key, as text.
+fn signer_of(node: &Node) -> String {
+    node.ops()
+        .member_identity(common::cluster::now())
+        .unwrap()
+        .signer()
+        .key()
+        .to_string()
 }

@@ -528,6 +528,7 @@ pub(super) fn import(root: &Path, a: ImportArgs, out: &mut impl Write) -> Result
             .transpose()?,
         include_node_local: a.include_node_local,
         dry_run: a.dry_run,
+        confirm_unchanged: false,
     };
     let bar = Bar::new("Importing", size, a.quiet);
     let json = a.json;

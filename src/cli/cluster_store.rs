@@ -17,7 +17,7 @@ use secrecy::SecretSlice;
 use super::cluster::{runtime, timeout};
 use super::{AdminCreds, UsageError, admin, now, open, print_json};
 use crate::cluster::etcd::Settings;
-use crate::cluster::store::{Layout, MemberRecord, RECORD_VERSION, Store};
+use crate::cluster::store::{Layout, MEMBER_RECORD_VERSION, MemberRecord, Store};
 use crate::component::{self, ClusterStore, StoreKind};
 use crate::ops::Ops;
 
@@ -183,13 +183,14 @@ fn to_etcd(root: &Path, a: EtcdArgs, out: &mut impl Write) -> Result<()> {
     })?;
     let identity = ops.member_identity(now())?;
     let record = MemberRecord {
-        version: RECORD_VERSION,
+        version: MEMBER_RECORD_VERSION,
         node_id: node.node_id.clone(),
         name: node.name.clone(),
         url,
         fingerprint,
         recipient: identity.recipient().to_string(),
         registered_at: now(),
+        signer: Some(identity.signer().key().to_string()),
     };
     let rt = runtime()?;
     let members = rt.block_on(store.members())?;

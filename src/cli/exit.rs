@@ -250,6 +250,7 @@ pub fn of(err: &anyhow::Error) -> ExitCode {
                 crate::cluster::publish::PublishError::Store(s) => of_store(s),
                 crate::cluster::publish::PublishError::Export(o) => of_ops(o),
                 crate::cluster::publish::PublishError::NoMembers
+                | crate::cluster::publish::PublishError::NotAMember { .. }
                 | crate::cluster::publish::PublishError::BadRecipient { .. } => ExitCode::Usage,
             };
         }

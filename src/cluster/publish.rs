@@ -2,27 +2,35 @@
 //! chosen components are exported once, encrypted to the member key of
 //! every registered member, and written as the next revision in one
 //! transaction that compares the revision this publish started from; then
-//! the members' own reports (`applied/NODE-ID`) are read until each has
+//! the members' own reports (`applied/NODE-ID`) are watched until each has
 //! taken the revision up or the wait runs out. The result names every
 //! member and what it did, and who has not applied yet.
 //!
 //! The members apply it themselves (their `tacctl serve` watches the
 //! store), through the same import as a push: nothing here signs in to any
-//! member, and no passphrase exists at all.
+//! member, and no passphrase exists at all. The bundle is signed with this
+//! node's member key, and the members apply only what a registered member
+//! signed, so only a registered node publishes (its record brought up to
+//! date with its signer key first).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 
-use super::store::{AppliedRecord, Outcome, Published, RECORD_VERSION, Store, StoreError};
+use super::etcd::{Event, WatchMessage};
+use super::store::{
+    AppliedRecord, MemberRecord, Outcome, Published, RECORD_VERSION, Store, StoreError,
+};
 use crate::bundle::header::Lock;
 use crate::bundle::recipient::Recipient;
 use crate::component::Component;
 use crate::ops::{Ops, OpsError};
 
-/// How often the members' reports are read while waiting.
+/// How often the members' reports are read while waiting, should watching
+/// them fail.
 const POLL: Duration = Duration::from_millis(50);
 
 /// Why a publish failed.
@@ -39,6 +47,15 @@ pub enum PublishError {
         "no member is registered in the cluster store; run `tacctl cluster store etcd` on each appliance first"
     )]
     NoMembers,
+    /// This node is not registered in the store: the members would
+    /// refuse what it signed.
+    #[error(
+        "{name} is not registered in the cluster store (it was removed, or never joined), so the members would refuse what it publishes; run `tacctl cluster store etcd` on it to join again, or publish from a member"
+    )]
+    NotAMember {
+        /// This node's name.
+        name: String,
+    },
     /// A member's record names a key that is not a member key.
     #[error(
         "member {name}'s registered member key is not usable ({reason}); run `tacctl cluster store etcd` on it again"
@@ -150,10 +167,22 @@ pub async fn publish(
     wait: Duration,
 ) -> Result<PublishReport, PublishError> {
     let after = store.latest().await?.map_or(0, |(r, _)| r);
-    let members = store.members().await?;
-    if members.is_empty() {
-        return Err(PublishError::NoMembers);
+    let node = ops.app.node().map_err(OpsError::from)?;
+    let identity = ops.member_identity(now)?;
+    // The members apply only what a registered member signed: this node's
+    // record must name its signer key (one an older tacctl wrote does not).
+    if store
+        .refresh_member(
+            &node.node_id,
+            &identity.recipient().to_string(),
+            &identity.signer().key().to_string(),
+        )
+        .await?
+        .is_none()
+    {
+        return Err(PublishError::NotAMember { name: node.name });
     }
+    let members = store.members().await?;
     let mut recipients = Vec::with_capacity(members.len());
     for m in members.values() {
         let r = Recipient::parse(&m.recipient).map_err(|e| PublishError::BadRecipient {
@@ -180,7 +209,6 @@ pub async fn publish(
             &[],
         )
     }?;
-    let node = ops.app.node().map_err(OpsError::from)?;
     let published = Published {
         version: RECORD_VERSION,
         publisher: node.name.clone(),
@@ -194,7 +222,6 @@ pub async fn publish(
     // This node is where the configuration came from.
     if members.contains_key(&node.node_id) {
         let appliance = ops.describe(now)?;
-        let identity = ops.member_identity(now)?;
         store
             .record_applied(
                 &node.node_id,
@@ -210,33 +237,78 @@ pub async fn publish(
             )
             .await?;
     }
-    loop {
-        let view = store.view().await?;
-        let mut results: Vec<MemberResult> = members
-            .values()
-            .map(|m| MemberResult {
-                name: m.name.clone(),
-                node_id: m.node_id.clone(),
-                state: state_of(
-                    revision,
-                    view.applied.get(&m.node_id),
-                    view.live.contains(&m.node_id),
-                ),
-            })
-            .collect();
-        results.sort_by(|a, b| a.name.cmp(&b.name));
-        let pending = results
-            .iter()
-            .any(|r| matches!(r.state, MemberState::Pending { .. }));
-        if !pending || started.elapsed() >= wait {
-            return Ok(PublishReport {
-                revision,
-                components: components.to_vec(),
-                members: results,
-                waited_ms: started.elapsed().as_millis() as u64,
-            });
+    let reports = wait_for_reports(store, &members, revision, started, wait).await?;
+    let live = store.live().await?;
+    let mut results: Vec<MemberResult> = members
+        .values()
+        .map(|m| MemberResult {
+            name: m.name.clone(),
+            node_id: m.node_id.clone(),
+            state: state_of(revision, reports.get(&m.node_id), live.contains(&m.node_id)),
+        })
+        .collect();
+    results.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(PublishReport {
+        revision,
+        components: components.to_vec(),
+        members: results,
+        waited_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The members' reports on `revision`, as they come (a watch of
+/// `applied/` from that revision on), until none of `members` is pending
+/// or `wait` has passed since `started`. Should the watch fail, the
+/// reports are read every [`POLL`] instead.
+async fn wait_for_reports(
+    store: &Store,
+    members: &BTreeMap<String, MemberRecord>,
+    revision: i64,
+    started: Instant,
+    wait: Duration,
+) -> Result<BTreeMap<String, AppliedRecord>, StoreError> {
+    let mut reports = BTreeMap::new();
+    let mut watch = match store.watch_applied(revision).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::debug!(error = %e, "watching the members' reports failed; reading them every {POLL:?}");
+            reports = store.view().await?.applied;
+            None
         }
-        tokio::time::sleep(POLL).await;
+    };
+    loop {
+        let pending = members.keys().any(|id| {
+            matches!(
+                state_of(revision, reports.get(id), true),
+                MemberState::Pending { .. }
+            )
+        });
+        let Some(remaining) = wait.checked_sub(started.elapsed()).filter(|_| pending) else {
+            return Ok(reports);
+        };
+        let Some(w) = watch.as_mut() else {
+            tokio::time::sleep(POLL.min(remaining)).await;
+            reports = store.view().await?.applied;
+            continue;
+        };
+        match tokio::time::timeout(remaining, w.next()).await {
+            Err(_) => return Ok(reports),
+            Ok(Ok(Some(WatchMessage::Events(events)))) => {
+                for event in events {
+                    if let Event::Put(kv) = event
+                        && let Some(report) = store.applied_in(&kv)
+                    {
+                        let (id, record) = report?;
+                        reports.insert(id, record);
+                    }
+                }
+            }
+            // Compacted, ended or broken: read them all, then poll.
+            Ok(_) => {
+                watch = None;
+                reports = store.view().await?.applied;
+            }
+        }
     }
 }
 

@@ -23,11 +23,34 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
-use super::etcd::{Etcd, EtcdError, ModRevisionIs, Op, Settings};
+use super::etcd::{Etcd, EtcdError, Kv, ModRevisionIs, Op, Settings};
 use crate::api::ApplianceBody;
 
-/// The version of every record this build writes; it reads this and older.
+/// The version of the live, config and applied records this build writes;
+/// it reads this and older.
 pub const RECORD_VERSION: u32 = 1;
+/// The version of the member records this build writes (2: with the
+/// member's signer key); it reads this and older.
+pub const MEMBER_RECORD_VERSION: u32 = 2;
+
+/// A record kept in etcd, and the newest version of it this build reads.
+pub trait Record: serde::de::DeserializeOwned {
+    /// The newest version this build reads (and writes).
+    const VERSION: u32;
+}
+
+impl Record for MemberRecord {
+    const VERSION: u32 = MEMBER_RECORD_VERSION;
+}
+impl Record for LiveRecord {
+    const VERSION: u32 = RECORD_VERSION;
+}
+impl Record for Published {
+    const VERSION: u32 = RECORD_VERSION;
+}
+impl Record for AppliedRecord {
+    const VERSION: u32 = RECORD_VERSION;
+}
 /// The largest bundle a publish writes: etcd refuses requests over 1.5 MiB
 /// by default, and the bundle travels in base64.
 pub const MAX_BUNDLE_BYTES: usize = 1024 * 1024;
@@ -92,6 +115,12 @@ pub struct MemberRecord {
     pub recipient: String,
     /// When it registered, Unix seconds.
     pub registered_at: u64,
+    /// Its signer key (`tacctl-ed25519:...`), derived from its member key:
+    /// the bundles it publishes are signed with it, and the members apply
+    /// only what a registered member signed. Record version 2 on; absent
+    /// in a version 1 record (its `tacctl serve` adds it when it starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// A member's sign of life, under its lease.
@@ -239,7 +268,7 @@ impl Layout {
 
 /// Reads the record at `key`: its version first, so that a newer record
 /// says "upgrade" rather than which field is unknown.
-pub fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
+pub fn decode<T: Record>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
     let damaged = |reason: String| StoreError::Damaged {
         key: String::from_utf8_lossy(key).into_owned(),
         reason,
@@ -249,10 +278,11 @@ pub fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Resul
         version: u32,
     }
     let v: Versioned = serde_json::from_slice(value).map_err(|e| damaged(e.to_string()))?;
-    if v.version > RECORD_VERSION {
+    if v.version > T::VERSION {
         return Err(damaged(format!(
-            "record version {}, this tacctl reads up to {RECORD_VERSION}",
-            v.version
+            "record version {}, this tacctl reads up to {}",
+            v.version,
+            T::VERSION
         )));
     }
     serde_json::from_slice(value).map_err(|e| damaged(e.to_string()))
@@ -314,7 +344,7 @@ impl MemberRecord {
             url: self.url.clone(),
             fingerprint: self.fingerprint.clone(),
             added_at: self.registered_at,
-            signer: None,
+            signer: self.signer.clone(),
         }
     }
 }
@@ -374,6 +404,58 @@ impl Store {
             .put(&self.layout.member(&record.node_id), &encode(record), 0)
             .await?;
         Ok(())
+    }
+
+    /// Brings member `node_id`'s record up to date with the member key it
+    /// holds now (`recipient`) and its signer key, as a record of this
+    /// version: a record an older tacctl wrote has no signer key, and the
+    /// members apply only what a registered member signed. The write
+    /// compares the record's revision, so a member removed meanwhile stays
+    /// removed. Returns the record as it stands, `None` when the node is
+    /// not registered.
+    pub async fn refresh_member(
+        &self,
+        node_id: &str,
+        recipient: &str,
+        signer: &str,
+    ) -> Result<Option<MemberRecord>, StoreError> {
+        let key = self.layout.member(node_id);
+        let Some(kv) = self.etcd.get(&key).await? else {
+            return Ok(None);
+        };
+        let record: MemberRecord = decode(&kv.key, &kv.value)?;
+        if record.version == MEMBER_RECORD_VERSION
+            && record.recipient == recipient
+            && record.signer.as_deref() == Some(signer)
+        {
+            return Ok(Some(record));
+        }
+        let updated = MemberRecord {
+            version: MEMBER_RECORD_VERSION,
+            recipient: recipient.to_owned(),
+            signer: Some(signer.to_owned()),
+            ..record
+        };
+        let outcome = self
+            .etcd
+            .txn(
+                &[ModRevisionIs {
+                    key: key.clone(),
+                    revision: kv.mod_revision,
+                }],
+                &[Op::Put {
+                    key,
+                    value: encode(&updated),
+                    lease: 0,
+                }],
+            )
+            .await?;
+        if outcome.succeeded {
+            Ok(Some(updated))
+        } else {
+            // Removed or rewritten meanwhile: what is there now stands.
+            Ok(self.members().await?.remove(node_id))
+        }
     }
 
     /// Removes a member and what it wrote, in one transaction: it is no
@@ -507,6 +589,31 @@ impl Store {
         }
     }
 
+    /// Watches the members' reports written after revision `after`.
+    pub async fn watch_applied(&self, after: i64) -> Result<super::etcd::Watch, StoreError> {
+        Ok(self
+            .etcd
+            .watch(&self.layout.applied_all(), after + 1)
+            .await?)
+    }
+
+    /// The member and its report in a key and value under `applied/`, as
+    /// a watch of them sees it; `None` for any other key.
+    pub fn applied_in(&self, kv: &Kv) -> Option<Result<(String, AppliedRecord), StoreError>> {
+        let id = self.layout.id_in(&self.layout.applied_all(), &kv.key)?;
+        Some(decode(&kv.key, &kv.value).map(|r| (id.to_owned(), r)))
+    }
+
+    /// The node ids whose `tacctl serve` runs (their live keys).
+    pub async fn live(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let dir = self.layout.lives();
+        let (kvs, _) = self.etcd.list(&dir).await?;
+        Ok(kvs
+            .iter()
+            .filter_map(|kv| self.layout.id_in(&dir, &kv.key).map(str::to_owned))
+            .collect())
+    }
+
     /// Marks member `node_id` live under a new lease; returns the lease.
     pub async fn go_live(&self, node_id: &str, since: u64) -> Result<i64, StoreError> {
         let lease = self.etcd.grant(LIVE_TTL).await?;
@@ -544,10 +651,19 @@ mod tests {
         assert_eq!(ok.since, 1);
         assert!(decode::<LiveRecord>(b"/k", br#"{"version":1,"since":1,"x":0}"#).is_err());
         assert!(decode::<LiveRecord>(b"/k", b"not json").is_err());
+        // Member records are at version 2: 2 reads, 3 is refused.
+        let member = |v: u32| {
+            format!(
+                r#"{{"version":{v},"node_id":"n","name":"a","url":"https://127.0.0.1:1","fingerprint":"SHA256:x","recipient":"r","registered_at":0}}"#
+            )
+        };
+        assert!(decode::<MemberRecord>(b"/k", member(2).as_bytes()).is_ok());
+        let err = decode::<MemberRecord>(b"/k", member(3).as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("reads up to 2"), "{err}");
     }
 
-    /// A version 1 record as written, read back and written again.
-    fn round_trip<T: Serialize + serde::de::DeserializeOwned>(file: &str) -> T {
+    /// A record as written, read back and written again.
+    fn round_trip<T: Serialize + Record>(file: &str) -> T {
         let path = format!("{}/fixtures/etcd/{file}", env!("CARGO_MANIFEST_DIR"));
         let bytes = std::fs::read(&path).unwrap();
         let record: T = decode(b"/k", &bytes).unwrap();
@@ -560,10 +676,19 @@ mod tests {
     }
 
     #[test]
-    fn version_1_records_read_and_write_as_documented() {
+    fn records_read_and_write_as_documented() {
         let m: MemberRecord = round_trip("member.json");
         assert_eq!((m.name.as_str(), m.registered_at), ("esa2", 1796300000));
         assert!(m.recipient.starts_with("tacctl-x25519:"));
+        assert_eq!((m.version, m.signer), (1, None));
+        let m2: MemberRecord = round_trip("member-v2.json");
+        assert_eq!(m2.version, MEMBER_RECORD_VERSION);
+        let signer = m2
+            .signer
+            .as_deref()
+            .expect("a version 2 record names its signer");
+        crate::bundle::origin::SignerKey::parse(signer).unwrap();
+        assert_eq!(m2.member().signer.as_deref(), Some(signer));
         let l: LiveRecord = round_trip("live.json");
         assert_eq!(l.since, 1796300100);
         let p: Published = round_trip("published.json");

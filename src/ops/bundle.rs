@@ -229,6 +229,9 @@ pub struct ImportChoice {
     pub include_node_local: bool,
     /// Plan only.
     pub dry_run: bool,
+    /// Ask `confirm` even when the plan changes nothing: for a caller that
+    /// judges the bundle itself (its origin), not only the change.
+    pub confirm_unchanged: bool,
 }
 
 /// How an import ended.
@@ -339,7 +342,7 @@ impl Ops {
         if choice.dry_run {
             return Ok(Imported::Planned(plan));
         }
-        if !plan.is_noop() && !confirm(&plan)? {
+        if (choice.confirm_unchanged || !plan.is_noop()) && !confirm(&plan)? {
             return Ok(Imported::Declined(plan));
         }
         let outcome = self.apply(&opened, &components, choice.include_node_local, now)?;

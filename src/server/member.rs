@@ -22,6 +22,7 @@ use crate::cluster::store::{
 };
 use crate::component::ClusterStore;
 use crate::ops::bundle::{BundleInput, ImportChoice, Imported, NoProgress};
+use std::collections::BTreeMap;
 
 use super::{AppState, now};
 
@@ -151,7 +152,14 @@ async fn member(
         store,
         id: &id,
         identity: &identity,
+        own_signer: identity.signer().key().to_string(),
+        signers: std::sync::Mutex::new(BTreeMap::new()),
     };
+    // A record an older tacctl registered names no signer key: without it
+    // the other members would refuse what this node publishes.
+    store
+        .refresh_member(&id, &identity.recipient().to_string(), &agent.own_signer)
+        .await?;
     let from = agent.catch_up(&mut applied).await?;
     let mut watch = store.etcd().watch(&config, from + 1).await?;
     tracing::info!(endpoint = %watch.endpoint(), revision = applied, "cluster store: member of the etcd cluster store, watching for published configurations");
@@ -216,6 +224,27 @@ struct Agent<'a> {
     store: &'a Store,
     id: &'a str,
     identity: &'a Identity,
+    /// This node's signer key, as text.
+    own_signer: String,
+    /// The registered members' signer keys, to the member's name: the
+    /// origins this node applies bundles from (besides its own). Read at
+    /// each catch-up, and again when a bundle's signer is not among them.
+    signers: std::sync::Mutex<BTreeMap<String, String>>,
+}
+
+/// How a member judged and took a published bundle.
+enum Taken {
+    /// Applied (or found it holds it already), signed by this member.
+    Applied {
+        /// The signing member's name, or "this node".
+        signer: String,
+    },
+    /// Signed by a key no registered member holds, or not signed: nothing
+    /// was changed.
+    Untrusted {
+        /// The signer key, `None` for an unsigned bundle.
+        signer: Option<String>,
+    },
 }
 
 impl Agent<'_> {
@@ -265,6 +294,7 @@ impl Agent<'_> {
     /// Applies the published configuration if it is newer than `applied`;
     /// returns the store revision it was read at, to watch from.
     async fn catch_up(&self, applied: &mut i64) -> Result<i64, StoreError> {
+        self.read_signers().await?;
         let config = self.store.layout().config();
         let (kvs, at) = self.store.etcd().list(&config).await?;
         if let Some(kv) = kvs.into_iter().find(|kv| kv.key == config)
@@ -290,14 +320,33 @@ impl Agent<'_> {
         self.store.record_applied(self.id, &record).await
     }
 
-    /// Applies revision `revision` through the import path; what came of it.
+    /// Reads the registered members' signer keys.
+    async fn read_signers(&self) -> Result<(), StoreError> {
+        let members = self.store.members().await?;
+        let signers = members
+            .into_values()
+            .filter_map(|m| m.signer.map(|s| (s, m.name)))
+            .collect();
+        *self.signers.lock().expect("signers lock") = signers;
+        Ok(())
+    }
+
+    /// The origins this node applies bundles from, to the name it logs.
+    fn trusted(&self) -> BTreeMap<String, String> {
+        let mut trusted = self.signers.lock().expect("signers lock").clone();
+        trusted.insert(self.own_signer.clone(), "this node".into());
+        trusted
+    }
+
+    /// Applies revision `revision` through the import path when a
+    /// registered member signed it; what came of it.
     async fn apply(&self, revision: i64, published: &Published) -> (Outcome, Option<String>) {
         if !published.recipients.iter().any(|r| r == self.id) {
             tracing::warn!(revision, publisher = %published.publisher, "cluster store: a configuration was published without this node as a recipient; it is not applied here");
             return (Outcome::NotARecipient, None);
         }
         let bytes = match published.bundle_bytes() {
-            Ok(b) => b,
+            Ok(b) => Arc::new(b),
             Err(e) => {
                 return (
                     Outcome::Refused,
@@ -305,11 +354,52 @@ impl Agent<'_> {
                 );
             }
         };
+        let mut taken = self.import(&bytes, self.trusted()).await;
+        if let Ok(Taken::Untrusted { signer: Some(_) }) = &taken {
+            // A member that registered since the last read of them.
+            match self.read_signers().await {
+                Ok(()) => taken = self.import(&bytes, self.trusted()).await,
+                Err(e) => taken = Err(format!("reading the members' signer keys: {e}")),
+            }
+        }
+        match taken {
+            Ok(Taken::Applied { signer }) => {
+                tracing::info!(revision, publisher = %published.publisher, signed_by = %signer, components = ?published.components, "cluster store: applied a published configuration, signed by a registered member");
+                (Outcome::Applied, None)
+            }
+            Ok(Taken::Untrusted { signer }) => {
+                let message = match signer {
+                    Some(key) => format!(
+                        "it is signed by {key}, which no registered member holds; nothing was changed. If that is a member, run `tacctl cluster store etcd` on it again so that its record names its signer key"
+                    ),
+                    None => "it is not signed (an origin proof); nothing was changed. Publish it again from a member with this version of tacctl".into(),
+                };
+                tracing::warn!(revision, publisher = %published.publisher, reason = %message, "cluster store: a published configuration was refused; this node keeps its configuration");
+                (Outcome::Refused, Some(message))
+            }
+            Err(message) => {
+                tracing::warn!(revision, error = %message, "cluster store: a published configuration was refused; this node keeps its configuration");
+                (Outcome::Refused, Some(message))
+            }
+        }
+    }
+
+    /// Imports `bytes` when their signer is one of `trusted`; reloads the
+    /// server once they changed something.
+    async fn import(
+        &self,
+        bytes: &Arc<Vec<u8>>,
+        trusted: BTreeMap<String, String>,
+    ) -> Result<Taken, String> {
         let st = Arc::clone(self.state);
         let secret = self.identity.secret_bytes();
+        let bytes = Arc::clone(bytes);
         let result = tokio::task::spawn_blocking(move || {
             let identity = Identity::from_secret(&secret);
             let ops = st.ops();
+            let signer_of = |plan: &crate::bundle::plan::Plan| {
+                plan.origin.as_ref().map(|o| o.signer.clone())
+            };
             let imported = ops.import(
                 BundleInput::Memory(&bytes),
                 Unlock::Identity(&identity),
@@ -317,32 +407,32 @@ impl Agent<'_> {
                     components: None,
                     include_node_local: false,
                     dry_run: false,
+                    confirm_unchanged: true,
                 },
                 now(),
                 &NoProgress,
-                &mut |_| Ok(true),
+                &mut |plan| Ok(signer_of(plan).is_some_and(|s| trusted.contains_key(&s))),
             )?;
-            if let Imported::Applied(..) = imported
-                && let Err(e) = st.reload(true)
-            {
-                tracing::warn!(error = %e, "reloading after applying a published configuration; it retries on its next check");
-            }
-            Ok::<_, crate::ops::OpsError>(())
+            Ok::<_, crate::ops::OpsError>(match imported {
+                Imported::Applied(plan, _) => {
+                    if let Err(e) = st.reload(true) {
+                        tracing::warn!(error = %e, "reloading after applying a published configuration; it retries on its next check");
+                    }
+                    let signer = signer_of(&plan)
+                        .and_then(|s| trusted.get(&s).cloned())
+                        .unwrap_or_default();
+                    Taken::Applied { signer }
+                }
+                Imported::Declined(plan) | Imported::Planned(plan) => Taken::Untrusted {
+                    signer: signer_of(&plan),
+                },
+            })
         })
         .await;
         match result {
-            Ok(Ok(())) => {
-                tracing::info!(revision, publisher = %published.publisher, components = ?published.components, "cluster store: applied a published configuration");
-                (Outcome::Applied, None)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(revision, error = %e, "cluster store: a published configuration was refused; this node keeps its configuration");
-                (Outcome::Refused, Some(e.to_string()))
-            }
-            Err(e) => (
-                Outcome::Refused,
-                Some(format!("the import task failed: {e}")),
-            ),
+            Ok(Ok(taken)) => Ok(taken),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("the import task failed: {e}")),
         }
     }
 

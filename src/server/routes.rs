@@ -601,6 +601,7 @@ async fn import(
         components,
         include_node_local: query.include_node_local,
         dry_run: query.dry_run,
+        confirm_unchanged: false,
     };
     // The body goes to a private file first: a bundle that puts its
     // manifest last is read twice, and it may be large.
